@@ -1,0 +1,129 @@
+"""Plain frozen values passed between the stages."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping
+
+from pydub import AudioSegment
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One speaker's turn (or narration when ``speaker`` is None).
+
+    ``paragraphs`` holds the cleaned, speakable text of each source paragraph;
+    ``line`` is the 1-based line in the source file where the turn starts.
+    """
+
+    speaker: str | None
+    paragraphs: tuple[str, ...]
+    line: int
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.paragraphs)
+
+
+@dataclass(frozen=True)
+class Section:
+    index: int  # 1-based
+    title: str
+    line: int
+    turns: tuple[Turn, ...]
+
+    @property
+    def speakers(self) -> tuple[str, ...]:
+        """Named speakers in order of first appearance."""
+        seen: dict[str, None] = {}
+        for turn in self.turns:
+            if turn.speaker is not None:
+                seen.setdefault(turn.speaker, None)
+        return tuple(seen)
+
+
+@dataclass(frozen=True)
+class Transcript:
+    title: str
+    source: str
+    sections: tuple[Section, ...]
+    meta: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def speakers(self) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for section in self.sections:
+            for name in section.speakers:
+                seen.setdefault(name, None)
+        return tuple(seen)
+
+    @property
+    def turns(self) -> tuple[Turn, ...]:
+        return tuple(t for s in self.sections for t in s.turns)
+
+
+@dataclass(frozen=True)
+class VoiceSpec:
+    """Everything an engine needs to know about a voice.
+
+    ``rate``/``volume`` are signed percentages and ``pitch`` signed Hz, in
+    edge-tts's notation; ``speed`` is Kokoro's multiplier. Engines ignore what
+    they do not support (voices.yaml refuses such keys for them).
+    """
+
+    engine: str
+    voice: str
+    rate: str = "+0%"
+    pitch: str = "+0Hz"
+    volume: str = "+0%"
+    speed: float = 1.0
+
+
+@dataclass(frozen=True)
+class ClipRequest:
+    """What to synthesize. Its ``key`` is the whole truth about the clip."""
+
+    spec: VoiceSpec
+    # Prepared text: paragraphs of sentences, after lexicon and cleanup.
+    paragraphs: tuple[tuple[str, ...], ...]
+    engine_version: str
+    audio_format: str = "wav-s16le-mono"
+
+    @property
+    def key(self) -> str:
+        payload = {
+            "spec": asdict(self.spec),
+            "paragraphs": [list(p) for p in self.paragraphs],
+            "engine_version": self.engine_version,
+            "format": self.audio_format,
+        }
+        blob = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+    @property
+    def text(self) -> str:
+        return "\n".join("".join(p) for p in self.paragraphs)
+
+
+@dataclass(frozen=True)
+class Mark:
+    """Where one sentence sits inside a clip, in milliseconds."""
+
+    paragraph: int
+    text: str
+    start_ms: int
+    end_ms: int
+
+
+@dataclass(frozen=True)
+class Synthesis:
+    """An engine's answer: mono 16-bit audio plus sentence marks."""
+
+    audio: AudioSegment
+    marks: tuple[Mark, ...]
+
+    @property
+    def duration_ms(self) -> int:
+        return len(self.audio)
