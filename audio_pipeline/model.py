@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
-from pydub import AudioSegment
+with warnings.catch_warnings():
+    # pydub looks for ffmpeg on PATH at import time; we hand it imageio-ffmpeg's own.
+    warnings.simplefilter("ignore", RuntimeWarning)
+    from pydub import AudioSegment
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,31 @@
+# Two entry points a newcomer needs: `make render` and `make test`. Each sets itself up.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SEED := seeds/luo-yonghao-yan-junjie.md
+
+.PHONY: setup render test lint bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+render: setup
+	$(BIN)/audio-pipeline render $(SEED)
+
+lint: setup
+	$(BIN)/ruff check audio_pipeline tests benchmarks
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf output
