@@ -1,0 +1,143 @@
+"""Where every clip, pause and sentence sits on a section's timeline. Pure: no I/O.
+
+Positions are in frames at the render's sample rate so nothing drifts; cues and
+chapters are converted to milliseconds at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from .cache import CachedClip
+from .synth import Job
+from .voices import Pauses
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Frames ``start``..``end`` of clip ``key``, or ``end`` frames of silence when key is None."""
+
+    key: str | None
+    start: int
+    end: int
+
+    @property
+    def frames(self) -> int:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class PlacedCue:
+    start_ms: int
+    end_ms: int
+    speaker: str | None
+    text: str
+
+
+@dataclass(frozen=True)
+class PlacedTurn:
+    """One clip on the timeline: a turn (``turn`` is its index) or a heading (None)."""
+
+    turn: int | None
+    speaker: str | None
+    line: int
+    key: str
+    start_ms: int
+    end_ms: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Timeline:
+    sample_rate: int
+    pieces: tuple[Piece, ...]
+    turns: tuple[PlacedTurn, ...]
+    cues: tuple[PlacedCue, ...]
+
+    @property
+    def frames(self) -> int:
+        return sum(p.frames for p in self.pieces)
+
+    @property
+    def duration_ms(self) -> int:
+        return round(self.frames * 1000 / self.sample_rate)
+
+
+class _Builder:
+    def __init__(self, rate: int) -> None:
+        self.rate = rate
+        self.pos = 0
+        self.pieces: list[Piece] = []
+        self.turns: list[PlacedTurn] = []
+        self.cues: list[PlacedCue] = []
+
+    def ms(self, frames: int) -> int:
+        return round(frames * 1000 / self.rate)
+
+    def frames(self, ms: int) -> int:
+        return round(ms * self.rate / 1000)
+
+    def silence(self, ms: int) -> None:
+        n = self.frames(ms)
+        if n > 0:
+            self.pieces.append(Piece(None, 0, n))
+            self.pos += n
+
+    def place(self, job: Job, clip: CachedClip, paragraph_ms: int) -> None:
+        """Lay a clip down, opening a pause of ``paragraph_ms`` between its paragraphs."""
+        start = self.pos
+        last_end: dict[int, int] = {}
+        for mark in clip.marks:
+            last_end[mark.paragraph] = max(last_end.get(mark.paragraph, 0), self.frames(mark.end_ms))
+        paragraphs = sorted(last_end)
+        cuts = sorted({min(last_end[p], clip.frames) for p in paragraphs[:-1]})
+        gap = self.frames(paragraph_ms)
+        prev = 0
+        for cut in cuts:
+            if cut > prev:
+                self.pieces.append(Piece(clip.key, prev, cut))
+                self.pos += cut - prev
+            self.silence(paragraph_ms)
+            prev = cut
+        self.pieces.append(Piece(clip.key, prev, clip.frames))
+        self.pos += clip.frames - prev
+
+        def shifted(frame: int) -> int:
+            return start + frame + gap * sum(1 for c in cuts if c < frame)
+
+        for mark in clip.marks:
+            begin = shifted(min(self.frames(mark.start_ms), clip.frames))
+            end = shifted(min(self.frames(mark.end_ms), clip.frames))
+            if end > begin:
+                self.cues.append(PlacedCue(self.ms(begin), self.ms(end), job.speaker, mark.text))
+        self.turns.append(
+            PlacedTurn(job.turn, job.speaker, job.line, clip.key, self.ms(start), self.ms(self.pos), job.request.text)
+        )
+
+
+def lay_out(jobs: Sequence[Job], clips: Mapping[str, CachedClip], pauses: Pauses, *, tail_ms: int = 600) -> Timeline:
+    """A section's timeline: heading, then turns with pauses at speaker changes.
+
+    ``jobs`` are the section's clips in order (its heading first when it is read).
+    """
+    if not jobs:
+        raise ValueError("a section needs at least one clip")
+    rate = clips[jobs[0].key].sample_rate
+    b = _Builder(rate)
+    previous: Job | None = None
+    for job in jobs:
+        clip = clips[job.key]
+        if clip.sample_rate != rate:
+            raise ValueError(f"clip {job.key[:12]} is {clip.sample_rate} Hz, the section {rate} Hz")
+        if previous is not None:
+            if previous.turn is None:
+                b.silence(pauses.after_heading_ms)
+            elif previous.speaker != job.speaker:
+                b.silence(pauses.speaker_change_ms)
+            else:
+                b.silence(pauses.paragraph_ms)
+        b.place(job, clip, pauses.paragraph_ms)
+        previous = job
+    b.silence(tail_ms)
+    return Timeline(rate, tuple(b.pieces), tuple(b.turns), tuple(b.cues))

@@ -1,0 +1,140 @@
+"""Which clips a transcript needs, and making the missing ones.
+
+A clip is one turn (or a title/heading read by the narrator) in one voice. Its key
+covers everything that shapes the audio, so "is it cached?" is the whole question.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from . import text
+from .cache import CachedClip, ClipCache
+from .engines.base import Engine, synthesize_with_retry
+from .errors import EngineError, RenderError, SynthesisError
+from .model import ClipRequest, Transcript, VoiceSpec
+from .progress import Event, Reporter, silent
+from .voices import VoiceMap
+
+# Where a clip sits: a section's turn, its heading (turn None), or the interview
+# title (section 0, turn None).
+TITLE_SECTION = 0
+
+
+@dataclass(frozen=True)
+class Job:
+    section: int
+    turn: int | None
+    line: int
+    speaker: str | None
+    request: ClipRequest
+
+    @property
+    def key(self) -> str:
+        return self.request.key
+
+    def describe(self) -> str:
+        who = self.speaker or "narrator"
+        where = "title" if self.section == TITLE_SECTION else f"section {self.section}"
+        return f"{where}, line {self.line}, {who}"
+
+
+def jobs_for(transcript: Transcript, vmap: VoiceMap, engine_name: str, engine_version: str) -> list[Job]:
+    """Every clip the transcript needs, in reading order (title, then each section)."""
+    voices = vmap.assign(transcript, engine_name)
+    lexicon = vmap.lexicon
+
+    def request(spec: VoiceSpec, paragraphs: Iterable[str]) -> ClipRequest | None:
+        prepared = text.prepare(paragraphs, lexicon)
+        return ClipRequest(spec, prepared, engine_version) if prepared else None
+
+    jobs: list[Job] = []
+    if vmap.read_title:
+        req = request(voices[None], [transcript.title])
+        if req:
+            jobs.append(Job(TITLE_SECTION, None, 1, None, req))
+    for section in transcript.sections:
+        if vmap.read_headings:
+            req = request(voices[None], [section.title])
+            if req:
+                jobs.append(Job(section.index, None, section.line, None, req))
+        for i, turn in enumerate(section.turns):
+            req = request(voices[turn.speaker], turn.paragraphs)
+            if req:
+                jobs.append(Job(section.index, i, turn.line, turn.speaker, req))
+    return jobs
+
+
+@dataclass(frozen=True)
+class Failure:
+    job: Job
+    reason: str
+
+
+def synthesize_missing(
+    jobs: list[Job],
+    engine: Engine,
+    cache: ClipCache,
+    *,
+    workers: int | None = None,
+    report: Reporter = silent,
+    retry_delay: float = 0.5,
+) -> tuple[dict[str, CachedClip], list[Failure]]:
+    """Make every clip not in the cache. Returns all clips found or made, and failures.
+
+    A failing clip does not stop the others. ``EngineError`` (the engine as a whole is
+    unusable, e.g. the edge service refusing us) stops the run at once. Interrupting
+    loses at most the clips in flight: every finished clip is already in the cache.
+    """
+    clips: dict[str, CachedClip] = {}
+    todo: dict[str, Job] = {}
+    for job in jobs:
+        if job.key in clips or job.key in todo:
+            continue
+        found = cache.get(job.key)
+        if found is not None:
+            clips[job.key] = found
+        else:
+            todo[job.key] = job
+    report(Event("start", stage="clips", total=len(clips) + len(todo)))
+    for _ in clips:
+        report(Event("step", stage="clips", cached=True))
+    failures: list[Failure] = []
+    lock = threading.Lock()
+
+    def work(job: Job) -> CachedClip:
+        result = synthesize_with_retry(engine, job.request, base_delay=retry_delay)
+        return cache.put(job.key, result)
+
+    pool = cf.ThreadPoolExecutor(max_workers=max(1, workers or engine.default_jobs))
+    try:
+        futures = {pool.submit(work, job): job for job in todo.values()}
+        for future in cf.as_completed(futures):
+            job = futures[future]
+            try:
+                clip = future.result()
+            except SynthesisError as exc:
+                with lock:
+                    failures.append(Failure(job, exc.message))
+            else:
+                clips[job.key] = clip
+            report(Event("step", stage="clips"))
+    except (EngineError, KeyboardInterrupt):
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    finally:
+        pool.shutdown(wait=True)
+    report(Event("end", stage="clips"))
+    # Failures in reading order, so the report matches the transcript.
+    order = {job.key: i for i, job in enumerate(jobs)}
+    failures.sort(key=lambda f: order[f.job.key])
+    return clips, failures
+
+
+def failure_error(failures: list[Failure], source: str) -> RenderError:
+    lines = [f"{len(failures)} clip(s) failed; every other clip is cached, run again to retry:"]
+    lines += [f"{source}:{f.job.line}: {f.job.describe()}: {f.reason}" for f in failures]
+    return RenderError("\n".join(lines))

@@ -1,0 +1,63 @@
+"""A deterministic stand-in engine: tones whose length follows the text, with marks."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from typing import ClassVar
+
+import numpy as np
+
+from audio_pipeline.engines.base import expected_ms
+from audio_pipeline.errors import SynthesisError
+from audio_pipeline.model import AudioSegment, ClipRequest, Mark, Synthesis
+
+RATE = 16000
+GAP_MS = 100
+
+
+class ToneEngine:
+    name: ClassVar[str] = "espeak"  # poses as a configured engine so voices.yaml applies
+    default_jobs = 2
+
+    def __init__(
+        self,
+        *,
+        version: str = "tone/1",
+        fail_containing: str | None = None,
+        transient_every: int = 0,
+        ms_per_unit: float = 0.5,
+    ) -> None:
+        self.version = version
+        self.fail_containing = fail_containing
+        self.transient_every = transient_every
+        self.ms_per_unit = ms_per_unit  # scale of expected_ms, so tests stay fast
+        self.calls: list[str] = []
+        self._lock = threading.Lock()
+
+    def synthesize(self, request: ClipRequest) -> Synthesis:
+        with self._lock:
+            self.calls.append(request.text)
+            count = len(self.calls)
+        if self.fail_containing and self.fail_containing in request.text:
+            raise SynthesisError("stand-in refuses this text", transient=False)
+        if self.transient_every and count % self.transient_every == 0:
+            raise SynthesisError("stand-in hiccup", transient=True)
+        seed = int(hashlib.sha256(request.spec.voice.encode()).hexdigest()[:6], 16)
+        freq = 150 + seed % 250
+        chunks: list[np.ndarray] = []
+        marks: list[Mark] = []
+        pos = 0
+        for p, paragraph in enumerate(request.paragraphs):
+            for sentence in paragraph:
+                n = max(RATE // 5, int(expected_ms(sentence) * self.ms_per_unit * RATE / 1000))
+                t = np.arange(n) / RATE
+                tone = (0.3 * np.sin(2 * np.pi * freq * t) * 32767).astype(np.int16)
+                chunks.append(tone)
+                marks.append(Mark(p, sentence, round(pos * 1000 / RATE), round((pos + n) * 1000 / RATE)))
+                pos += n
+                gap = np.zeros(RATE * GAP_MS // 1000, dtype=np.int16)
+                chunks.append(gap)
+                pos += len(gap)
+        data = np.concatenate(chunks).tobytes()
+        return Synthesis(AudioSegment(data=data, sample_width=2, frame_rate=RATE, channels=1), tuple(marks))
