@@ -14,9 +14,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from tqdm import tqdm
 
 from . import __version__, transcript, voices
+from . import render as render_mod
+from .engines.base import Engine
 from .errors import PipelineError
+from .model import Transcript
+from .progress import Event, Reporter
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -104,6 +109,199 @@ def voices_command(file: str, config: str | None, engine: str, as_json: bool) ->
         extras = ", ".join(f"{k}={v}" for k, v in row.items() if k not in ("speaker", "engine", "voice"))
         who = row["speaker"] or "(narrator)"
         click.echo(f"{who}: {row['engine']} {row['voice']}" + (f" ({extras})" if extras else ""))
+
+
+class TqdmReporter:
+    """Feeds the core's progress events to tqdm bars on stderr; notices print as lines."""
+
+    def __init__(self) -> None:
+        self.bars: dict[str, tqdm] = {}
+        self.cached: dict[str, int] = {}
+
+    def __call__(self, event: Event) -> None:
+        if event.kind == "notice":
+            tqdm.write(event.message, file=sys.stderr)
+        elif event.kind == "start":
+            self.cached[event.stage] = 0
+            self.bars[event.stage] = tqdm(total=event.total, desc=event.stage, unit="", file=sys.stderr, leave=True)
+        elif event.kind == "step" and event.stage in self.bars:
+            bar = self.bars[event.stage]
+            if event.cached:
+                self.cached[event.stage] += 1
+                # Cached steps cost nothing: keep them out of the rate so the ETA is honest.
+                bar.total -= 1
+                bar.refresh()
+            else:
+                bar.update(1)
+            bar.set_postfix_str(f"cached {self.cached[event.stage]}, new {bar.n}", refresh=False)
+        elif event.kind == "end" and event.stage in self.bars:
+            self.bars.pop(event.stage).close()
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+        self.bars.clear()
+
+
+def _engine_option(default: str = "auto") -> Callable[[F], F]:
+    return click.option(
+        "--engine",
+        type=click.Choice(["auto", *voices.ENGINE_NAMES]),
+        default=default,
+        show_default=True,
+        help="auto: edge-tts when its service answers, else kokoro (offline).",
+    )
+
+
+def _render_options(func: F) -> F:
+    for option in reversed(
+        [
+            click.option("--config", type=click.Path(dir_okay=False), help="voices.yaml to use."),
+            _engine_option(),
+            click.option(
+                "--out",
+                "out_root",
+                type=click.Path(file_okay=False),
+                default="output",
+                show_default=True,
+                help="Output root; files go to OUT/<transcript stem>/.",
+            ),
+            click.option("--sections", "sections_spec", help="Only these sections, e.g. 1,3-5."),
+            click.option(
+                "--cache",
+                "cache_dir",
+                type=click.Path(file_okay=False),
+                help="Clip cache folder [default: OUT/.cache/clips].",
+            ),
+            click.option("--jobs", type=click.IntRange(1, 32), help="Clips synthesized at once [default: per engine]."),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+def _prepare(
+    file: str,
+    config: str | None,
+    engine_name: str,
+    out_root: str,
+    sections_spec: str | None,
+    cache_dir: str | None,
+    jobs: int | None,
+    base_url: str | None,
+    report: Reporter,
+) -> tuple[Transcript, voices.VoiceMap, Engine, render_mod.Settings]:
+    vmap = voices.load(find_config(config, file))
+    parsed = transcript.read(file, vmap.speakers)
+    settings = render_mod.Settings(
+        out_root=Path(out_root),
+        cache_dir=Path(cache_dir) if cache_dir else None,
+        engine=engine_name,
+        sections=render_mod.parse_sections(sections_spec, len(parsed.sections)),
+        jobs=jobs,
+        base_url=base_url,
+    )
+    engine = render_mod.choose_engine(settings, vmap, report)
+    return parsed, vmap, engine, settings
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@_render_options
+@click.option("--base-url", help="Absolute URL where the output folder will be published (for feed.xml).")
+@_reports_errors
+def render(
+    file: str,
+    config: str | None,
+    engine: str,
+    out_root: str,
+    sections_spec: str | None,
+    cache_dir: str | None,
+    jobs: int | None,
+    base_url: str | None,
+) -> None:
+    """Render FILE: episodes per section, the whole interview, subtitles, manifest, feed, player."""
+    reporter = TqdmReporter()
+    try:
+        parsed, vmap, chosen, settings = _prepare(
+            file, config, engine, out_root, sections_spec, cache_dir, jobs, base_url, reporter
+        )
+        result = render_mod.render(parsed, vmap, chosen, settings, reporter)
+    finally:
+        reporter.close()
+    plan = result.plan
+    click.echo(
+        f"{result.out_dir}: engine {plan.engine_name}; clips {len(plan.missing)} new, {len(plan.cached)} cached; "
+        f"sections built {list(result.built) or 'none'}; whole interview {'rebuilt' if result.whole_built else 'unchanged'}"
+    )
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@_render_options
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@_reports_errors
+def plan(
+    file: str,
+    config: str | None,
+    engine: str,
+    out_root: str,
+    sections_spec: str | None,
+    cache_dir: str | None,
+    jobs: int | None,
+    as_json: bool,
+) -> None:
+    """Say what render would do, without doing it."""
+    parsed, vmap, chosen, settings = _prepare(
+        file, config, engine, out_root, sections_spec, cache_dir, jobs, None, render_mod.silent
+    )
+    result = render_mod.make_plan(
+        parsed, vmap, chosen, settings.clip_cache(), settings.out_dir(parsed), settings.sections
+    ).to_json()
+    if as_json:
+        _echo_json(result)
+    else:
+        click.echo(
+            f"engine {result['engine']}: {result['clips_to_synthesize']} clips to synthesize, "
+            f"{result['clips_cached']} cached; sections to build {result['sections_to_build'] or 'none'}, "
+            f"up to date {result['sections_up_to_date'] or 'none'}"
+        )
+
+
+@main.group()
+def cache() -> None:
+    """Inspect or prune the clip cache."""
+
+
+@cache.command("info")
+@click.option("--out", "out_root", type=click.Path(file_okay=False), default="output", show_default=True)
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False), help="[default: OUT/.cache/clips]")
+@click.option("--json", "as_json", is_flag=True)
+@_reports_errors
+def cache_info(out_root: str, cache_dir: str | None, as_json: bool) -> None:
+    """Entries and size of the clip cache."""
+    store = render_mod.Settings(out_root=Path(out_root), cache_dir=Path(cache_dir) if cache_dir else None).clip_cache()
+    entries, size = store.info()
+    if as_json:
+        _echo_json({"path": str(store.root), "entries": entries, "bytes": size})
+    else:
+        click.echo(f"{store.root}: {entries} clips, {size / 1e6:.1f} MB")
+
+
+@cache.command("prune")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--config", type=click.Path(dir_okay=False), help="voices.yaml to use.")
+@click.option("--out", "out_root", type=click.Path(file_okay=False), default="output", show_default=True)
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False), help="[default: OUT/.cache/clips]")
+@_reports_errors
+def cache_prune(file: str, config: str | None, out_root: str, cache_dir: str | None) -> None:
+    """Drop every cached clip FILE no longer uses (with any engine configured in voices.yaml)."""
+    vmap = voices.load(find_config(config, file))
+    parsed = transcript.read(file, vmap.speakers)
+    store = render_mod.Settings(out_root=Path(out_root), cache_dir=Path(cache_dir) if cache_dir else None).clip_cache()
+    keep = render_mod.keys_in_use(parsed, vmap)
+    removed, freed = store.prune(keep)
+    click.echo(f"{store.root}: removed {removed} clips ({freed / 1e6:.1f} MB); kept those in use")
 
 
 if __name__ == "__main__":

@@ -106,14 +106,37 @@ class _Builder:
         def shifted(frame: int) -> int:
             return start + frame + gap * sum(1 for c in cuts if c < frame)
 
-        for mark in clip.marks:
+        shown = _shown_texts(job, clip)
+        for mark, text in zip(clip.marks, shown, strict=True):
             begin = shifted(min(self.frames(mark.start_ms), clip.frames))
             end = shifted(min(self.frames(mark.end_ms), clip.frames))
             if end > begin:
-                self.cues.append(PlacedCue(self.ms(begin), self.ms(end), job.speaker, mark.text))
+                self.cues.append(PlacedCue(self.ms(begin), self.ms(end), job.speaker, text))
+        written = "\n".join("".join(p) for p in job.shown)
         self.turns.append(
-            PlacedTurn(job.turn, job.speaker, job.line, clip.key, self.ms(start), self.ms(self.pos), job.request.text)
+            PlacedTurn(job.turn, job.speaker, job.line, clip.key, self.ms(start), self.ms(self.pos), written)
         )
+
+
+def _shown_texts(job: Job, clip: CachedClip) -> list[str]:
+    """The written text for each mark (lexicon undone). Marks are matched to the
+    sentences we sent in order; a mark the engine worded its own way (edge-tts may
+    split sentences differently) keeps the engine's text."""
+    pairs = [
+        (say, see)
+        for p_say, p_see in zip(job.request.paragraphs, job.shown, strict=True)
+        for say, see in zip(p_say, p_see, strict=True)
+    ]
+    out: list[str] = []
+    i = 0
+    for mark in clip.marks:
+        j = next((k for k in range(i, len(pairs)) if pairs[k][0] == mark.text), None)
+        if j is None:
+            out.append(mark.text)
+        else:
+            out.append(pairs[j][1])
+            i = j + 1
+    return out
 
 
 def lay_out(jobs: Sequence[Job], clips: Mapping[str, CachedClip], pauses: Pauses, *, tail_ms: int = 600) -> Timeline:

@@ -12,7 +12,7 @@ from typing import Any
 with warnings.catch_warnings():
     # pydub looks for ffmpeg on PATH at import time; we hand it imageio-ffmpeg's own.
     warnings.simplefilter("ignore", RuntimeWarning)
-    from pydub import AudioSegment
+    from pydub import AudioSegment as AudioSegment  # re-exported: the one audio value type
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from . import text
 from .cache import CachedClip, ClipCache
 from .engines.base import Engine, synthesize_with_retry
 from .errors import EngineError, RenderError, SynthesisError
-from .model import ClipRequest, Transcript, VoiceSpec
+from .model import ClipRequest, Transcript
 from .progress import Event, Reporter, silent
 from .voices import VoiceMap
 
@@ -31,6 +31,8 @@ class Job:
     line: int
     speaker: str | None
     request: ClipRequest
+    # The sentences as written (``request`` holds them as spoken), for subtitles.
+    shown: tuple[tuple[str, ...], ...]
 
     @property
     def key(self) -> str:
@@ -47,24 +49,21 @@ def jobs_for(transcript: Transcript, vmap: VoiceMap, engine_name: str, engine_ve
     voices = vmap.assign(transcript, engine_name)
     lexicon = vmap.lexicon
 
-    def request(spec: VoiceSpec, paragraphs: Iterable[str]) -> ClipRequest | None:
-        prepared = text.prepare(paragraphs, lexicon)
-        return ClipRequest(spec, prepared, engine_version) if prepared else None
-
     jobs: list[Job] = []
+
+    def add(section: int, turn: int | None, line: int, speaker: str | None, paragraphs: Iterable[str]) -> None:
+        spoken, shown = text.prepare(paragraphs, lexicon)
+        if spoken:
+            request = ClipRequest(voices[speaker], spoken, engine_version)
+            jobs.append(Job(section, turn, line, speaker, request, shown))
+
     if vmap.read_title:
-        req = request(voices[None], [transcript.title])
-        if req:
-            jobs.append(Job(TITLE_SECTION, None, 1, None, req))
+        add(TITLE_SECTION, None, 1, None, [transcript.title])
     for section in transcript.sections:
         if vmap.read_headings:
-            req = request(voices[None], [section.title])
-            if req:
-                jobs.append(Job(section.index, None, section.line, None, req))
+            add(section.index, None, section.line, None, [section.title])
         for i, turn in enumerate(section.turns):
-            req = request(voices[turn.speaker], turn.paragraphs)
-            if req:
-                jobs.append(Job(section.index, i, turn.line, turn.speaker, req))
+            add(section.index, i, turn.line, turn.speaker, turn.paragraphs)
     return jobs
 
 

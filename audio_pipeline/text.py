@@ -57,12 +57,19 @@ def apply_lexicon(text: str, lexicon: Mapping[str, str], pattern: re.Pattern[str
     return pattern.sub(lambda m: lexicon[m.group(0)], text)
 
 
-def prepare(paragraphs: Iterable[str], lexicon: Mapping[str, str]) -> tuple[tuple[str, ...], ...]:
-    """Paragraphs -> paragraphs of speakable sentences, lexicon applied."""
+def prepare(
+    paragraphs: Iterable[str], lexicon: Mapping[str, str]
+) -> tuple[tuple[tuple[str, ...], ...], tuple[tuple[str, ...], ...]]:
+    """Paragraphs -> (spoken, shown): paragraphs of speakable sentences, the first with
+    the lexicon applied (what the engine gets), the second as written (for subtitles).
+    Both have the same shape, sentence for sentence."""
     pattern = lexicon_pattern(lexicon)
-    out = []
+    spoken: list[tuple[str, ...]] = []
+    shown: list[tuple[str, ...]] = []
     for paragraph in paragraphs:
-        sentences = tuple(split_sentences(apply_lexicon(paragraph, lexicon, pattern)))
-        if sentences:
-            out.append(sentences)
-    return tuple(out)
+        pairs = [(apply_lexicon(s, lexicon, pattern), s) for s in split_sentences(paragraph)]
+        pairs = [(say, see) for say, see in pairs if is_speakable(say)]
+        if pairs:
+            spoken.append(tuple(say for say, _ in pairs))
+            shown.append(tuple(see for _, see in pairs))
+    return tuple(spoken), tuple(shown)

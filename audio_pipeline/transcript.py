@@ -222,7 +222,7 @@ class _Builder:
 
 def parse(text: str, source: str = "<transcript>", known_speakers: Iterable[str] = ()) -> Transcript:
     """Parse a Markdown transcript. ``source`` names the file in errors and the fallback title."""
-    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
     lines = text.split("\n")
     meta, body_start = _front_matter(lines, source)
     body = _strip_comments(lines[body_start:])
@@ -286,7 +286,9 @@ def read(path: str | Path, known_speakers: Iterable[str] = ()) -> Transcript:
         data = path.read_bytes()
     except OSError as exc:
         raise TranscriptError(f"cannot read: {exc.strerror or exc}", path=str(path)) from None
-    if b"\x00" in data:
+    # A stray NUL inside text is dropped by parse(); many of them mean a binary file.
+    head = data[:8192]
+    if head.count(b"\x00") > max(2, len(head) // 100):
         line = data[: data.index(b"\x00")].count(b"\n") + 1
         raise TranscriptError("binary file (NUL byte), not a text transcript", path=str(path), line=line)
     try:

@@ -160,7 +160,7 @@ def test_heading_emphasis_stripped_numbering_kept() -> None:
         (b"---\ntitle: x\ntitle: y\n---\n**A:** hi\n", 3, "duplicate key"),
         (b"---\nx: !!python/object/apply:os.system [ls]\n---\n**A:** hi\n", 2, "not allowed"),
         (b"## S\n\n**A:** caf\xe9\n", 3, "not UTF-8"),
-        (b"## S\n\x00\x01\x02", 2, "binary"),
+        (b"## S\n\x00\x01\x02\x00\x00\x00", 2, "binary"),
         (b"## Only a heading\n\n......\n", None, "nothing speakable"),
         (b"", None, "nothing speakable"),
     ],

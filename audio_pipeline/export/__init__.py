@@ -1,0 +1,1 @@
+"""Writers for the files a listener gets: tagged audio, subtitles."""

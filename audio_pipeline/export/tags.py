@@ -1,0 +1,196 @@
+# mypy: disable-error-code="no-untyped-call"
+"""ID3 tags and chapters for MP3 files.
+
+Tags are written as **ID3v2.3** with UTF-16 text, on purpose: it is the one
+version every podcast app and OS reads (Apple Podcasts/iTunes, Windows
+Explorer and Media Player, Android players, Overcast, Pocket Casts). v2.4's
+syncsafe frame sizes are still mis-read by some parsers as soon as a frame is
+larger than 127 bytes, which is exactly what CHAP frames with a title
+sub-frame are; the Chapter Frame Addendum (CHAP/CTOC) works with v2.3 as well.
+The one cost: v2.3 has no TDRC, so the date is stored as TYER (and TDAT for
+day and month) by mutagen's v2.3 conversion.
+
+Writes are atomic (copy to a temporary file beside the target, tag it, rename)
+and deterministic: the tag is rebuilt from scratch every time, no ID3v1, no
+padding, and nothing time-dependent, so the same audio and arguments give the
+same bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from mutagen import MutagenError
+from mutagen.id3 import (
+    CHAP,
+    COMM,
+    CTOC,
+    ID3,
+    TALB,
+    TDRC,
+    TIT2,
+    TPE1,
+    TRCK,
+    CTOCFlags,
+    Encoding,
+)
+from mutagen.id3 import delete as delete_id3
+
+from audio_pipeline.errors import PipelineError
+from audio_pipeline.fsutil import atomic_path
+
+__all__ = ["Chapter", "TagError", "tag_mp3", "write_id3", "TOC_ELEMENT_ID"]
+
+StrPath = str | os.PathLike[str]
+
+#: Element id of the single top-level table of contents.
+TOC_ELEMENT_ID = "toc"
+
+
+class TagError(PipelineError):
+    """An MP3 cannot be tagged."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class Chapter:
+    """A chapter: its title and where it starts and ends, in milliseconds."""
+
+    title: str
+    start_ms: int
+    end_ms: int
+
+    def __post_init__(self) -> None:
+        if self.start_ms < 0 or self.end_ms < self.start_ms:
+            raise ValueError(f"bad chapter times {self.start_ms}..{self.end_ms} ms")
+
+
+def _check_chapters(chapters: Sequence[Chapter]) -> None:
+    previous_end = 0
+    for ch in chapters:
+        if ch.start_ms < previous_end:
+            raise ValueError(f"chapter {ch.title!r} starts before the previous one ends")
+        previous_end = ch.end_ms
+        if ch.end_ms > 0xFFFFFFFE:
+            raise ValueError(f"chapter {ch.title!r} ends too late for ID3")
+
+
+def _build(
+    *,
+    title: str,
+    album: str,
+    artist: str,
+    track: tuple[int, int] | None,
+    date: str | None,
+    chapters: Sequence[Chapter],
+    comment: str | None,
+) -> ID3:
+    utf16 = Encoding.UTF16
+    tags = ID3()
+    tags.add(TIT2(encoding=utf16, text=[title]))
+    tags.add(TALB(encoding=utf16, text=[album]))
+    tags.add(TPE1(encoding=utf16, text=[artist]))
+    if track is not None:
+        number, total = track
+        if number < 1 or total < number:
+            raise ValueError(f"bad track {number}/{total}")
+        tags.add(TRCK(encoding=utf16, text=[f"{number}/{total}"]))
+    if date:
+        tags.add(TDRC(encoding=utf16, text=[date]))
+    if comment:
+        tags.add(COMM(encoding=utf16, lang="und", desc="", text=[comment]))
+    if chapters:
+        ids = [f"chp{i}" for i in range(len(chapters))]
+        tags.add(
+            CTOC(
+                element_id=TOC_ELEMENT_ID,
+                flags=CTOCFlags.TOP_LEVEL | CTOCFlags.ORDERED,
+                child_element_ids=ids,
+                sub_frames=[],
+            )
+        )
+        for element_id, ch in zip(ids, chapters, strict=True):
+            tags.add(
+                CHAP(
+                    element_id=element_id,
+                    start_time=int(ch.start_ms),
+                    end_time=int(ch.end_ms),
+                    # 0xFFFFFFFF: "no byte offset", players use the times.
+                    start_offset=0xFFFFFFFF,
+                    end_offset=0xFFFFFFFF,
+                    sub_frames=[TIT2(encoding=utf16, text=[ch.title])],
+                )
+            )
+    tags.update_to_v23()
+    return tags
+
+
+def write_id3(
+    path: StrPath,
+    *,
+    title: str,
+    album: str,
+    artist: str,
+    track: tuple[int, int] | None = None,
+    date: str | None = None,
+    chapters: Sequence[Chapter] = (),
+    comment: str | None = None,
+) -> None:
+    """Replace the ID3 tags of ``path`` in place (not atomic; see :func:`tag_mp3`).
+
+    Meant for a temporary file, e.g. as ``encode(..., postprocess=...)``.
+    Any existing ID3v2/ID3v1 tag is removed first.
+    """
+    _check_chapters(chapters)
+    target = Path(path)
+    tags = _build(
+        title=title,
+        album=album,
+        artist=artist,
+        track=track,
+        date=date,
+        chapters=chapters,
+        comment=comment,
+    )
+    try:
+        delete_id3(target, delete_v1=True, delete_v2=True)
+        tags.save(target, v1=0, v2_version=3, v23_sep="/", padding=lambda _info: 0)
+    except (OSError, MutagenError) as exc:
+        raise TagError(f"cannot write tags: {exc}", path=str(target)) from exc
+
+
+def tag_mp3(
+    path: StrPath,
+    *,
+    title: str,
+    album: str,
+    artist: str,
+    track: tuple[int, int] | None = None,
+    date: str | None = None,
+    chapters: Sequence[Chapter] = (),
+    comment: str | None = None,
+) -> None:
+    """Atomically (re)tag an MP3: title, album, artist, track n/total, date,
+    comment, and chapters as CHAP frames ``chp0..`` (start/end ms, TIT2 title)
+    listed in one top-level, ordered CTOC ``toc``.
+    """
+    target = Path(path)
+    if not target.is_file():
+        raise TagError("no such file", path=str(target))
+    with atomic_path(target) as tmp:
+        shutil.copyfile(target, tmp)
+        write_id3(
+            tmp,
+            title=title,
+            album=album,
+            artist=artist,
+            track=track,
+            date=date,
+            chapters=chapters,
+            comment=comment,
+        )

@@ -1,0 +1,420 @@
+"""The ffmpeg layer against the real binary: files are read back with real readers."""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import mutagen.mp4
+import numpy as np
+import pytest
+
+from audio_pipeline import ffmpeg
+from audio_pipeline.export.tags import Chapter
+from audio_pipeline.ffmpeg import EncodeError, Loudness, Normalization
+
+SR = 24000
+MP3_FRAME = 576  # samples per MPEG-2 Layer III frame at 24 kHz
+AAC_FRAME = 1024
+
+
+# --------------------------------------------------------------------------- signals
+
+
+def _pcm(x: np.ndarray[Any, Any]) -> bytes:
+    return np.clip(np.round(x), -32768, 32767).astype("<i2").tobytes()
+
+
+def synthetic_speech(seconds: float, sr: int = SR, seed: int = 7) -> bytes:
+    """Voiced 'syllables' (harmonics under formant peaks, gliding pitch), fricative
+    noise and pauses: crest factor and spectrum roughly like speech."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * sr)
+    t = np.arange(n) / sr
+    f0 = 150 + 40 * np.sin(2 * np.pi * 0.7 * t) + 20 * np.sin(2 * np.pi * 3.1 * t)
+    phase = 2 * np.pi * np.cumsum(f0) / sr
+    voiced = np.zeros(n)
+    for k in range(1, 30):
+        fk = k * 150.0
+        gain = sum(math.exp(-(((fk - f) / bw) ** 2)) for f, bw in ((600, 300), (1400, 400), (2600, 500)))
+        voiced += (gain + 0.02) / k**0.5 * np.sin(k * phase)
+    syllable = np.clip(np.sin(2 * np.pi * 4.0 * t), 0, None) ** 1.5
+    pauses = (np.sin(2 * np.pi * 0.3 * t) > -0.6).astype(float)
+    noise = rng.standard_normal(n) * (np.sin(2 * np.pi * 4.0 * t + 2.0) > 0.9)
+    signal = (voiced * syllable + 0.3 * noise) * pauses
+    return _pcm(signal / np.abs(signal).max() * 20000)
+
+
+def tone(seconds: float, freq: float, amp: float = 8000.0, sr: int = SR) -> bytes:
+    t = np.arange(int(round(seconds * sr))) / sr
+    return _pcm(amp * np.sin(2 * np.pi * freq * t))
+
+
+@functools.cache
+def espeak_speech() -> tuple[bytes, int]:
+    """Mandarin from espeak-ng (the espeakng-loader wheel), 22050 Hz s16 mono."""
+    try:
+        import espeakng_loader
+
+        lib = ctypes.CDLL(espeakng_loader.get_library_path())
+    except (ImportError, OSError) as exc:  # pragma: no cover
+        pytest.skip(f"espeak-ng not available: {exc}")
+    callback_t = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+    chunks: list[bytes] = []
+
+    def on_audio(wav: Any, count: int, _events: Any) -> int:
+        if wav and count > 0:
+            chunks.append(ctypes.string_at(wav, count * 2))
+        return 0
+
+    keep = callback_t(on_audio)
+    lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+    rate = lib.espeak_Initialize(2, 0, espeakng_loader.get_data_path().encode(), 0)
+    if rate <= 0:  # pragma: no cover
+        pytest.skip("espeak-ng failed to initialise")
+    lib.espeak_SetSynthCallback(keep)
+    lib.espeak_SetVoiceByName(b"cmn")
+    text = (
+        "我们今天来聊一聊创业这件事。你当时为什么决定做手机？因为我觉得这个行业还有很多可以改进的地方，所以就去做了。"
+    ).encode()
+    lib.espeak_Synth.argtypes = [
+        ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
+        ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p,
+    ]  # fmt: skip
+    lib.espeak_Synth(text, len(text) + 1, 0, 1, 0, 1, None, None)  # POS_CHARACTER, UTF-8
+    lib.espeak_Synchronize()
+    pcm = b"".join(chunks)
+    if len(pcm) < rate:  # pragma: no cover
+        pytest.skip("espeak-ng produced no audio")
+    return pcm, int(rate)
+
+
+def chunked(data: bytes, size: int = 10_000) -> Iterator[bytes]:
+    # Odd chunk size on purpose: chunks need not hold whole samples.
+    for i in range(0, len(data), size + 1):
+        yield data[i : i + size + 1]
+
+
+def samples(path: Path) -> int:
+    return len(ffmpeg.decode(path).raw_data) // 2
+
+
+def no_temp_files(folder: Path) -> bool:
+    return not [p for p in folder.iterdir() if p.name.endswith(".part")]
+
+
+# --------------------------------------------------------------------------- basics
+
+
+def test_ffmpeg_exe_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(ffmpeg.FFMPEG_ENV, raising=False)
+    assert Path(ffmpeg.ffmpeg_exe()).is_file()
+    monkeypatch.setenv(ffmpeg.FFMPEG_ENV, "/opt/custom/ffmpeg")
+    assert ffmpeg.ffmpeg_exe() == "/opt/custom/ffmpeg"
+
+
+def test_ffmpeg_version() -> None:
+    assert ffmpeg.ffmpeg_version().startswith("ffmpeg version ")
+
+
+def test_run_returns_stdout_and_reports_errors(tmp_path: Path) -> None:
+    out = ffmpeg.run(["-f", "s16le", "-ar", "8000", "-ac", "1", "-i", "pipe:0", "-f", "s16le", "-"],
+                     input=b"\x01\x00" * 800)  # fmt: skip
+    assert out == b"\x01\x00" * 800
+    with pytest.raises(EncodeError) as info:
+        ffmpeg.run(["-i", str(tmp_path / "missing.wav"), "-f", "null", "-"])
+    assert "missing.wav" in str(info.value)
+    assert "No such file" in str(info.value)
+    assert info.value.exit_code == 1
+
+
+def test_missing_binary(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(ffmpeg.FFMPEG_ENV, str(tmp_path / "no-ffmpeg"))
+    with pytest.raises(EncodeError, match="cannot run ffmpeg"):
+        ffmpeg.run(["-version"])
+    with pytest.raises(EncodeError, match="cannot run ffmpeg"):
+        ffmpeg.encode(chunked(tone(0.5, 440)), SR, tmp_path / "x.mp3", "mp3")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_ffmetadata_escaping() -> None:
+    text = ffmpeg.ffmetadata(
+        {"title": "a=b;c#d\\e\nf", "artist": "罗永浩"},
+        [Chapter("第一章", 0, 1500), Chapter("x=y", 1500, 3000)],
+    )
+    assert text == (
+        ";FFMETADATA1\n"
+        "title=a\\=b\\;c\\#d\\\\e\\\nf\n"
+        "artist=罗永浩\n"
+        "[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=1500\ntitle=第一章\n"
+        "[CHAPTER]\nTIMEBASE=1/1000\nSTART=1500\nEND=3000\ntitle=x\\=y\n"
+    )
+    with pytest.raises(ValueError):
+        ffmpeg.ffmetadata({"bad key": "x"})
+    with pytest.raises(ValueError):
+        ffmpeg.ffmetadata({}, [Chapter("a", 0, 2000), Chapter("b", 1000, 3000)])
+
+
+# --------------------------------------------------------------------------- encode / decode
+
+
+@pytest.mark.parametrize("fmt", ["mp3", "m4a"])
+def test_encode_decode_round_trip(tmp_path: Path, fmt: ffmpeg.Format) -> None:
+    pcm = synthetic_speech(3.0)
+    out = ffmpeg.encode(chunked(pcm), SR, tmp_path / f"a.{fmt}", fmt, bitrate="64k")
+    assert out == tmp_path / f"a.{fmt}"
+    seg = ffmpeg.decode(out)
+    assert (seg.frame_rate, seg.channels, seg.sample_width) == (SR, 1, 2)
+    frame = MP3_FRAME if fmt == "mp3" else AAC_FRAME
+    assert abs(len(seg.raw_data) // 2 - len(pcm) // 2) <= 2 * frame
+    # The decoded signal is the encoded one, not just the right length.
+    a = np.frombuffer(pcm, "<i2").astype(float)
+    b = np.frombuffer(seg.raw_data, "<i2").astype(float)[: len(a)]
+    assert np.corrcoef(a, b)[0, 1] > 0.95
+    assert len(ffmpeg.decode(out, rate=16000).raw_data) // 2 == pytest.approx(16000 * 3, abs=frame)
+    assert no_temp_files(tmp_path)
+
+
+def test_mp3_is_exact_and_resamples(tmp_path: Path) -> None:
+    pcm = tone(2.5, 440)
+    out = ffmpeg.encode(chunked(pcm), SR, tmp_path / "a.mp3", "mp3")
+    assert samples(out) == len(pcm) // 2  # LAME header gives the decoder delay/padding
+    info = ffmpeg.mp3_frame_info(out)
+    assert (info.sample_rate, info.samples_per_frame, info.samples) == (SR, MP3_FRAME, len(pcm) // 2)
+    hi = ffmpeg.encode(chunked(pcm), SR, tmp_path / "b.mp3", "mp3", out_rate=44100)
+    assert ffmpeg.decode(hi).frame_rate == 44100
+    assert ffmpeg.mp3_frame_info(hi).samples_per_frame == 1152
+
+
+@pytest.mark.parametrize("fmt", ["mp3", "m4a"])
+def test_encode_is_byte_identical(tmp_path: Path, fmt: ffmpeg.Format) -> None:
+    pcm = synthetic_speech(2.0)
+    kw: dict[str, Any] = {}
+    if fmt == "m4a":
+        kw = {"metadata": {"title": "标题", "artist": "罗永浩"}, "chapters": [Chapter("一", 0, 2000)]}
+    norm = Normalization(gain_db=3.0, ceiling_dbtp=-2.0)
+    a = ffmpeg.encode(chunked(pcm), SR, tmp_path / f"a.{fmt}", fmt, normalize=norm, **kw)
+    b = ffmpeg.encode(chunked(pcm, 4096), SR, tmp_path / f"b.{fmt}", fmt, normalize=norm, **kw)
+    assert a.read_bytes() == b.read_bytes()
+    blob = a.read_bytes()
+    assert b"Lavf6" not in blob and b"Lavc6" not in blob  # no versioned encoder tag
+
+
+def test_m4a_chapters_and_tags(tmp_path: Path) -> None:
+    chapters = [
+        Chapter("开场：罗永浩对谈闫俊杰", 0, 1500),
+        Chapter("第二部分 = AI; #1 \\ 创业", 1500, 3200),
+        Chapter("结尾", 3200, 4000),
+    ]
+    meta = {"title": "罗永浩对谈MiniMax闫俊杰", "album": "十字路口", "artist": "罗永浩", "date": "2025-12-28"}
+    out = ffmpeg.encode(chunked(synthetic_speech(4.0)), SR, tmp_path / "a.m4b", "m4b", chapters=chapters, metadata=meta)
+    mp4 = mutagen.mp4.MP4(out)  # type: ignore[no-untyped-call]
+    assert mp4.tags is not None
+    assert mp4.tags["©nam"] == [meta["title"]]
+    assert mp4.tags["©alb"] == [meta["album"]]
+    assert mp4.tags["©ART"] == [meta["artist"]]
+    assert mp4.tags["©day"] == [meta["date"]]
+    assert mp4.chapters is not None
+    got = [(round(c.start * 1000), c.title) for c in mp4.chapters]
+    assert got == [(c.start_ms, c.title) for c in chapters]
+    assert mp4.info.length == pytest.approx(4.0, abs=0.1)
+    assert out.read_bytes()[4:8] == b"ftyp"
+    head = out.read_bytes()[:4096]
+    assert head.find(b"moov") < head.find(b"mdat") or b"mdat" not in head  # +faststart
+
+
+def test_mp3_refuses_tags_in_encode(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="tag_mp3"):
+        ffmpeg.encode(iter([b"\0\0"]), SR, tmp_path / "a.mp3", "mp3", metadata={"title": "x"})
+
+
+# --------------------------------------------------------------------------- failures
+
+
+def test_failed_encode_keeps_previous_output(tmp_path: Path) -> None:
+    out = tmp_path / "a.mp3"
+    out.write_bytes(b"previous")
+    with pytest.raises(EncodeError) as info:
+        ffmpeg.encode(chunked(tone(1.0, 440)), SR, out, "mp3", bitrate="lots")
+    message = str(info.value)
+    assert "exit" in message and "lots" in message
+    assert out.read_bytes() == b"previous"
+    assert no_temp_files(tmp_path)
+
+
+def test_failing_source_kills_encode(tmp_path: Path) -> None:
+    out = tmp_path / "a.m4a"
+    out.write_bytes(b"previous")
+
+    def source() -> Iterator[bytes]:
+        yield tone(1.0, 440)
+        raise RuntimeError("synthesis failed mid-way")
+
+    with pytest.raises(RuntimeError, match="mid-way"):
+        ffmpeg.encode(source(), SR, out, "m4a")
+    assert out.read_bytes() == b"previous"
+    assert no_temp_files(tmp_path)
+
+
+def test_empty_or_odd_pcm(tmp_path: Path) -> None:
+    with pytest.raises(EncodeError, match="no PCM"):
+        ffmpeg.encode(iter([]), SR, tmp_path / "a.mp3", "mp3")
+    with pytest.raises(EncodeError, match="odd number"):
+        ffmpeg.encode(iter([b"\0\0\0"]), SR, tmp_path / "a.mp3", "mp3")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_decode_garbage(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.mp3"
+    bad.write_text("not audio at all\n" * 50)
+    with pytest.raises(EncodeError) as info:
+        ffmpeg.decode(bad)
+    assert info.value.path == str(bad)
+    assert "decode failed" in str(info.value)
+    with pytest.raises(EncodeError, match="no such audio file"):
+        ffmpeg.decode(tmp_path / "missing.mp3")
+
+
+# --------------------------------------------------------------------------- loudness
+
+
+def test_measure_reference_tone() -> None:
+    # BS.1770: a 997 Hz sine peaking at -20 dBFS in one channel has a mean square of
+    # -23.01 dB; the -0.691 offset cancels the K-weighting at 1 kHz: -23.0 LUFS.
+    amp = 32767 * 10 ** (-20 / 20)
+    got = ffmpeg.measure_pcm(chunked(tone(10.0, 997, amp)), SR)
+    assert got.integrated_lufs == pytest.approx(-23.0, abs=0.2)
+    assert got.true_peak_dbtp == pytest.approx(-20.0, abs=0.2)
+    assert got.lra == pytest.approx(0.0, abs=0.2)
+
+
+def test_silence_is_left_alone() -> None:
+    quiet = ffmpeg.measure_pcm(iter([b"\0\0" * SR * 3]), SR)
+    assert quiet.integrated_lufs <= -69
+    assert quiet.true_peak_dbtp == -math.inf
+    assert ffmpeg.loudnorm_gain(quiet) == 0.0
+    assert ffmpeg.plan_loudnorm(quiet) == Normalization(0.0, None)
+
+
+def test_plan() -> None:
+    loud_peaks = Loudness(integrated_lufs=-20.0, true_peak_dbtp=-2.0, lra=3.0)
+    assert ffmpeg.plan_loudnorm(loud_peaks) == Normalization(gain_db=4.0, ceiling_dbtp=-2.0)
+    gentle = Loudness(integrated_lufs=-20.0, true_peak_dbtp=-9.0, lra=3.0)
+    assert ffmpeg.plan_loudnorm(gentle) == Normalization(gain_db=4.0, ceiling_dbtp=None)
+    assert ffmpeg.loudnorm_gain(Loudness(-60.0, -40.0, 0.0)) == 30.0  # capped
+
+
+SOURCES = ["espeak", "synthetic", "synthetic-quiet"]
+
+
+def _source(name: str) -> tuple[bytes, int]:
+    if name == "espeak":
+        return espeak_speech()
+    pcm = synthetic_speech(12.0)
+    if name == "synthetic-quiet":
+        pcm = _pcm(np.frombuffer(pcm, "<i2").astype(float) * 0.1)
+    return pcm, SR
+
+
+@pytest.mark.parametrize("fmt", ["mp3", "m4a"])
+@pytest.mark.parametrize("name", SOURCES)
+def test_normalized_output_meets_target(tmp_path: Path, name: str, fmt: ffmpeg.Format) -> None:
+    pcm, sr = _source(name)
+    plan = ffmpeg.normalization_for(lambda: chunked(pcm), sr)
+    out = ffmpeg.encode(chunked(pcm), sr, tmp_path / f"n.{fmt}", fmt, normalize=plan)
+    measured = ffmpeg.loudness(out)
+    assert measured.integrated_lufs == pytest.approx(-16.0, abs=1.0)
+    assert measured.true_peak_dbtp <= -1.0
+    assert samples(out) == pytest.approx(len(pcm) // 2, abs=2 * AAC_FRAME)
+
+
+@pytest.mark.parametrize("fmt", ["mp3", "m4b"])
+def test_encode_normalized(tmp_path: Path, fmt: ffmpeg.Format) -> None:
+    pcm, sr = espeak_speech()
+    out = tmp_path / f"n.{fmt}"
+    out.write_bytes(b"previous")
+    chapters = [Chapter("第一章", 0, 5000), Chapter("第二章", 5000, 11000)]
+    kw: dict[str, Any] = {"chapters": chapters, "metadata": {"title": "标题"}} if fmt == "m4b" else {}
+    seen: list[Path] = []
+    result = ffmpeg.encode_normalized(lambda: chunked(pcm), sr, out, fmt, postprocess=seen.append, **kw)
+    assert result.path == out and result.attempts >= 1
+    assert result.measured == ffmpeg.loudness(out)
+    assert result.measured.integrated_lufs == pytest.approx(-16.0, abs=0.5)
+    assert result.measured.true_peak_dbtp <= -1.0
+    assert result.normalization.ceiling_dbtp is not None
+    assert len(seen) == 1 and seen[0].name.endswith(".part")
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]
+    if fmt == "m4b":
+        chaps = mutagen.mp4.MP4(out).chapters  # type: ignore[no-untyped-call]
+        assert chaps is not None
+        assert [c.title for c in chaps] == ["第一章", "第二章"]
+
+
+def test_espeak_needs_the_limiter() -> None:
+    pcm, sr = espeak_speech()
+    before = ffmpeg.measure_pcm(chunked(pcm), sr)
+    plan = ffmpeg.normalization_for(lambda: chunked(pcm), sr)
+    # Speech peaks ~18 dB over its loudness: -16 LUFS needs the limiter.
+    assert before.true_peak_dbtp + plan.gain_db > -1.0
+    assert plan.ceiling_dbtp == -2.0
+    after = ffmpeg.measure_pcm(chunked(pcm), sr, normalize=plan)
+    assert after.integrated_lufs == pytest.approx(-16.0, abs=0.3)
+    assert after.true_peak_dbtp <= -1.9
+
+
+# --------------------------------------------------------------------------- concat
+
+
+def _onsets(pcm: np.ndarray[Any, Any], sr: int, count: int) -> list[float]:
+    """Start (ms) of each burst in a signal of ``count`` tone bursts separated by gaps."""
+    win = sr // 1000  # 1 ms RMS windows
+    env = np.sqrt(np.mean(pcm[: len(pcm) // win * win].reshape(-1, win) ** 2, axis=1))
+    loud = env > 0.3 * np.median(env[env > env.max() * 0.2])
+    starts = [0] + [
+        i for i in range(1, len(loud)) if loud[i] and not loud[i - 1] and not loud[max(0, i - 15) : i].any()
+    ]
+    return [float(s) for s in starts[:count]]
+
+
+def test_concat_copy_timeline(tmp_path: Path) -> None:
+    durations = [1.0 + 0.37 * i for i in range(10)]
+    parts = []
+    for i, seconds in enumerate(durations):
+        pcm = tone(seconds, 300 + 50 * i, amp=12000)
+        parts.append(ffmpeg.encode(chunked(pcm), SR, tmp_path / f"p{i:02d}.mp3", "mp3"))
+    out = tmp_path / "all.mp3"
+    out.write_bytes(b"previous")
+    result = ffmpeg.concat_copy(parts, out)
+    assert no_temp_files(tmp_path)
+
+    # Decodes cleanly: ffmpeg reports nothing at -loglevel error.
+    assert ffmpeg.run(["-i", str(out), "-f", "null", "-"]) == b""
+    joined = np.frombuffer(ffmpeg.decode(out).raw_data, "<i2").astype(float)
+    assert len(joined) == round(result.duration_ms * SR / 1000)
+
+    # Each input starts where concat_copy says (1 ms resolution, MP3 pre-echo).
+    found = _onsets(joined, SR, len(parts))
+    assert len(found) == len(parts)
+    for want, got in zip(result.starts_ms, found, strict=True):
+        assert abs(want - got) <= 2.0
+
+    # The joined file is longer than the parts: each join adds padding + delay.
+    parts_ms = sum(seconds * 1000 for seconds in durations)
+    drift = result.duration_ms - parts_ms
+    assert 9 * 30 < drift < 9 * 80
+    naive = np.cumsum([0.0] + [s * 1000 for s in durations[:-1]])
+    assert result.starts_ms[-1] - naive[-1] == pytest.approx(drift, abs=50)
+
+
+def test_concat_copy_refuses_mixed_inputs(tmp_path: Path) -> None:
+    a = ffmpeg.encode(chunked(tone(1.0, 440)), SR, tmp_path / "a.mp3", "mp3")
+    b = ffmpeg.encode(chunked(tone(1.0, 440)), SR, tmp_path / "b.mp3", "mp3", out_rate=44100)
+    with pytest.raises(EncodeError, match="sample rate"):
+        ffmpeg.concat_copy([a, b], tmp_path / "ab.mp3")
+    with pytest.raises(ValueError):
+        ffmpeg.concat_copy([a, tmp_path / "c.m4a"], tmp_path / "ac.mp3")
+    assert not (tmp_path / "ab.mp3").exists()

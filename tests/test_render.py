@@ -1,0 +1,249 @@
+"""The whole pipeline with the stand-in engine: real ffmpeg, real files, real readers."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from mutagen.id3 import ID3
+from mutagen.mp4 import MP4
+
+from audio_pipeline import ffmpeg, render, transcript, voices
+from audio_pipeline.errors import RenderError
+from audio_pipeline.export.subtitles import Cue
+
+from .conftest import VOICES
+from .fakes import ToneEngine
+
+TEXT = """---
+title: 测试访谈
+created: 2025-12-28
+---
+## 一、开场
+
+这是一段旁白。
+
+**罗永浩**：你好，欢迎来到节目。今天我们聊聊AI。
+
+**闫俊杰**：谢谢邀请。
+
+很高兴来到这里，我们开始吧。
+
+## 二、正题
+
+**罗永浩**：MiniMax是怎么开始的？
+
+**闫俊杰**：从一个想法开始。
+
+## 三、结尾
+
+**罗永浩**：谢谢你。
+"""
+
+
+def _render(tmp_path: Path, text: str = TEXT, engine: ToneEngine | None = None, **kw: object) -> render.Result:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    src = tmp_path / "talk.md"
+    src.write_text(text, "utf-8")
+    vmap = voices.load(VOICES)
+    parsed = transcript.read(src, vmap.speakers)
+    settings = render.Settings(out_root=tmp_path / "out", engine="espeak", **kw)  # type: ignore[arg-type]
+    return render.render(parsed, vmap, engine or ToneEngine(), settings)
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
+    return {
+        str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and ".cache" not in p.parts and p.name != ".lock"
+    }
+
+
+def _vtt_cues(path: Path) -> list[tuple[int, int, str]]:
+    cues = []
+    for block in path.read_text("utf-8").split("\n\n")[1:]:
+        lines = block.strip().splitlines()
+        if not lines:
+            continue
+        start, _, end = lines[0].partition(" --> ")
+
+        def ms(stamp: str) -> int:
+            h, m, s = stamp.split(":")
+            return round((int(h) * 3600 + int(m) * 60 + float(s)) * 1000)
+
+        cues.append((ms(start), ms(end), "\n".join(lines[1:])))
+    return cues
+
+
+def test_outputs_read_back_with_real_readers(tmp_path: Path) -> None:
+    result = _render(tmp_path)
+    out = result.out_dir
+    manifest = json.loads((out / "manifest.json").read_text("utf-8"))
+    assert [s["index"] for s in manifest["sections"]] == [1, 2, 3]
+    first = manifest["sections"][0]
+    # Episode tags.
+    tags = ID3(out / first["audio"])
+    assert str(tags["TIT2"]) == "一、开场"
+    assert str(tags["TALB"]) == "测试访谈"
+    assert "罗永浩" in str(tags["TPE1"]) and "闫俊杰" in str(tags["TPE1"])
+    assert str(tags["TRCK"]) == "1/3"
+    assert str(tags["TDRC"]).startswith("2025")
+    # Episode duration matches the decoded audio.
+    decoded = ffmpeg.decode(out / first["audio"])
+    assert abs(len(decoded) - first["duration_ms"]) < 60
+    # Turns: ordered, inside the audio, right speakers and source lines.
+    turns = first["turns"]
+    assert [t["speaker"] for t in turns] == [None, None, "罗永浩", "闫俊杰"]
+    assert [t["line"] for t in turns] == [5, 7, 9, 11]
+    assert all(a["end_ms"] <= b["start_ms"] for a, b in zip(turns, turns[1:], strict=False))
+    assert turns[-1]["end_ms"] <= first["duration_ms"]
+    # The lexicon changes what is spoken, not what is shown.
+    assert "MiniMax" in manifest["sections"][1]["turns"][1]["text"]
+    # Whole interview: ID3 chapters with real titles and times.
+    whole = manifest["whole"]
+    id3 = ID3(out / whole["mp3"])
+    chaps = sorted(id3.getall("CHAP"), key=lambda c: c.start_time)
+    assert [str(c.sub_frames["TIT2"]) for c in chaps] == ["一、开场", "二、正题", "三、结尾"]
+    assert chaps[0].start_time == 0
+    assert [c.start_time for c in chaps] == [c["start_ms"] for c in whole["chapters"]]
+    assert all(a.end_time == b.start_time for a, b in zip(chaps, chaps[1:], strict=False))
+    assert id3.getall("CTOC")[0].child_element_ids == [c.element_id for c in chaps]
+    whole_len = len(ffmpeg.decode(out / whole["mp3"]))
+    assert abs(chaps[-1].end_time - whole_len) < 100
+    # M4B chapters.
+    m4b = MP4(out / whole["m4b"])
+    assert m4b.chapters is not None
+    assert [c.title for c in m4b.chapters] == ["一、开场", "二、正题", "三、结尾"]
+    # The M4B is encoded from the decoded episodes, so it lacks the MP3 join's frame padding.
+    m4b_len = len(ffmpeg.decode(out / whole["m4b"]))
+    assert abs(m4b.chapters[-1].start - whole["m4b_chapters"][-1]["start_ms"] / 1000) < 0.05
+    assert abs(whole["m4b_chapters"][-1]["end_ms"] - m4b_len) < 100
+    assert 0 <= whole_len - m4b_len < 150 * len(chaps) * 2
+    # Loudness, as a real meter measures it.
+    for path in (out / first["audio"], out / whole["mp3"], out / whole["m4b"]):
+        level = ffmpeg.loudness(path)
+        assert abs(level.integrated_lufs - -16.0) <= 1.0, (path, level)
+        assert level.true_peak_dbtp <= -1.0, (path, level)
+    # Subtitles: ordered, inside the audio, right speakers.
+    cues = _vtt_cues(out / whole["vtt"])
+    assert cues and all(a[1] <= b[0] for a, b in zip(cues, cues[1:], strict=False))
+    assert cues[-1][1] <= whole_len
+    assert any(text.startswith("<v 闫俊杰>谢谢邀请") for _, _, text in cues)
+    assert (out / whole["srt"]).read_text("utf-8").startswith("1\n")
+    episode_cues = _vtt_cues(out / first["vtt"])
+    assert sum(1 for c in episode_cues if c[2].startswith("<v 罗永浩>")) == 2  # two sentences
+    chapters_json = json.loads((out / first["chapters"]).read_text("utf-8"))
+    assert [c["title"] for c in chapters_json["chapters"]] == ["一、开场", "一、开场", "罗永浩", "闫俊杰"]
+
+
+def test_no_op_rerender_touches_nothing(tmp_path: Path) -> None:
+    first = _render(tmp_path)
+    before = _snapshot(first.out_dir)
+    again = _render(tmp_path)
+    assert again.built == () and not again.whole_built
+    assert again.plan.missing == set()
+    assert _snapshot(first.out_dir) == before
+
+
+def test_one_edited_turn_rebuilds_one_section(tmp_path: Path) -> None:
+    first = _render(tmp_path)
+    out = first.out_dir
+    before = _snapshot(out)
+    edited = TEXT.replace("从一个想法开始。", "从一个很小的想法开始。")
+    src = tmp_path / "talk.md"
+    src.write_text(edited, "utf-8")
+    vmap = voices.load(VOICES)
+    engine = ToneEngine()
+    plan = render.make_plan(
+        transcript.read(src, vmap.speakers), vmap, engine, render.Settings(out_root=tmp_path / "out").clip_cache(), out
+    )
+    assert plan.to_json()["clips_to_synthesize"] == 1
+    assert plan.to_json()["sections_to_build"] == [2]
+    assert plan.to_json()["sections_up_to_date"] == [1, 3]
+    result = _render(tmp_path, edited, engine)
+    assert len(engine.calls) == 1 and result.built == (2,) and result.whole_built
+    after = _snapshot(out)
+    changed = {name for name in before if before[name] != after.get(name)}
+    whole = {"talk.mp3", "talk.m4b", "talk.vtt", "talk.srt", "manifest.json", "feed.xml", "index.html"}
+    episode2 = {n for n in before if n.startswith("episodes/02-")}
+    assert episode2 and changed <= whole | episode2
+    assert episode2 <= changed and {"talk.mp3", "talk.m4b"} <= changed
+
+
+def test_same_inputs_give_byte_identical_audio(tmp_path: Path) -> None:
+    a = _render(tmp_path / "a")
+    b = _render(tmp_path / "b")
+    for name in ("talk.mp3", "talk.m4b", "talk.vtt", "manifest.json"):
+        assert (a.out_dir / name).read_bytes() == (b.out_dir / name).read_bytes(), name
+    for ep in a.manifest["sections"]:
+        assert (a.out_dir / ep["audio"]).read_bytes() == (b.out_dir / ep["audio"]).read_bytes()
+
+
+def test_removed_section_loses_its_files(tmp_path: Path) -> None:
+    first = _render(tmp_path)
+    third = first.out_dir / first.manifest["sections"][2]["audio"]
+    assert third.exists()
+    shorter = TEXT[: TEXT.index("## 三、结尾")]
+    result = _render(tmp_path, shorter)
+    assert not third.exists()
+    assert [s["index"] for s in result.manifest["sections"]] == [1, 2]
+    assert {p.name for p in (result.out_dir / "episodes").iterdir()} == {
+        Path(s[k]).name for s in result.manifest["sections"] for k in ("audio", "vtt", "srt", "chapters")
+    }
+
+
+def test_failing_turn_reported_others_cached_outputs_untouched(tmp_path: Path) -> None:
+    first = _render(tmp_path)
+    before = _snapshot(first.out_dir)
+    edited = TEXT.replace("谢谢你。", "谢谢你，再见。").replace("谢谢邀请。", "谢谢邀请，真的。")
+    engine = ToneEngine(fail_containing="再见")
+    with pytest.raises(RenderError) as info:
+        _render(tmp_path, edited, engine)
+    message = str(info.value)
+    assert "1 clip(s) failed" in message and "talk.md:23: section 3, line 23, 罗永浩" in message
+    assert _snapshot(first.out_dir) == before
+    # The other new clip was made and cached: a retry with a healthy engine makes only the failed one.
+    healthy = ToneEngine()
+    _render(tmp_path, edited, healthy)
+    assert healthy.calls == ["谢谢你，再见。"]
+
+
+def test_transient_failures_are_retried_to_completion(tmp_path: Path) -> None:
+    engine = ToneEngine(transient_every=3)  # a third of all calls fail
+    result = _render(tmp_path, engine=engine)
+    assert len(result.manifest["sections"]) == 3 and result.whole_built
+
+
+def test_second_render_into_same_folder_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "out" / "talk"
+    with render.locked(out), pytest.raises(RenderError, match="another render is writing"):
+        _render(tmp_path)
+
+
+def test_sections_subset(tmp_path: Path) -> None:
+    result = _render(tmp_path, sections=frozenset({2}))
+    assert [s["index"] for s in result.manifest["sections"]] == [2]
+    assert result.manifest["whole"] is None
+    full = _render(tmp_path)
+    assert full.built == (1, 3) and full.whole_built
+
+
+def test_hostile_titles_give_safe_distinct_names(tmp_path: Path) -> None:
+    titles = ["../../x", "/", "CON", "a\x00b", "长" * 500, "🙂🙂"]
+    text = "".join(f"## {t}\n\n**罗永浩**：第{i}段。\n\n" for i, t in enumerate(titles))
+    result = _render(tmp_path, text)
+    names = [Path(s["audio"]).name for s in result.manifest["sections"]]
+    assert len(set(names)) == len(titles)
+    episodes = (result.out_dir / "episodes").resolve()
+    for section in result.manifest["sections"]:
+        path = (result.out_dir / section["audio"]).resolve()
+        assert path.parent == episodes and path.is_file()
+        assert len(path.name.encode()) < 200 and "\x00" not in path.name
+
+
+def test_cue_type_is_shared() -> None:
+    assert replace(Cue(0, 1, None, "x"), text="y").text == "y"
+    assert os.sep not in "x"
