@@ -81,13 +81,11 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _encode_normalized(
-    chunks: Any, timeline: Timeline, clips: Mapping[str, CachedClip], out: Path, fmt: ffmpeg.Format, **kwargs: Any
-) -> None:
-    """Two passes over the PCM: measure, then encode with gain and a true-peak limiter."""
-    measured = ffmpeg.measure_pcm(chunks(), timeline.sample_rate)
-    norm = ffmpeg.plan_loudnorm(measured, target_lufs=TARGET_LUFS, max_true_peak_dbtp=MAX_TRUE_PEAK)
-    ffmpeg.encode(chunks(), timeline.sample_rate, out, fmt, normalize=norm, **kwargs)
+def _encode_normalized(chunks: Any, timeline: Timeline, out: Path, fmt: ffmpeg.Format, **kwargs: Any) -> None:
+    """Measure, encode with gain and a true-peak limiter, check, re-encode if a codec overshot."""
+    ffmpeg.encode_normalized(
+        chunks, timeline.sample_rate, out, fmt, target_lufs=TARGET_LUFS, max_true_peak_dbtp=MAX_TRUE_PEAK, **kwargs
+    )
 
 
 def _cues(timeline: Timeline, offset_ms: int = 0) -> list[Cue]:
@@ -131,7 +129,7 @@ def build_episode(
         )
 
     _encode_normalized(
-        lambda: pieces_pcm(timeline, clips), timeline, clips, audio, "mp3", bitrate=MP3_BITRATE, postprocess=tag
+        lambda: pieces_pcm(timeline, clips), timeline, audio, "mp3", bitrate=MP3_BITRATE, postprocess=tag
     )
     cues = _cues(timeline)
     write_vtt(cues, out_dir / rel / f"{stem}.vtt")
@@ -207,7 +205,7 @@ def build_whole(
         title_path = parts / f"title-{title_jobs[0].key[:16]}-{rate}.mp3"
         if not title_path.is_file():
             _encode_normalized(
-                lambda: pieces_pcm(title_timeline, clips), title_timeline, clips, title_path, "mp3", bitrate=MP3_BITRATE
+                lambda: pieces_pcm(title_timeline, clips), title_timeline, title_path, "mp3", bitrate=MP3_BITRATE
             )
         pieces.append(title_path)
     gap_ms = max(0, pauses.between_sections_ms - TAIL_MS)

@@ -25,9 +25,7 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{target.stem[:40]}.", suffix=f"{target.suffix}.part", dir=target.parent
-    )
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem[:40]}.", suffix=f"{target.suffix}.part", dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     # mkstemp makes the file private; give it the permissions a plain open() would.
@@ -48,3 +46,18 @@ def write_bytes(target: str | os.PathLike[str], data: bytes) -> None:
 
 def write_text(target: str | os.PathLike[str], text: str) -> None:
     write_bytes(target, text.encode("utf-8"))
+
+
+def write_if_changed(target: str | os.PathLike[str], data: bytes) -> bool:
+    """Atomically write ``data`` unless the file already holds exactly that.
+
+    Returns whether the file was written; an unchanged file keeps its bytes and mtime.
+    """
+    path = Path(target)
+    try:
+        if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
+            return False
+    except OSError:
+        pass
+    write_bytes(path, data)
+    return True

@@ -9,7 +9,9 @@ recorded in manifest.json or its files are gone.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import fcntl
+import functools
 import hashlib
 import json
 from collections.abc import Iterator, Sequence
@@ -17,11 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import engines, fsutil, naming
+from . import engines, ffmpeg, fsutil, naming
 from .assemble import EpisodeTags, build_episode, build_whole
 from .cache import CachedClip, ClipCache
 from .engines.base import Engine
 from .errors import PipelineError, RenderError
+from .export import feed, player
 from .model import Section, Transcript
 from .progress import Event, Reporter, silent
 
@@ -84,6 +87,12 @@ def parse_sections(spec: str | None, count: int) -> frozenset[int] | None:
             raise PipelineError(f"--sections: {part!r} is outside 1-{count}")
         chosen.update(range(low, high + 1))
     return frozenset(chosen)
+
+
+@functools.cache
+def _ffmpeg_version() -> str:
+    """Encoded bytes are reproducible for one ffmpeg build, so the build is part of every key."""
+    return ffmpeg.ffmpeg_version()
 
 
 def _hash(data: Any) -> str:
@@ -177,7 +186,7 @@ def make_plan(
             date=date,
         )
         stem = naming.episode_stem(section.index, count, section.title)
-        key = _hash(["section/1", stem, [j.key for j in section_jobs], vmap.pauses, tags])
+        key = _hash(["section/1", stem, [j.key for j in section_jobs], vmap.pauses, tags, _ffmpeg_version()])
         section_plans.append(SectionPlan(section, stem, section_jobs, tags, key))
     chosen = selected if selected is not None else frozenset(s.index for s in transcript.sections)
     plan = Plan(
@@ -340,8 +349,8 @@ def _assemble(
         "whole": whole,
     }
     _remove_stale(out_dir, plan.old_manifest, manifest)
-    write_if_changed(out_dir / MANIFEST, json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
-    _publish(out_dir, manifest, settings, report)
+    fsutil.write_if_changed(out_dir / MANIFEST, (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode())
+    _publish(out_dir, manifest, plan.transcript, settings, report)
     return Result(out_dir, plan, tuple(built), whole_built, manifest)
 
 
@@ -371,23 +380,16 @@ def _remove_stale(out_dir: Path, old: dict[str, Any], new: dict[str, Any]) -> No
                 path.unlink()
 
 
-def write_if_changed(path: Path, text: str) -> bool:
-    """Write ``text`` atomically unless the file already holds it (its mtime then stays)."""
-    data = text.encode("utf-8")
-    with contextlib.suppress(OSError):
-        if path.read_bytes() == data:
-            return False
-    fsutil.write_bytes(path, data)
-    return True
-
-
-def _publish(out_dir: Path, manifest: dict[str, Any], settings: Settings, report: Reporter) -> None:
-    """Feed and player, when the publishing layer is installed in this build."""
-    try:
-        from .export import feed, player
-    except ImportError:
-        return
+def _publish(
+    out_dir: Path, manifest: dict[str, Any], transcript: Transcript, settings: Settings, report: Reporter
+) -> None:
+    """The podcast feed and the player page, both regenerated from the manifest."""
     if settings.base_url is None:
         report(Event("notice", message="no --base-url: feed.xml uses relative links"))
-    feed.write_feed(out_dir, manifest, base_url=settings.base_url)
+    # Without a date in the front matter, the transcript's own date keeps the feed dated.
+    try:
+        fallback = datetime.date.fromtimestamp(Path(transcript.source).stat().st_mtime)
+    except OSError:
+        fallback = None
+    feed.write_feed(out_dir, manifest, base_url=settings.base_url, fallback_date=fallback)
     player.write_player(out_dir, manifest)

@@ -1,0 +1,454 @@
+"""Podcast RSS feed (``feed.xml``) for the episodes of one rendered interview.
+
+The feed is RSS 2.0 written with feedgen, with the iTunes namespace (feedgen's
+``podcast`` extension) and the Podcasting 2.0 namespace
+(``https://podcastindex.org/namespace/1.0``) through the small feedgen
+extension defined here: ``podcast:chapters`` (JSON chapters) and
+``podcast:transcript`` (WebVTT and SRT) on every item, and ``podcast:guid`` on
+the channel when the feed has a public URL.
+
+One item per section episode, in section order. Everything comes from
+``manifest.json`` and the files beside it, never from the clock, so the same
+manifest and files give the same bytes:
+
+* GUID: ``sha256:<hex of the episode MP3>``; stays the same across re-renders
+  unless the audio changes, which is when podcast apps should download again.
+* pubDate: the front matter's ``created`` (or ``date``), else ``fallback_date``;
+  episode *i* is published *i* minutes after it so apps keep the order.
+  ``lastBuildDate`` is the newest pubDate. No date at all: no dates in the feed.
+* enclosure length: the MP3's size on disk.
+
+URLs are relative to the output folder unless ``base_url`` is given; either
+way they are percent-encoded (titles and slugs may be CJK).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path, PurePosixPath
+from typing import Any, cast
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from feedgen.ext.base import BaseEntryExtension, BaseExtension
+from feedgen.feed import FeedGenerator
+from feedgen.util import xml_elem
+from lxml import etree
+
+from audio_pipeline.errors import PipelineError
+from audio_pipeline.fsutil import write_if_changed
+
+__all__ = [
+    "FEED_NAME",
+    "PLAYER_NAME",
+    "PODCAST_NS",
+    "PublishError",
+    "PodcastIndexExtension",
+    "PodcastIndexEntryExtension",
+    "write_feed",
+    "resolve_output_path",
+    "episode_guid",
+    "format_duration",
+    "guess_language",
+    "is_heading_turn",
+]
+
+FEED_NAME = "feed.xml"
+PLAYER_NAME = "index.html"
+PODCAST_NS = "https://podcastindex.org/namespace/1.0"
+#: Namespace UUID that podcast:guid values are derived from (Podcasting 2.0 spec).
+PODCAST_GUID_NAMESPACE = uuid.UUID("ead4c236-bf58-58c6-a2c6-a6b28d128cb6")
+GENERATOR = "audio-pipeline"
+CHAPTERS_TYPE = "application/json+chapters"
+VTT_TYPE = "text/vtt"
+SRT_TYPE = "application/x-subrip"
+_DESCRIPTION_MAX = 600
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+class PublishError(PipelineError):
+    """The feed or the player page cannot be written from this manifest."""
+
+    exit_code = 1
+
+
+# --------------------------------------------------------------------------- shared helpers
+
+
+def resolve_output_path(out_dir: Path, rel: object, *, what: str) -> PurePosixPath:
+    """Check a manifest path: relative, inside the output folder, ``/``-separated."""
+    if not isinstance(rel, str) or not rel.strip():
+        raise PublishError(f"manifest: {what} is not a path: {rel!r}", path=str(out_dir / "manifest.json"))
+    posix = PurePosixPath(rel.replace("\\", "/"))
+    if posix.is_absolute() or ".." in posix.parts or re.match(r"^[A-Za-z]:", rel):
+        raise PublishError(
+            f"manifest: {what} {rel!r} is not inside the output folder", path=str(out_dir / "manifest.json")
+        )
+    return posix
+
+
+def guess_language(manifest: Mapping[str, Any]) -> str:
+    """``meta.language`` if set, else ``zh-cn`` for a title with CJK characters, else ``en``."""
+    meta = manifest.get("meta") or {}
+    lang = meta.get("language") or meta.get("lang") if isinstance(meta, Mapping) else None
+    if isinstance(lang, str) and lang.strip():
+        return lang.strip().lower()
+    title = str(manifest.get("title") or (meta.get("title") if isinstance(meta, Mapping) else "") or "")
+    return "zh-cn" if _CJK.search(title) else "en"
+
+
+def format_duration(ms: float) -> str:
+    """``H:MM:SS`` (rounded to the second), the form every podcast app reads."""
+    total = max(0, round(ms / 1000))
+    hours, rest = divmod(total, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}"
+
+
+def episode_guid(sha256: str) -> str:
+    """GUID of an episode: a function of its audio bytes only."""
+    return f"sha256:{sha256.lower()}"
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _normalized(text: str) -> str:
+    return _NOT_WORD.sub("", text).casefold()
+
+
+def is_heading_turn(turn: Mapping[str, Any], section_title: str) -> bool:
+    """A narrator turn that just reads the section heading aloud.
+
+    The renderer marks those with ``"heading": true``; without the flag, a
+    narrator turn whose text is (part of) the section title counts.
+    """
+    flag = turn.get("heading")
+    if isinstance(flag, bool):
+        return flag
+    if turn.get("speaker") is not None:
+        return False
+    text = _normalized(str(turn.get("text") or ""))
+    title = _normalized(section_title)
+    return bool(text) and bool(title) and (text == title or text in title or title in text)
+
+
+# --------------------------------------------------------------------------- Podcasting 2.0 extension
+
+
+class PodcastIndexExtension(BaseExtension):  # type: ignore[misc]
+    """feedgen channel extension for the Podcasting 2.0 namespace.
+
+    Declares ``xmlns:podcast`` on ``<rss>`` and writes ``podcast:guid``.
+    """
+
+    def __init__(self) -> None:
+        self._guid: str | None = None
+
+    def extend_ns(self) -> dict[str, str]:
+        return {"podcast": PODCAST_NS}
+
+    def extend_rss(self, feed: Any) -> Any:
+        channel = feed[0]
+        if self._guid:
+            elem = xml_elem(f"{{{PODCAST_NS}}}guid", channel)
+            elem.text = self._guid
+        return feed
+
+    def extend_atom(self, feed: Any) -> Any:
+        return feed
+
+    def guid(self, value: str | None = None) -> str | None:
+        """Get or set ``podcast:guid`` (a UUIDv5 of the feed URL)."""
+        if value is not None:
+            self._guid = str(uuid.UUID(value))
+        return self._guid
+
+
+class PodcastIndexEntryExtension(BaseEntryExtension):  # type: ignore[misc]
+    """feedgen item extension: ``podcast:chapters`` and ``podcast:transcript``."""
+
+    def __init__(self) -> None:
+        self._chapters: dict[str, str] | None = None
+        self._transcripts: list[dict[str, str]] = []
+
+    def extend_ns(self) -> dict[str, str]:
+        return {"podcast": PODCAST_NS}
+
+    def extend_rss(self, entry: Any) -> Any:
+        if self._chapters:
+            xml_elem(f"{{{PODCAST_NS}}}chapters", entry, **self._chapters)
+        for attrs in self._transcripts:
+            xml_elem(f"{{{PODCAST_NS}}}transcript", entry, **attrs)
+        return entry
+
+    def extend_atom(self, entry: Any) -> Any:
+        return entry
+
+    def chapters(self, url: str | None = None, type: str = CHAPTERS_TYPE) -> dict[str, str] | None:
+        """Get or set the item's chapters file."""
+        if url is not None:
+            self._chapters = {"url": url, "type": type}
+        return self._chapters
+
+    def transcript(
+        self,
+        url: str | None = None,
+        type: str = VTT_TYPE,
+        *,
+        language: str | None = None,
+        rel: str | None = None,
+    ) -> list[dict[str, str]]:
+        """Add a transcript (call once per file); return all of them."""
+        if url is not None:
+            attrs = {"url": url, "type": type}
+            if language:
+                attrs["language"] = language
+            if rel:
+                attrs["rel"] = rel
+            self._transcripts.append(attrs)
+        return list(self._transcripts)
+
+
+# --------------------------------------------------------------------------- feed
+
+
+def _base(base_url: str | None) -> str | None:
+    if base_url is None or not base_url.strip():
+        return None
+    base = base_url.strip()
+    parts = urlsplit(base)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise PublishError(f"base URL must be an http:// or https:// URL, got {base_url!r}")
+    # An IRI (say, a CJK folder name) becomes a URI; existing %XX escapes stay.
+    netloc = parts.netloc
+    if not netloc.isascii():
+        host = parts.hostname.encode("idna").decode("ascii")
+        netloc = netloc.replace(parts.hostname, host, 1)
+    path = quote(parts.path or "/", safe="/%:@!$&'()*+,;=~")
+    if not path.endswith("/"):
+        path += "/"
+    return urlunsplit((parts.scheme, netloc, path, "", ""))
+
+
+def _url(base: str | None, rel: PurePosixPath | str) -> str:
+    quoted = quote(str(rel), safe="/")
+    return f"{base}{quoted}" if base else quoted
+
+
+def _parse_date(value: object) -> dt.datetime | None:
+    """A front-matter date as an aware datetime (UTC when no zone is given)."""
+    if isinstance(value, dt.datetime):
+        moment = value
+    elif isinstance(value, dt.date):
+        moment = dt.datetime.combine(value, dt.time())
+    elif isinstance(value, str) and value.strip():
+        text = value.strip().replace("/", "-")
+        try:
+            moment = dt.datetime.fromisoformat(text)
+        except ValueError:
+            try:
+                moment = dt.datetime.combine(dt.date.fromisoformat(text[:10]), dt.time())
+            except ValueError:
+                return None
+    else:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+
+
+def _base_date(manifest: Mapping[str, Any], fallback_date: dt.date | None) -> dt.datetime | None:
+    meta = manifest.get("meta") or {}
+    if isinstance(meta, Mapping):
+        for key in ("created", "date"):
+            parsed = _parse_date(meta.get(key))
+            if parsed is not None:
+                return parsed
+    return _parse_date(fallback_date) if fallback_date is not None else None
+
+
+def _join_names(names: Sequence[str], language: str) -> str:
+    return ("、" if language.startswith(("zh", "ja")) else ", ").join(names)
+
+
+def _speakers(section: Mapping[str, Any]) -> list[str]:
+    names = section.get("speakers")
+    if not isinstance(names, list):
+        names = [t.get("speaker") for t in section.get("turns") or [] if isinstance(t, Mapping)]
+    seen: dict[str, None] = {}
+    for name in names:
+        if isinstance(name, str) and name.strip():
+            seen.setdefault(name.strip(), None)
+    return list(seen)
+
+
+def _shorten(text: str, limit: int = _DESCRIPTION_MAX) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _episode_description(section: Mapping[str, Any], language: str) -> str:
+    title = str(section.get("title") or "")
+    for turn in section.get("turns") or []:
+        if not isinstance(turn, Mapping) or is_heading_turn(turn, title):
+            continue
+        text = str(turn.get("text") or "").strip()
+        if text:
+            return _shorten(text)
+    speakers = _speakers(section)
+    return _join_names(speakers, language) if speakers else title or "—"
+
+
+def _sections(manifest: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    sections = manifest.get("sections")
+    if not isinstance(sections, list):
+        raise PublishError("manifest has no sections list")
+    return [s for s in sections if isinstance(s, Mapping)]
+
+
+def _title(manifest: Mapping[str, Any]) -> str:
+    meta = manifest.get("meta") or {}
+    title = manifest.get("title") or (meta.get("title") if isinstance(meta, Mapping) else None)
+    return str(title or manifest.get("source") or "Interview")
+
+
+def build_feed(
+    out_dir: Path,
+    manifest: Mapping[str, Any],
+    *,
+    base_url: str | None,
+    fallback_date: dt.date | None = None,
+) -> bytes:
+    """The bytes :func:`write_feed` writes (reads the episode files, writes nothing)."""
+    out_dir = Path(out_dir)
+    base = _base(base_url)
+    language = guess_language(manifest)
+    title = _title(manifest)
+    meta = manifest.get("meta") or {}
+    if not isinstance(meta, Mapping):
+        meta = {}
+    sections = [s for s in _sections(manifest) if s.get("audio")]
+    sections.sort(key=lambda s: int(s.get("index") or 0))
+    start = _base_date(manifest, fallback_date)
+
+    fg = FeedGenerator()
+    fg.load_extension("podcast")
+    fg.register_extension("podcastindex", PodcastIndexExtension, PodcastIndexEntryExtension)
+    fg.title(title)
+    player_url = _url(base, PLAYER_NAME)
+    if base:
+        feed_url = _url(base, FEED_NAME)
+        fg.link(href=feed_url, rel="self", type="application/rss+xml")
+        bare = re.sub(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", "", feed_url).rstrip("/")
+        cast(PodcastIndexExtension, fg.podcastindex).guid(str(uuid.uuid5(PODCAST_GUID_NAMESPACE, bare)))
+    fg.link(href=player_url, rel="alternate")  # feedgen puts the last link in <link>
+    all_speakers: dict[str, None] = {}
+    for section in sections:
+        for name in _speakers(section):
+            all_speakers.setdefault(name, None)
+    author = meta.get("author") or meta.get("artist") or _join_names(list(all_speakers), language)
+    channel_description = meta.get("description") or meta.get("summary")
+    if not channel_description:
+        titles = [str(s.get("title") or "") for s in sections]
+        channel_description = f"{title}: " + " / ".join(t for t in titles if t) if titles else title
+    fg.description(_shorten(str(channel_description), 4000))
+    fg.language(language)
+    fg.generator(GENERATOR)
+    tags = meta.get("tags")
+    if isinstance(tags, list):
+        for tag in tags:
+            if isinstance(tag, str) and tag.strip():
+                fg.category(term=tag.strip())
+    if author:
+        fg.podcast.itunes_author(str(author))
+    fg.podcast.itunes_summary(_shorten(str(channel_description), 4000))
+    fg.podcast.itunes_type("serial")
+    explicit = meta.get("explicit")
+    if isinstance(explicit, bool):
+        fg.podcast.itunes_explicit("yes" if explicit else "no")
+
+    newest: dt.datetime | None = None
+    for section in sections:
+        index = int(section.get("index") or 0)
+        audio_rel = resolve_output_path(out_dir, section.get("audio"), what=f"section {index} audio")
+        audio_path = out_dir / audio_rel
+        if not audio_path.is_file():
+            raise PublishError(f"episode {index}: audio file is missing", path=str(audio_path))
+        size = os.path.getsize(audio_path)
+        sha = section.get("sha256")
+        if not isinstance(sha, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", sha):
+            sha = _sha256_file(audio_path)
+        episode_title = str(section.get("title") or f"{title} {index}")
+
+        entry = fg.add_entry(order="append")
+        entry.title(episode_title)
+        entry.link(href=f"{player_url}#episode-{index}", rel="alternate")
+        entry.guid(episode_guid(sha), permalink=False)
+        entry.enclosure(_url(base, audio_rel), str(size), "audio/mpeg")
+        entry.description(_episode_description(section, language))
+        if start is not None:
+            published = start + dt.timedelta(minutes=index)
+            entry.pubDate(published)
+            newest = published if newest is None or published > newest else newest
+        duration_ms = section.get("duration_ms")
+        if isinstance(duration_ms, int | float) and duration_ms > 0:
+            entry.podcast.itunes_duration(format_duration(duration_ms))
+        speakers = _speakers(section)
+        if speakers:
+            entry.podcast.itunes_author(_join_names(speakers, language))
+        entry.podcast.itunes_episode(index)
+        entry.podcast.itunes_episode_type("full")
+        entry.podcast.itunes_title(episode_title)
+
+        ext = cast(PodcastIndexEntryExtension, entry.podcastindex)
+        chapters = section.get("chapters")
+        if chapters:
+            rel = resolve_output_path(out_dir, chapters, what=f"section {index} chapters")
+            if (out_dir / rel).is_file():
+                ext.chapters(_url(base, rel), CHAPTERS_TYPE)
+        for key, mime in (("vtt", VTT_TYPE), ("srt", SRT_TYPE)):
+            if section.get(key):
+                rel = resolve_output_path(out_dir, section.get(key), what=f"section {index} {key}")
+                if (out_dir / rel).is_file():
+                    ext.transcript(_url(base, rel), mime, language=language, rel="captions")
+
+    if newest is not None:
+        fg.lastBuildDate(newest)
+        fg.pubDate(newest)
+    data: bytes = fg.rss_str(pretty=True, encoding="UTF-8", xml_declaration=True)
+    if newest is None:
+        # feedgen stamps lastBuildDate with the clock unless told otherwise: drop it.
+        root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True))
+        for elem in root.findall("./channel/lastBuildDate"):
+            elem.getparent().remove(elem)
+        data = etree.tostring(root, pretty_print=True, encoding="UTF-8", xml_declaration=True)
+    return data
+
+
+def write_feed(
+    out_dir: Path,
+    manifest: dict[str, Any],
+    *,
+    base_url: str | None,
+    fallback_date: dt.date | None = None,
+) -> Path:
+    """Write ``out_dir/feed.xml`` for the episodes in ``manifest``; return its path.
+
+    Without ``base_url`` the URLs are relative to the output folder (fine for a
+    local look, not for a podcast app: the caller may say so). The file is
+    written atomically and only when its bytes change.
+    """
+    out_dir = Path(out_dir)
+    data = build_feed(out_dir, manifest, base_url=base_url, fallback_date=fallback_date)
+    target = out_dir / FEED_NAME
+    write_if_changed(target, data)
+    return target

@@ -1,0 +1,405 @@
+"""feed.xml: RSS 2.0 + iTunes + Podcasting 2.0, checked with feedparser and lxml.
+
+The episode MP3s are real files encoded by ffmpeg, so enclosure lengths and
+hashes are those of real audio.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import email.utils
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import feedparser
+import numpy as np
+import pytest
+from lxml import etree
+
+from audio_pipeline.export.feed import (
+    PODCAST_NS,
+    PublishError,
+    format_duration,
+    guess_language,
+    write_feed,
+)
+from audio_pipeline.ffmpeg import concat_copy, encode
+
+RATE = 24000
+ITUNES_NS = "http://www.itunes.com/dtds/podcast-1.0.dtd"
+NS = {"itunes": ITUNES_NS, "podcast": PODCAST_NS, "atom": "http://www.w3.org/2005/Atom"}
+BASE = "https://example.org/podcasts/罗永浩/"
+TITLE = "罗永浩对谈MiniMax闫俊杰"
+SECTIONS = [
+    ("一、全模态突破：中国AI创业公司的差异化路径", "01-全模态突破"),
+    ("二、人才与组织：第一性原理", "02-人才与组织"),
+    ("三、商业化 & <未来>", "03-商业化"),
+]
+
+
+def tone_pcm(seconds: float, freq: float) -> bytes:
+    """A quiet sine tone as s16le mono PCM."""
+    t = np.arange(int(seconds * RATE)) / RATE
+    return (np.sin(2 * np.pi * freq * t) * 6000).astype("<i2").tobytes()
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def section_turns(seconds: float, title: str, index: int) -> list[dict[str, Any]]:
+    """Heading read by the narrator, a narrator line, then two speakers (times in ms)."""
+    total = int(seconds * 1000)
+    marks = [0, int(total * 0.2), int(total * 0.4), int(total * 0.7), total]
+    texts = [
+        (None, title, None),
+        (None, f"第{index}部分的开场介绍。", 3),
+        ("闫俊杰", f"第{index}段：我们从一开始就明确，真正的通用人工智能必然是融合体。", 5),
+        ("罗永浩", f"第{index}段：你觉得核心原因是什么？", 7),
+    ]
+    return [
+        {
+            "speaker": speaker,
+            "line": line,
+            "start_ms": marks[i],
+            "end_ms": marks[i + 1],
+            "clip_key": hashlib.sha256(f"{index}-{i}".encode()).hexdigest(),
+            "text": text,
+        }
+        for i, (speaker, text, line) in enumerate(texts)
+    ]
+
+
+def make_interview(
+    out_dir: Path,
+    *,
+    seconds: float = 1.0,
+    sections: int = 3,
+    whole: bool = True,
+    meta: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Real episode MP3s (+ vtt/srt/chapters files) in ``out_dir`` and their manifest."""
+    episodes = out_dir / "episodes"
+    episodes.mkdir(parents=True, exist_ok=True)
+    entries: list[dict[str, Any]] = []
+    for i, (title, slug) in enumerate(SECTIONS[:sections], start=1):
+        mp3 = episodes / f"{slug}.mp3"
+        encode([tone_pcm(seconds, 220.0 * i)], RATE, mp3, "mp3")
+        turns = section_turns(seconds, title, i)
+        (episodes / f"{slug}.vtt").write_text("WEBVTT\n\n00:00.000 --> 00:00.500\n标题\n", encoding="utf-8")
+        (episodes / f"{slug}.srt").write_text("1\n00:00:00,000 --> 00:00:00,500\n标题\n", encoding="utf-8")
+        chapters = {
+            "version": "1.2.0",
+            "chapters": [{"startTime": t["start_ms"] / 1000, "title": t["speaker"] or title} for t in turns],
+        }
+        (episodes / f"{slug}.chapters.json").write_text(json.dumps(chapters, ensure_ascii=False), encoding="utf-8")
+        entries.append(
+            {
+                "index": i,
+                "title": title,
+                "audio": f"episodes/{slug}.mp3",
+                "vtt": f"episodes/{slug}.vtt",
+                "srt": f"episodes/{slug}.srt",
+                "chapters": f"episodes/{slug}.chapters.json",
+                "duration_ms": int(seconds * 1000),
+                "bytes": mp3.stat().st_size,
+                "sha256": sha256_of(mp3),
+                "build_key": hashlib.sha256(f"build-{i}".encode()).hexdigest(),
+                "speakers": ["闫俊杰", "罗永浩"],
+                "turns": turns,
+            }
+        )
+    whole_entry: dict[str, Any] | None = None
+    if whole:
+        stem = "luo-yonghao-yan-junjie"
+        joined = concat_copy([out_dir / e["audio"] for e in entries], out_dir / f"{stem}.mp3")
+        starts = [round(s) for s in joined.starts_ms]
+        ends = [*starts[1:], round(joined.duration_ms)]
+        (out_dir / f"{stem}.vtt").write_text("WEBVTT\n", encoding="utf-8")
+        whole_entry = {
+            "mp3": f"{stem}.mp3",
+            "m4b": f"{stem}.m4b",
+            "vtt": f"{stem}.vtt",
+            "srt": f"{stem}.srt",
+            "duration_ms": round(joined.duration_ms),
+            "chapters": [
+                {"index": e["index"], "title": e["title"], "start_ms": s, "end_ms": end}
+                for e, s, end in zip(entries, starts, ends, strict=True)
+            ],
+        }
+    manifest: dict[str, Any] = {
+        "version": 1,
+        "title": TITLE,
+        "source": "luo-yonghao-yan-junjie.md",
+        "meta": meta if meta is not None else {"title": TITLE, "created": "2025-12-28", "tags": ["播客"]},
+        "engine": "kokoro",
+        "sections": entries,
+        "whole": whole_entry,
+    }
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+    return manifest
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+@pytest.fixture
+def interview(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
+    out = tmp_path / "output" / "luo-yonghao-yan-junjie"
+    return out, make_interview(out)
+
+
+def parse(path: Path) -> tuple[Any, etree._Element]:
+    data = path.read_bytes()
+    parsed = feedparser.parse(data)
+    assert not parsed.bozo, parsed.get("bozo_exception")
+    root = etree.fromstring(data)
+    return parsed, root
+
+
+def items(root: etree._Element) -> list[etree._Element]:
+    return list(root.iterfind("./channel/item"))
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_feed_fields_with_base_url(interview: tuple[Path, dict[str, Any]]) -> None:
+    out, manifest = interview
+    path = write_feed(out, manifest, base_url=BASE)
+    assert path == out / "feed.xml"
+    parsed, root = parse(path)
+
+    # Channel.
+    assert root.tag == "rss" and root.get("version") == "2.0"
+    assert root.nsmap["podcast"] == PODCAST_NS and root.nsmap["itunes"] == ITUNES_NS
+    feed = parsed.feed
+    assert feed.title == TITLE
+    assert feed.language == "zh-cn"
+    assert feed.link == "https://example.org/podcasts/%E7%BD%97%E6%B0%B8%E6%B5%A9/index.html"
+    assert feed.author == "闫俊杰、罗永浩"
+    assert feed.generator == "audio-pipeline"
+    assert feed.itunes_type == "serial"
+    assert SECTIONS[0][0] in feed.subtitle
+    assert [t.term for t in feed.tags] == ["播客"]
+    channel = root.find("channel")
+    assert channel is not None
+    self_link = channel.find("atom:link[@rel='self']", NS)
+    assert self_link is not None
+    assert self_link.get("href") == "https://example.org/podcasts/%E7%BD%97%E6%B0%B8%E6%B5%A9/feed.xml"
+    podcast_guid = channel.findtext("podcast:guid", namespaces=NS)
+    assert podcast_guid and len(podcast_guid) == 36
+
+    # Items: one per section, in order.
+    assert len(parsed.entries) == len(SECTIONS)
+    for i, (entry, item, section) in enumerate(
+        zip(parsed.entries, items(root), manifest["sections"], strict=True), start=1
+    ):
+        mp3 = out / section["audio"]
+        assert entry.title == section["title"]
+        (enclosure,) = entry.enclosures
+        assert int(enclosure.length) == os.path.getsize(mp3)
+        assert enclosure.type == "audio/mpeg"
+        assert enclosure.href.startswith("https://example.org/podcasts/%E7%BD%97%E6%B0%B8%E6%B5%A9/episodes/")
+        assert enclosure.href.isascii() and enclosure.href.endswith(".mp3")
+        assert unquote(enclosure.href) == BASE + section["audio"]
+        assert entry.itunes_duration == "0:00:01"
+        assert entry.id == f"sha256:{sha256_of(mp3)}"
+        assert entry.guidislink is False
+        guid = item.find("guid")
+        assert guid is not None and guid.get("isPermaLink") == "false"
+        assert int(entry.itunes_episode) == i
+        assert entry.author == "闫俊杰、罗永浩"
+        assert item.findtext("itunes:author", namespaces=NS) == "闫俊杰、罗永浩"
+        # Description: the first turn after the heading read aloud.
+        assert entry.summary == section["turns"][1]["text"]
+        assert entry.link.endswith(f"/index.html#episode-{i}")
+
+        chapters = item.findall("podcast:chapters", NS)
+        assert len(chapters) == 1
+        assert chapters[0].get("type") == "application/json+chapters"
+        assert unquote(chapters[0].get("url") or "") == BASE + section["chapters"]
+        transcripts = {t.get("type"): t for t in item.findall("podcast:transcript", NS)}
+        assert set(transcripts) == {"text/vtt", "application/x-subrip"}
+        assert unquote(transcripts["text/vtt"].get("url") or "") == BASE + section["vtt"]
+        assert unquote(transcripts["application/x-subrip"].get("url") or "") == BASE + section["srt"]
+        assert transcripts["text/vtt"].get("language") == "zh-cn"
+
+
+def test_pub_dates_follow_front_matter_and_keep_order(interview: tuple[Path, dict[str, Any]]) -> None:
+    out, manifest = interview
+    parsed, root = parse(write_feed(out, manifest, base_url=BASE))
+    dates = [email.utils.parsedate_to_datetime(item.findtext("pubDate") or "") for item in items(root)]
+    start = dt.datetime(2025, 12, 28, tzinfo=dt.UTC)
+    assert dates == [start + dt.timedelta(minutes=i) for i in (1, 2, 3)]
+    assert [e.published_parsed[:5] for e in parsed.entries] == [(2025, 12, 28, 0, i) for i in (1, 2, 3)]
+    channel = root.find("channel")
+    assert channel is not None
+    assert email.utils.parsedate_to_datetime(channel.findtext("lastBuildDate") or "") == dates[-1]
+
+
+@pytest.mark.parametrize(
+    ("meta", "fallback", "expected"),
+    [
+        ({"date": "2024-03-05"}, None, dt.datetime(2024, 3, 5, tzinfo=dt.UTC)),
+        ({"created": "2024-03-05T10:30:00+08:00"}, None, dt.datetime(2024, 3, 5, 2, 30, tzinfo=dt.UTC)),
+        ({}, dt.date(2023, 1, 2), dt.datetime(2023, 1, 2, tzinfo=dt.UTC)),
+        ({"created": "not a date"}, dt.date(2023, 1, 2), dt.datetime(2023, 1, 2, tzinfo=dt.UTC)),
+    ],
+)
+def test_pub_date_sources(
+    tmp_path: Path, meta: dict[str, Any], fallback: dt.date | None, expected: dt.datetime
+) -> None:
+    manifest = make_interview(tmp_path, sections=2, whole=False, meta=meta)
+    _, root = parse(write_feed(tmp_path, manifest, base_url=None, fallback_date=fallback))
+    dates = [email.utils.parsedate_to_datetime(item.findtext("pubDate") or "") for item in items(root)]
+    assert dates == [expected + dt.timedelta(minutes=1), expected + dt.timedelta(minutes=2)]
+
+
+def test_no_date_at_all_means_no_dates_and_no_clock(tmp_path: Path) -> None:
+    manifest = make_interview(tmp_path, sections=2, whole=False, meta={})
+    path = write_feed(tmp_path, manifest, base_url=None)
+    first = path.read_bytes()
+    _, root = parse(path)
+    assert root.find("channel/lastBuildDate") is None
+    assert root.find("channel/pubDate") is None
+    assert all(item.find("pubDate") is None for item in items(root))
+    path.unlink()
+    assert write_feed(tmp_path, manifest, base_url=None).read_bytes() == first
+
+
+def test_relative_urls_without_base_url(interview: tuple[Path, dict[str, Any]]) -> None:
+    out, manifest = interview
+    parsed, root = parse(write_feed(out, manifest, base_url=None))
+    channel = root.find("channel")
+    assert channel is not None
+    assert channel.findtext("link") == "index.html"
+    assert channel.find("atom:link[@rel='self']", NS) is None
+    assert channel.find("podcast:guid", NS) is None
+    item = items(root)[0]
+    enclosure = item.find("enclosure")
+    assert enclosure is not None
+    assert enclosure.get("url") == "episodes/01-%E5%85%A8%E6%A8%A1%E6%80%81%E7%AA%81%E7%A0%B4.mp3"
+    for elem in root.iter("enclosure", f"{{{PODCAST_NS}}}chapters", f"{{{PODCAST_NS}}}transcript"):
+        url = elem.get("url") or ""
+        assert "://" not in url and not url.startswith("/") and url.isascii()
+        # The relative URL resolves to the real file next to feed.xml.
+        assert (out / unquote(url)).is_file()
+    assert item.findtext("link") == "index.html#episode-1"
+    assert parsed.entries[0].enclosures[0].href.endswith(".mp3")
+
+
+def test_byte_identical_rerun_keeps_mtime(interview: tuple[Path, dict[str, Any]]) -> None:
+    out, manifest = interview
+    path = write_feed(out, manifest, base_url=BASE)
+    first = path.read_bytes()
+    old = 1_600_000_000
+    os.utime(path, (old, old))
+    again = write_feed(out, copy.deepcopy(manifest), base_url=BASE)
+    assert again.read_bytes() == first
+    assert path.stat().st_mtime == old  # not rewritten
+    assert not list(out.glob(".*.part"))  # no temporary left behind
+    # A different feed (another base URL) is written.
+    write_feed(out, manifest, base_url="https://other.example/")
+    assert path.read_bytes() != first and path.stat().st_mtime != old
+
+
+def test_guid_stable_across_writes_and_changes_with_audio(interview: tuple[Path, dict[str, Any]]) -> None:
+    out, manifest = interview
+    parsed1, _ = parse(write_feed(out, manifest, base_url=BASE))
+    # A re-render that gives the same audio: same GUIDs even if other fields move.
+    manifest2 = copy.deepcopy(manifest)
+    manifest2["sections"][0]["build_key"] = "0" * 64
+    manifest2["sections"][1]["title"] = "二、人才与组织（修订标题）"
+    parsed2, _ = parse(write_feed(out, manifest2, base_url=BASE))
+    assert [e.id for e in parsed1.entries] == [e.id for e in parsed2.entries]
+
+    # Episode 2's audio changes: only its GUID (and length) change.
+    mp3 = out / manifest["sections"][1]["audio"]
+    encode([tone_pcm(1.5, 987.0)], RATE, mp3, "mp3")
+    manifest2["sections"][1]["sha256"] = sha256_of(mp3)
+    manifest2["sections"][1]["duration_ms"] = 1500
+    parsed3, _ = parse(write_feed(out, manifest2, base_url=BASE))
+    ids1 = [e.id for e in parsed1.entries]
+    ids3 = [e.id for e in parsed3.entries]
+    assert ids3[0] == ids1[0] and ids3[2] == ids1[2]
+    assert ids3[1] != ids1[1] and ids3[1] == f"sha256:{sha256_of(mp3)}"
+    assert int(parsed3.entries[1].enclosures[0].length) == os.path.getsize(mp3)
+    assert parsed3.entries[1].itunes_duration == "0:00:02"  # 1.5 s rounds to 2
+
+
+def test_guid_from_file_when_manifest_has_no_hash(interview: tuple[Path, dict[str, Any]]) -> None:
+    out, manifest = interview
+    del manifest["sections"][0]["sha256"]
+    parsed, _ = parse(write_feed(out, manifest, base_url=None))
+    assert parsed.entries[0].id == f"sha256:{sha256_of(out / manifest['sections'][0]['audio'])}"
+
+
+def test_language_and_author_guess(tmp_path: Path) -> None:
+    manifest = make_interview(tmp_path, sections=1, whole=False, meta={"created": "2025-01-01"})
+    manifest["title"] = "An interview"
+    manifest["sections"][0]["speakers"] = ["Alice", "Bob"]
+    manifest["sections"][0]["turns"] = []
+    parsed, _ = parse(write_feed(tmp_path, manifest, base_url=None))
+    assert parsed.feed.language == "en"
+    assert parsed.entries[0].author == "Alice, Bob"
+    assert parsed.entries[0].summary == "Alice, Bob"  # no turns: the speaker list
+    manifest["meta"]["language"] = "de-DE"
+    manifest["meta"]["author"] = "Redaktion"
+    parsed, _ = parse(write_feed(tmp_path, manifest, base_url=None))
+    assert parsed.feed.language == "de-de"
+    assert parsed.feed.author == "Redaktion"
+    assert guess_language({"title": "罗永浩"}) == "zh-cn"
+
+
+def test_description_skips_the_heading_the_renderer_marks(tmp_path: Path) -> None:
+    manifest = make_interview(tmp_path, sections=2, whole=False)
+    first, second = manifest["sections"]
+    first["turns"][0].update(text="第一部分", heading=True)  # read differently from the title
+    second["turns"][0]["heading"] = False  # the renderer says: not a heading, whatever the text
+    parsed, _ = parse(write_feed(tmp_path, manifest, base_url=None))
+    assert parsed.entries[0].summary == first["turns"][1]["text"]
+    assert parsed.entries[1].summary == second["turns"][0]["text"]
+
+
+def test_partial_render_lists_rendered_sections_only(tmp_path: Path) -> None:
+    manifest = make_interview(tmp_path, sections=3, whole=False)
+    manifest["sections"][1]["audio"] = None
+    parsed, _ = parse(write_feed(tmp_path, manifest, base_url=None))
+    assert [int(e.itunes_episode) for e in parsed.entries] == [1, 3]
+
+
+def test_missing_links_are_left_out(interview: tuple[Path, dict[str, Any]]) -> None:
+    out, manifest = interview
+    (out / manifest["sections"][0]["srt"]).unlink()
+    (out / manifest["sections"][0]["chapters"]).unlink()
+    _, root = parse(write_feed(out, manifest, base_url=None))
+    first = items(root)[0]
+    assert first.find("podcast:chapters", NS) is None
+    assert [t.get("type") for t in first.findall("podcast:transcript", NS)] == ["text/vtt"]
+
+
+def test_errors(interview: tuple[Path, dict[str, Any]]) -> None:
+    out, manifest = interview
+    with pytest.raises(PublishError, match="http"):
+        write_feed(out, manifest, base_url="ftp://example.org/")
+    bad = copy.deepcopy(manifest)
+    bad["sections"][0]["audio"] = "../outside.mp3"
+    with pytest.raises(PublishError, match="not inside"):
+        write_feed(out, bad, base_url=None)
+    gone = copy.deepcopy(manifest)
+    (out / gone["sections"][2]["audio"]).unlink()
+    with pytest.raises(PublishError, match="missing"):
+        write_feed(out, gone, base_url=None)
+    assert not (out / "feed.xml").exists()
+
+
+def test_format_duration() -> None:
+    assert format_duration(0) == "0:00:00"
+    assert format_duration(59_499) == "0:00:59"
+    assert format_duration(3_723_600) == "1:02:04"
