@@ -232,7 +232,8 @@ def render(
     plan = result.plan
     click.echo(
         f"{result.out_dir}: engine {plan.engine_name}; clips {len(plan.missing)} new, {len(plan.cached)} cached; "
-        f"sections built {list(result.built) or 'none'}; whole interview {'rebuilt' if result.whole_built else 'unchanged'}"
+        f"sections built {list(result.built) or 'none'}; "
+        f"whole interview {'rebuilt' if result.whole_built else 'unchanged'}"
     )
 
 
