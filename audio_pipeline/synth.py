@@ -41,7 +41,7 @@ class Job:
     def describe(self) -> str:
         who = self.speaker or "narrator"
         where = "title" if self.section == TITLE_SECTION else f"section {self.section}"
-        return f"{where}, line {self.line}, {who}"
+        return f"{where}, {who}"
 
 
 def jobs_for(transcript: Transcript, vmap: VoiceMap, engine_name: str, engine_version: str) -> list[Job]:

@@ -203,7 +203,7 @@ def test_failing_turn_reported_others_cached_outputs_untouched(tmp_path: Path) -
     with pytest.raises(RenderError) as info:
         _render(tmp_path, edited, engine)
     message = str(info.value)
-    assert "1 clip(s) failed" in message and "talk.md:23: section 3, line 23, 罗永浩" in message
+    assert "1 clip(s) failed" in message and "talk.md:23: section 3, 罗永浩" in message
     assert _snapshot(first.out_dir) == before
     # The other new clip was made and cached: a retry with a healthy engine makes only the failed one.
     healthy = ToneEngine()
