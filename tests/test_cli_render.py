@@ -14,7 +14,10 @@ from audio_pipeline.cli import main
 from .conftest import VOICES
 from .fakes import ToneEngine
 
-TEXT = "---\ntitle: 小访谈\n---\n## 一、开始\n\n**罗永浩**：你好。\n\n**闫俊杰**：你好，很高兴见到你。\n\n## 二、结束\n\n**罗永浩**：再见。\n"
+TEXT = (
+    "---\ntitle: 小访谈\n---\n## 一、开始\n\n**罗永浩**：你好。\n\n"
+    "**闫俊杰**：你好，很高兴见到你。\n\n## 二、结束\n\n**罗永浩**：再见。\n"
+)
 
 
 @pytest.fixture
