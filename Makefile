@@ -18,7 +18,7 @@ render: setup
 	$(BIN)/audio-pipeline render $(SEED)
 
 lint: setup
-	$(BIN)/ruff check audio_pipeline tests benchmarks
+	$(BIN)/ruff check .
 	$(BIN)/mypy
 
 test: lint
