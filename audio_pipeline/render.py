@@ -8,12 +8,14 @@ recorded in manifest.json or its files are gone.
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import contextlib
 import datetime
 import fcntl
 import functools
 import hashlib
 import json
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +36,7 @@ from .voices import VoiceMap
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
+ASSEMBLY_WORKERS = min(2, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -283,26 +286,37 @@ def _assemble(
     out_dir = plan.out_dir
     old_sections = {e.get("index"): e for e in plan.old_manifest.get("sections", []) if isinstance(e, dict)}
     entries: dict[int, dict[str, Any]] = {}
-    built: list[int] = []
     todo = [s for s in plan.sections if s.section.index in plan.selected]
     report(Event("start", stage="sections", total=len(todo)))
+    to_build: list[SectionPlan] = []
     for sp in plan.sections:
         index = sp.section.index
         if index in plan.up_to_date:
             entries[index] = old_sections[index]
             if index in plan.selected:
                 report(Event("step", stage="sections", cached=True))
-            continue
-        if index not in plan.selected:
+        elif index not in plan.selected:
             if index in old_sections:
                 entries[index] = old_sections[index]
-            continue
-        _load_clips(sp.jobs, cache, clips)
-        entries[index] = build_episode(
-            out_dir, sp.stem, sp.section, sp.jobs, clips, plan.vmap.pauses, sp.tags, sp.build_key
-        )
-        built.append(index)
-        report(Event("step", stage="sections"))
+        else:
+            _load_clips(sp.jobs, cache, clips)
+            to_build.append(sp)
+
+    def build(sp: SectionPlan) -> dict[str, Any]:
+        return build_episode(out_dir, sp.stem, sp.section, sp.jobs, clips, plan.vmap.pauses, sp.tags, sp.build_key)
+
+    # Encoding is ffmpeg in subprocesses: two sections at once keep both cores busy
+    # while holding at most two sections' audio.
+    with cf.ThreadPoolExecutor(max_workers=ASSEMBLY_WORKERS) as pool:
+        futures = {pool.submit(build, sp): sp.section.index for sp in to_build}
+        try:
+            for future in cf.as_completed(futures):
+                entries[futures[future]] = future.result()
+                report(Event("step", stage="sections"))
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    built = [sp.section.index for sp in to_build]
     report(Event("end", stage="sections"))
 
     all_current = all(
