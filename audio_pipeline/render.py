@@ -257,6 +257,7 @@ def render(
     out_dir = settings.out_dir(transcript)
     cache = settings.clip_cache()
     with locked(out_dir):
+        _sweep_partials(out_dir)
         plan = make_plan(transcript, vmap, engine, cache, out_dir, settings.sections)
         needed = list(plan.title_jobs) + [
             j
@@ -268,6 +269,13 @@ def render(
         if failures:
             raise failure_error(failures, transcript.source)
         return _assemble(plan, clips, cache, settings, report)
+
+
+def _sweep_partials(out_dir: Path) -> None:
+    """Remove temporary files a killed render left behind (we hold the folder's lock)."""
+    for path in out_dir.rglob(".*.part"):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
 
 
 def _load_clips(jobs: Sequence[Job], cache: ClipCache, clips: dict[str, CachedClip]) -> dict[str, CachedClip]:

@@ -279,6 +279,14 @@ def parse(text: str, source: str = "<transcript>", known_speakers: Iterable[str]
     return Transcript(title=title, source=source, sections=tuple(sections), meta=meta)
 
 
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def read(path: str | Path, known_speakers: Iterable[str] = ()) -> Transcript:
     """Read and parse a transcript file, turning decoding trouble into one clear error."""
     path = Path(path)
@@ -286,9 +294,11 @@ def read(path: str | Path, known_speakers: Iterable[str] = ()) -> Transcript:
         data = path.read_bytes()
     except OSError as exc:
         raise TranscriptError(f"cannot read: {exc.strerror or exc}", path=str(path)) from None
-    # A stray NUL inside text is dropped by parse(); many of them mean a binary file.
+    # A stray NUL inside text is dropped by parse(); NULs in what is not UTF-8, or
+    # many of them, mean a binary file.
     head = data[:8192]
-    if head.count(b"\x00") > max(2, len(head) // 100):
+    nuls = head.count(b"\x00")
+    if nuls and (nuls > len(head) // 100 or not _is_utf8(data)):
         line = data[: data.index(b"\x00")].count(b"\n") + 1
         raise TranscriptError("binary file (NUL byte), not a text transcript", path=str(path), line=line)
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from typing import ClassVar
 
 import numpy as np
@@ -27,11 +28,13 @@ class ToneEngine:
         fail_containing: str | None = None,
         transient_every: int = 0,
         ms_per_unit: float = 0.5,
+        delay: float = 0.0,
     ) -> None:
         self.version = version
         self.fail_containing = fail_containing
         self.transient_every = transient_every
         self.ms_per_unit = ms_per_unit  # scale of expected_ms, so tests stay fast
+        self.delay = delay  # seconds per call, so a test can catch a render mid-way
         self.calls: list[str] = []
         self._lock = threading.Lock()
 
@@ -39,6 +42,8 @@ class ToneEngine:
         with self._lock:
             self.calls.append(request.text)
             count = len(self.calls)
+        if self.delay:
+            time.sleep(self.delay)
         if self.fail_containing and self.fail_containing in request.text:
             raise SynthesisError("stand-in refuses this text", transient=False)
         if self.transient_every and count % self.transient_every == 0:
@@ -61,3 +66,21 @@ class ToneEngine:
                 pos += len(gap)
         data = np.concatenate(chunks).tobytes()
         return Synthesis(AudioSegment(data=data, sample_width=2, frame_rate=RATE, channels=1), tuple(marks))
+
+
+def main() -> None:
+    """``python -m tests.fakes OUT TRANSCRIPT``: render with the stand-in in a child process."""
+    import sys
+    from pathlib import Path
+
+    from audio_pipeline import render, transcript, voices
+
+    out, source, config = (Path(a) for a in sys.argv[1:4])
+    vmap = voices.load(config)
+    parsed = transcript.read(source, vmap.speakers)
+    settings = render.Settings(out_root=out, engine="espeak")
+    render.render(parsed, vmap, ToneEngine(delay=0.05), settings)
+
+
+if __name__ == "__main__":
+    main()

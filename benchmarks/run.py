@@ -1,0 +1,205 @@
+"""Benchmarks on the seed: one command, prints a table and writes JSON.
+
+    .venv/bin/python benchmarks/run.py [--kokoro-turns 12] [--skip-4x]
+
+Every figure comes from running the real CLI (or the real engine) on this machine;
+ratios are taken within the same run. Results: benchmarks/results/latest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = ROOT / "seeds" / "luo-yonghao-yan-junjie.md"
+BIN = Path(sys.executable).parent
+CLI = [str(BIN / "audio-pipeline")]
+EDIT = ("完全超出预期。", "完全超出了所有人的预期。")
+
+
+def run_cli(args: list[str], cwd: Path) -> tuple[float, int, str]:
+    """Run the CLI in a child that reports its own peak RSS; returns (seconds, peak KiB, stdout)."""
+    probe = (
+        "import resource, subprocess, sys; "
+        "r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+        "sys.stderr.write(r.stderr); print(r.stdout); "
+        "print('PEAK', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)"
+    )
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", probe, *CLI, *args], cwd=cwd, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"benchmark command failed: {' '.join(args)}\n{done.stderr[-2000:]}")
+    peak = int(done.stdout.rsplit("PEAK", 1)[1])
+    return seconds, peak, done.stdout
+
+
+def snapshot(folder: Path) -> dict[str, int]:
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
+
+
+def ffmpeg_floor(whole_mp3: Path, work: Path) -> float:
+    """ffmpeg alone encoding the same final audio (MP3 + M4B) from decoded PCM."""
+    import imageio_ffmpeg
+
+    exe = imageio_ffmpeg.get_ffmpeg_exe()
+    wav = work / "floor.wav"
+    subprocess.run([exe, "-v", "error", "-y", "-i", str(whole_mp3), str(wav)], check=True)
+    start = time.perf_counter()
+    subprocess.run(
+        [exe, "-v", "error", "-y", "-i", str(wav), "-c:a", "libmp3lame", "-b:a", "64k", str(work / "f.mp3")], check=True
+    )
+    subprocess.run(
+        [
+            exe,
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(wav),
+            "-c:a",
+            "aac",
+            "-aac_coder",
+            "fast",
+            "-b:a",
+            "64k",
+            str(work / "f.m4b"),
+        ],
+        check=True,
+    )
+    return time.perf_counter() - start
+
+
+def four_times(text: str) -> str:
+    """The seed four times over: sections repeated with new titles and turns made distinct."""
+    head, _, body = text.partition("\n## ")
+    body = "## " + body
+    copies = []
+    for n in range(1, 5):
+        copy = body.replace("\n## ", f"\n## （第{n}遍）").replace("## ", f"## （第{n}遍）", 1)
+        copy = copy.replace("。\n", f"。第{n}遍。\n")
+        copies.append(copy)
+    return head + "\n" + "\n".join(copies)
+
+
+def kokoro_figures(turns: int) -> dict[str, Any]:
+    sys.path.insert(0, str(ROOT))
+    from audio_pipeline import engines, synth, transcript, voices
+    from audio_pipeline.cache import ClipCache
+
+    vmap = voices.load(ROOT / "voices.yaml")
+    parsed = transcript.read(SEED, vmap.speakers)
+    engine = engines.create("kokoro", vmap.engine("kokoro").options)
+    jobs = [j for j in synth.jobs_for(parsed, vmap, "kokoro", engine.version) if j.turn is not None]
+    sample = [j for j in jobs if 20 <= len(j.request.text) <= 120][:turns]
+    engine.synthesize(sample[0].request)  # load the model outside the timings
+    start = time.perf_counter()
+    audio_ms = sum(engine.synthesize(j.request).duration_ms for j in sample)
+    direct = time.perf_counter() - start
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        synth.synthesize_missing(sample, engine, ClipCache(tmp))
+        pipeline = time.perf_counter() - start
+    return {
+        "turns": len(sample),
+        "audio_s": round(audio_ms / 1000, 1),
+        "direct_s": round(direct, 1),
+        "pipeline_s": round(pipeline, 1),
+        "rtf_direct": round(audio_ms / 1000 / direct, 2),
+        "rtf_pipeline": round(audio_ms / 1000 / pipeline, 2),
+        "pipeline_over_direct": round(pipeline / direct, 3),
+        "workers": engine.default_jobs,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--kokoro-turns", type=int, default=12)
+    parser.add_argument("--skip-4x", action="store_true")
+    parser.add_argument("--skip-kokoro", action="store_true")
+    args = parser.parse_args()
+    results: dict[str, Any] = {"machine": {"cores": os.cpu_count(), "python": sys.version.split()[0]}}
+    work = Path(tempfile.mkdtemp(prefix="ap-bench-"))
+    try:
+        shutil.copy(SEED, work / SEED.name)
+        shutil.copy(ROOT / "voices.yaml", work / "voices.yaml")
+        render = ["render", SEED.name, "--engine", "espeak", "--out", "out"]
+        out = work / "out" / SEED.stem
+
+        cold_s, cold_rss, _ = run_cli(render, work)
+        manifest = json.loads((out / "manifest.json").read_text("utf-8"))
+        audio_s = manifest["whole"]["duration_ms"] / 1000
+        floor_s = ffmpeg_floor(out / manifest["whole"]["mp3"], work)
+        results["cold_espeak"] = {
+            "wall_s": round(cold_s, 1),
+            "audio_s": round(audio_s, 1),
+            "audio_over_wall": round(audio_s / cold_s, 1),
+            "floor_s": round(floor_s, 1),
+            "pipeline_over_floor": round(cold_s / floor_s, 2),
+            "peak_rss_mib": round(cold_rss / 1024, 1),
+        }
+
+        before = snapshot(out)
+        noop_s, _, _ = run_cli(render, work)
+        plan = json.loads(
+            run_cli(["plan", SEED.name, "--engine", "espeak", "--out", "out", "--json"], work)[2].split("PEAK")[0]
+        )
+        after = snapshot(out)
+        results["noop"] = {
+            "wall_s": round(noop_s, 2),
+            "clips_synthesized": plan["clips_to_synthesize"],
+            "files_rewritten": sum(1 for k in before if after.get(k) != before[k]),
+        }
+
+        seed_text = (work / SEED.name).read_text("utf-8")
+        assert seed_text.count(EDIT[0]) == 1
+        (work / SEED.name).write_text(seed_text.replace(*EDIT), "utf-8")
+        plan = json.loads(
+            run_cli(["plan", SEED.name, "--engine", "espeak", "--out", "out", "--json"], work)[2].split("PEAK")[0]
+        )
+        edit_s, _, _ = run_cli(render, work)
+        results["one_edit"] = {
+            "wall_s": round(edit_s, 1),
+            "clips_synthesized": plan["clips_to_synthesize"],
+            "sections_rebuilt": plan["sections_to_build"],
+            "ratio_to_cold": round(edit_s / cold_s, 3),
+        }
+
+        if not args.skip_4x:
+            (work / "long").mkdir()
+            (work / "long" / SEED.name).write_text(four_times(SEED.read_text("utf-8")), "utf-8")
+            shutil.copy(ROOT / "voices.yaml", work / "long" / "voices.yaml")
+            long_s, long_rss, _ = run_cli(render, work / "long")
+            results["memory"] = {
+                "rss_1x_mib": round(cold_rss / 1024, 1),
+                "rss_4x_mib": round(long_rss / 1024, 1),
+                "ratio_4x_over_1x": round(long_rss / cold_rss, 3),
+                "wall_4x_s": round(long_s, 1),
+            }
+        if not args.skip_kokoro:
+            results["kokoro"] = kokoro_figures(args.kokoro_turns)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    dest = ROOT / "benchmarks" / "results"
+    dest.mkdir(exist_ok=True)
+    (dest / "latest.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    width = max(len(k) for group in results.values() for k in group)
+    for name, group in results.items():
+        print(f"[{name}]")
+        for key, value in group.items():
+            print(f"  {key:<{width}}  {value}")
+    print(f"written: {dest / 'latest.json'}")
+
+
+if __name__ == "__main__":
+    main()
