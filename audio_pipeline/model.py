@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import warnings
@@ -96,7 +97,7 @@ class ClipRequest:
     engine_version: str
     audio_format: str = "wav-s16le-mono"
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
         payload = {
             "spec": asdict(self.spec),

@@ -26,7 +26,6 @@ from .assemble import EpisodeTags, build_episode, build_whole
 from .cache import CachedClip, ClipCache
 from .engines.base import Engine
 from .errors import PipelineError, RenderError
-from .export import feed, player
 from .model import Section, Transcript
 from .progress import Event, Reporter, silent
 
@@ -94,8 +93,10 @@ def parse_sections(spec: str | None, count: int) -> frozenset[int] | None:
 
 @functools.cache
 def _ffmpeg_version() -> str:
-    """Encoded bytes are reproducible for one ffmpeg build, so the build is part of every key."""
-    return ffmpeg.ffmpeg_version()
+    """Encoded bytes are reproducible for one ffmpeg build, so the build is part of every
+    key. The binary's name and size identify it without running it (a no-op render stays fast)."""
+    exe = Path(ffmpeg.ffmpeg_exe())
+    return f"{exe.name}:{exe.stat().st_size}"
 
 
 def _hash(data: Any) -> str:
@@ -367,12 +368,17 @@ def _assemble(
         "source": Path(plan.transcript.source).name,
         "meta": dict(plan.transcript.meta),
         "engine": plan.engine_name,
+        "base_url": settings.base_url,
         "sections": [entries[s.section.index] for s in plan.sections if s.section.index in entries],
         "whole": whole,
     }
     _remove_stale(out_dir, plan.old_manifest, manifest)
-    fsutil.write_if_changed(out_dir / MANIFEST, (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode())
-    _publish(out_dir, manifest, plan.transcript, settings, report)
+    changed = fsutil.write_if_changed(
+        out_dir / MANIFEST, (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode()
+    )
+    # Feed and player derive from the manifest (and the base URL it records) alone.
+    if changed or not all((out_dir / name).is_file() for name in ("feed.xml", "index.html")):
+        _publish(out_dir, manifest, plan.transcript, settings, report)
     return Result(out_dir, plan, tuple(built), whole_built, manifest)
 
 
@@ -406,6 +412,8 @@ def _publish(
     out_dir: Path, manifest: dict[str, Any], transcript: Transcript, settings: Settings, report: Reporter
 ) -> None:
     """The podcast feed and the player page, both regenerated from the manifest."""
+    from .export import feed, player  # lxml and feedgen load only when there is work
+
     if settings.base_url is None:
         report(Event("notice", message="no --base-url: feed.xml uses relative links"))
     # Without a date in the front matter, the transcript's own date keeps the feed dated.
