@@ -305,5 +305,9 @@ def cache_prune(file: str, config: str | None, out_root: str, cache_dir: str | N
     click.echo(f"{store.root}: removed {removed} clips ({freed / 1e6:.1f} MB); kept those in use")
 
 
+from .cli_check import check  # noqa: E402  (the command lives in its own module)
+
+main.add_command(check)
+
 if __name__ == "__main__":
     main()

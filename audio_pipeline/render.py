@@ -47,6 +47,9 @@ class Settings:
     jobs: int | None = None
     base_url: str | None = None
     preflight_timeout: float = 3.0
+    # Sections to rebuild even when their build key matches (`check --fix` after it
+    # replaced clips whose keys, by design, did not change).
+    rebuild: frozenset[int] = frozenset()
 
     def out_dir(self, transcript: Transcript) -> Path:
         return self.out_root / naming.slug(Path(transcript.source).stem)
@@ -172,6 +175,7 @@ def make_plan(
     cache: ClipCache,
     out_dir: Path,
     selected: frozenset[int] | None = None,
+    rebuild: frozenset[int] = frozenset(),
 ) -> Plan:
     jobs = jobs_for(transcript, vmap, engine.name, engine.version)
     by_section: dict[int, list[Job]] = {}
@@ -210,7 +214,8 @@ def make_plan(
     old = {e.get("index"): e for e in plan.old_manifest.get("sections", []) if isinstance(e, dict)}
     for sp in section_plans:
         entry = old.get(sp.section.index)
-        if entry and entry.get("build_key") == sp.build_key and _files_present(out_dir, entry):
+        current = entry and entry.get("build_key") == sp.build_key and _files_present(out_dir, entry)
+        if current and sp.section.index not in rebuild:
             plan.up_to_date.add(sp.section.index)
     return plan
 
@@ -259,7 +264,7 @@ def render(
     cache = settings.clip_cache()
     with locked(out_dir):
         _sweep_partials(out_dir)
-        plan = make_plan(transcript, vmap, engine, cache, out_dir, settings.sections)
+        plan = make_plan(transcript, vmap, engine, cache, out_dir, settings.sections, settings.rebuild)
         needed = list(plan.title_jobs) + [
             j
             for s in plan.sections
@@ -337,7 +342,7 @@ def _assemble(
         _load_clips(plan.title_jobs, cache, clips)
         ordered = [entries[s.section.index] for s in plan.sections]
         whole_key = _hash(
-            ["whole/1", [e["build_key"] for e in ordered], [j.key for j in plan.title_jobs], plan.vmap.pauses]
+            ["whole/1", [e["sha256"] for e in ordered], [j.key for j in plan.title_jobs], plan.vmap.pauses]
         )
         stem = naming.slug(Path(plan.transcript.source).stem)
         if not (whole and whole.get("build_key") == whole_key and _whole_present(out_dir, whole)):

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from . import text
+from . import quality, text
 from .cache import CachedClip, ClipCache
 from .engines.base import Engine, synthesize_with_retry
 from .errors import EngineError, RenderError, SynthesisError
@@ -120,6 +120,10 @@ def synthesize_missing(
                     failures.append(Failure(job, exc.message))
             else:
                 clips[job.key] = clip
+                # Cheap checks on every new clip (truncation, silence, clipping): a notice,
+                # not a failure; `audio-pipeline check` listens properly.
+                for problem in quality.fast_check(job.request, clip):
+                    report(Event("notice", message=f"{job.describe()}, line {job.line}: {problem}"))
             report(Event("step", stage="clips"))
     except (EngineError, KeyboardInterrupt):
         pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,254 @@
+"""``audio-pipeline check``: hear what the listener hears.
+
+Registered in cli.py with ``main.add_command(check)``. This module imports nothing from
+cli.py at import time (cli.py imports it), only inside the command: whichever order
+the two modules load in, the command works.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import unicodedata
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import listen, naming, voices
+from . import render as render_mod
+from .cache import ClipCache
+from .engines.base import Engine
+from .listen import TurnCheck
+from .model import Transcript
+from .progress import Event, Reporter
+from .synth import TITLE_SECTION, Job
+
+
+def _jobs(parsed: Transcript, vmap: voices.VoiceMap, engine: Engine, settings: render_mod.Settings) -> list[Job]:
+    """The clips a render with these settings uses, in reading order (the title only
+    when every section is chosen), resolved exactly as render resolves them."""
+    plan = render_mod.make_plan(
+        parsed, vmap, engine, settings.clip_cache(), settings.out_dir(parsed), settings.sections
+    )
+    jobs = list(plan.title_jobs) if settings.sections is None else []
+    jobs += [job for sp in plan.sections if sp.section.index in plan.selected for job in sp.jobs]
+    return jobs
+
+
+def _recorded_engine(file: str, out_root: str) -> str | None:
+    """The engine of the last render into ``out_root`` (its manifest says)."""
+    out_dir = Path(out_root) / naming.slug(Path(file).stem)
+    name = render_mod.read_manifest(out_dir).get("engine")
+    return name if name in voices.ENGINE_NAMES else None
+
+
+def _digest(clips: ClipCache, key: str) -> str | None:
+    clip = clips.get(key)
+    return hashlib.sha256(clip.path.read_bytes()).hexdigest() if clip else None
+
+
+def fix(
+    checks: list[TurnCheck],
+    parsed: Transcript,
+    vmap: voices.VoiceMap,
+    engine: Engine,
+    settings: render_mod.Settings,
+    listener: listen.Listener,
+    results: listen.ResultCache,
+    *,
+    threshold: float,
+    worst: int,
+    report: Reporter,
+) -> tuple[list[TurnCheck], list[str]]:
+    """Re-synthesize the failing clips, rebuild their sections, and check them again.
+
+    Returns the updated checks and notes for the user (clips that came back identical:
+    a deterministic engine says the same thing again, so only a text or lexicon change
+    helps there).
+    """
+    flagged = [c for c in checks if c.failed]
+    if not flagged:
+        return checks, []
+    clips = settings.clip_cache()
+    keys = {c.job.key for c in flagged}
+    before = {key: _digest(clips, key) for key in keys}
+    for key in keys:
+        clips.discard(key)
+        results.discard(key)
+    sections = {c.job.section for c in flagged if c.job.section != TITLE_SECTION}
+    report(Event("notice", message=f"re-synthesizing {len(keys)} clip(s); rebuilding sections {sorted(sections)}"))
+    chosen = frozenset(sections)
+    render_mod.render(parsed, vmap, engine, replace(settings, sections=chosen, rebuild=chosen), report)
+    again = listen.check_jobs(
+        [c.job for c in flagged], clips, listener, results, threshold=threshold, worst=worst,
+        lexicon=vmap.lexicon, report=report,
+    )
+    by_key = {c.job.key: c for c in again}
+    notes = []
+    for key in sorted(keys, key=lambda k: next(c.job.line for c in flagged if c.job.key == k)):
+        job = by_key[key].job
+        if before[key] is not None and before[key] == _digest(clips, key):
+            notes.append(
+                f"{parsed.source}:{job.line}: re-synthesized audio is identical ({engine.name} is deterministic): "
+                "change the text or add a lexicon entry"
+            )
+    updated = [by_key.get(c.job.key, c) for c in checks]
+    # Lexicon suggestions across the whole run, with the new hearing of the fixed clips.
+    suggested = set(listen.suggest_lexicon((c.score for c in updated if c.score), vmap.lexicon))
+    for c in updated:
+        if c.score:
+            c.suggest_lexicon = sorted({w for w in c.score.failed_words if w in suggested})
+    return updated, notes
+
+
+def _pad(text: str, width: int) -> str:
+    """``text`` padded to ``width`` terminal columns (CJK characters take two)."""
+    used = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    return text + " " * max(0, width - used)
+
+
+def _row(check: TurnCheck) -> str:
+    where = "title" if check.job.section == TITLE_SECTION else f"§{check.job.section}"
+    who = _pad(check.job.speaker or "(narrator)", 10)
+    if check.score is None:
+        return f"{where:>5} {check.job.line:5d}  {who}  -  missing (not rendered yet)"
+    spans = "; ".join(f"{s.expected or '∅'} → {s.heard or '∅'}" for s in check.score.worst).replace("\n", " ")
+    problems = "".join(f" [{p}]" for p in check.fast_problems)
+    return f"{where:>5} {check.job.line:5d}  {who}  {check.score.error_rate:5.2f}  {check.verdict}  {spans}{problems}"
+
+
+def _summary(checks: list[TurnCheck], threshold: float, listener: listen.Listener) -> list[str]:
+    heard = [c for c in checks if c.score]
+    missing = sum(1 for c in checks if c.verdict == "missing")
+    failed = sum(1 for c in checks if c.failed)
+    rates = sorted(c.score.error_rate for c in heard if c.score)
+    lines = [
+        f"{len(heard)} clip(s) checked, {failed} failed (threshold {threshold:.2f}), "
+        f"{missing} missing (not rendered yet: run render first)"
+    ]
+    if rates:
+        mean = sum(rates) / len(rates)
+        lines.append(f"error rate: mean {mean:.3f}, median {rates[len(rates) // 2]:.3f}, worst {rates[-1]:.3f}")
+    if isinstance(listener, listen.WhisperListener) and listener.calls:
+        speed = listener.audio_s / listener.busy_s if listener.busy_s else 0.0
+        lines.append(
+            f"recognizer: {listener.calls} clip(s), {listener.audio_s:.0f} s of audio in "
+            f"{listener.busy_s:.0f} s ({speed:.1f}× real time); the rest came from the results cache"
+        )
+    words = sorted({w for c in checks for w in c.suggest_lexicon})
+    if words:
+        lines.append(f"misheard Latin words, candidates for the voices.yaml lexicon: {', '.join(words)}")
+    return lines
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--config", type=click.Path(dir_okay=False), help="voices.yaml to use.")
+@click.option(
+    "--engine",
+    type=click.Choice(["auto", *voices.ENGINE_NAMES]),
+    default="auto",
+    show_default=True,
+    help="auto: the engine of the last render into OUT (from its manifest), else as render picks.",
+)
+@click.option(
+    "--out",
+    "out_root",
+    type=click.Path(file_okay=False),
+    default="output",
+    show_default=True,
+    help="Output root the transcript was rendered into.",
+)
+@click.option("--sections", "sections_spec", help="Only these sections, e.g. 1,3-5.")
+@click.option(
+    "--cache", "cache_dir", type=click.Path(file_okay=False), help="Clip cache folder [default: OUT/.cache/clips]."
+)
+@click.option("--jobs", type=click.IntRange(1, 32), help="Clips synthesized at once by --fix [default: per engine].")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per clip.")
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0.0, 10.0),
+    default=listen.DEFAULT_THRESHOLD,
+    show_default=True,
+    help="Fail a clip whose syllable (or word) error rate is above this.",
+)
+@click.option(
+    "--worst", type=click.IntRange(0, 20), default=listen.DEFAULT_WORST, show_default=True, help="Spans shown per clip."
+)
+@click.option("--fix", is_flag=True, help="Re-synthesize failing clips, rebuild their sections, check them again.")
+def check(
+    file: str,
+    config: str | None,
+    engine: str,
+    out_root: str,
+    sections_spec: str | None,
+    cache_dir: str | None,
+    jobs: int | None,
+    as_json: bool,
+    threshold: float,
+    worst: int,
+    fix: bool,
+) -> None:
+    """Listen to FILE's rendered clips with an offline recognizer and compare them with the text.
+
+    Exit 1 when any clip fails, 0 otherwise. Needs the optional extra: pip install -e ".[check]".
+    """
+    from .cli import _reports_errors
+
+    run = _reports_errors(_run)
+    run(file, config, engine, out_root, sections_spec, cache_dir, jobs, as_json, threshold, worst, fix)
+
+
+def _run(
+    file: str,
+    config: str | None,
+    engine_name: str,
+    out_root: str,
+    sections_spec: str | None,
+    cache_dir: str | None,
+    jobs: int | None,
+    as_json: bool,
+    threshold: float,
+    worst: int,
+    do_fix: bool,
+) -> None:
+    from .cli import TqdmReporter, _echo_json, _prepare
+
+    listen.require()
+    reporter = TqdmReporter()
+    notes: list[str] = []
+    try:
+        if engine_name == "auto":
+            recorded = _recorded_engine(file, out_root)
+            if recorded:
+                engine_name = recorded
+                reporter(Event("notice", message=f"checking the clips of the last render (engine {recorded})"))
+        parsed, vmap, engine, settings = _prepare(
+            file, config, engine_name, out_root, sections_spec, cache_dir, jobs, None, reporter
+        )
+        clip_jobs = _jobs(parsed, vmap, engine, settings)
+        clips = settings.clip_cache()
+        listener = listen.WhisperListener()
+        results = listen.ResultCache.beside(clips, listener.model_id)
+        checks = listen.check_jobs(
+            clip_jobs, clips, listener, results, threshold=threshold, worst=worst, lexicon=vmap.lexicon, report=reporter
+        )
+        if do_fix:
+            checks, notes = fix(
+                checks, parsed, vmap, engine, settings, listener, results,
+                threshold=threshold, worst=worst, report=reporter,
+            )
+    finally:
+        reporter.close()
+    if as_json:
+        data: list[dict[str, Any]] = [c.to_json() for c in checks]
+        _echo_json(data)
+    else:
+        for c in checks:
+            click.echo(_row(c))
+    for line in [*notes, *_summary(checks, threshold, listener)]:
+        click.echo(line, err=as_json)
+    if any(c.failed for c in checks):
+        sys.exit(1)

