@@ -233,7 +233,7 @@ def keys_in_use(transcript: Transcript, vmap: VoiceMap) -> set[str]:
 def locked(out_dir: Path) -> Iterator[None]:
     """One render per output folder: a second one is refused with a clear message."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    with open(out_dir / ".lock", "w") as handle:
+    with open(out_dir / ".lock", "a") as handle:  # "a": no truncation, no mtime change
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
