@@ -1,18 +1,30 @@
-"""Cached clips -> episode files and whole-interview files, one section in memory at most."""
+"""Cached clips -> episode files and whole-interview files, one section in memory at most.
+
+Each section (and the spoken title) is assembled into one PCM array, levelled
+in-process (:func:`audio_pipeline.loudness.level`: gain to -16 LUFS, look-ahead
+true-peak limiter) and encoded once, to the episode MP3 and an AAC piece side by
+side. The whole interview is then joined without re-encoding anything: the MP3
+from the episode MP3s, the M4B from the AAC pieces.
+"""
 
 from __future__ import annotations
 
+import concurrent.futures as cf
+import contextlib
 import hashlib
 import json
+import math
+import os
 import wave
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
-from . import ffmpeg, fsutil
+from . import ffmpeg, fsutil, loudness
 from .cache import CachedClip
 from .export.subtitles import Cue, write_srt, write_vtt
 from .export.tags import Chapter, tag_mp3, write_id3
@@ -30,6 +42,17 @@ MAX_TRUE_PEAK = -1.0
 MP3_BITRATE = "64k"
 AAC_BITRATE = "64k"
 TAIL_MS = 600
+#: True-peak ceiling of the PCM given to the encoders: lossy coding adds overshoot
+#: (MP3 up to 1.4 dB, AAC up to 0.5 dB measured on espeak speech at 64 kbit/s).
+PCM_CEILING = MAX_TRUE_PEAK - 1.5
+#: Overshoot a codec may add: an encoded file whose PCM peak is within this of
+#: MAX_TRUE_PEAK is decoded and measured, and encoded again lower if it passed.
+CODEC_OVERSHOOT_DB = {"mp3": 2.0, "aac": 2.0}
+MAX_ATTEMPTS = 3
+#: Encoded files are held this far under MAX_TRUE_PEAK: meters differ by a few hundredths.
+METER_MARGIN_DB = 0.05
+#: Pieces encoded at once when the whole interview needs some (as render builds sections).
+WORKERS = min(2, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -46,7 +69,7 @@ def clip_gain(clip: CachedClip) -> float:
     return max(-MAX_CLIP_GAIN_DB, min(MAX_CLIP_GAIN_DB, gain))
 
 
-def _samples(clip: CachedClip) -> np.ndarray:
+def _samples(clip: CachedClip) -> npt.NDArray[np.int16]:
     with wave.open(str(clip.path), "rb") as wav:
         data = wav.readframes(wav.getnframes())
     return np.frombuffer(data, dtype=np.int16)
@@ -58,7 +81,7 @@ def pieces_pcm(timeline: Timeline, clips: Mapping[str, CachedClip]) -> Iterator[
     Only one clip's samples are held at a time.
     """
     current_key: str | None = None
-    current: np.ndarray | None = None
+    current: npt.NDArray[np.int16] | None = None
     for piece in timeline.pieces:
         if piece.key is None:
             yield bytes(2 * piece.frames)
@@ -73,6 +96,17 @@ def pieces_pcm(timeline: Timeline, clips: Mapping[str, CachedClip]) -> Iterator[
         yield current[piece.start : piece.end].tobytes()
 
 
+def section_pcm(timeline: Timeline, clips: Mapping[str, CachedClip]) -> npt.NDArray[np.int16]:
+    """:func:`pieces_pcm` as one array: the section's audio, the one thing held whole."""
+    out = np.empty(timeline.frames, dtype=np.int16)
+    pos = 0
+    for chunk in pieces_pcm(timeline, clips):
+        n = len(chunk) // 2
+        out[pos : pos + n] = np.frombuffer(chunk, dtype=np.int16)
+        pos += n
+    return out
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -81,11 +115,81 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _encode_normalized(chunks: Any, timeline: Timeline, out: Path, fmt: ffmpeg.Format, **kwargs: Any) -> None:
-    """Measure, encode with gain and a true-peak limiter, check, re-encode if a codec overshot."""
-    ffmpeg.encode_normalized(
-        chunks, timeline.sample_rate, out, fmt, target_lufs=TARGET_LUFS, max_true_peak_dbtp=MAX_TRUE_PEAK, **kwargs
-    )
+def _chunked(pcm: npt.NDArray[np.int16], size: int = 1 << 18) -> Iterator[bytes]:
+    for start in range(0, len(pcm), size):
+        yield pcm[start : start + size].tobytes()
+
+
+def _aac_samples(pcm: npt.NDArray[np.int16]) -> int | None:
+    """How much of ``pcm`` to give the AAC encoder: a whole number of frames when
+    the part beyond is silence (then the joined M4B carries no frame padding)."""
+    n = len(pcm)
+    extra = n % ffmpeg.AAC_FRAME
+    if extra == 0 or n < ffmpeg.AAC_FRAME:
+        return None
+    sound = np.flatnonzero(pcm[n - extra :])
+    return n - extra if sound.size == 0 else None
+
+
+def _excess_db(path: Path | None, codec: str, pcm_peak_dbtp: float) -> float:
+    """How far the encoded file's true peak passes the limit (<= 0: it does not).
+
+    Measured (decoded as a stream, 8x oversampled) only when the PCM's peak is
+    within the codec's possible overshoot of MAX_TRUE_PEAK; otherwise -inf. The
+    limit is METER_MARGIN_DB under MAX_TRUE_PEAK, for meters that read a bit higher.
+    """
+    if path is None or pcm_peak_dbtp + CODEC_OVERSHOOT_DB[codec] <= MAX_TRUE_PEAK:
+        return -math.inf
+    limit = MAX_TRUE_PEAK - METER_MARGIN_DB
+    peak = loudness.true_peak_of(ffmpeg.decode_stream(path), floor=10 ** ((limit - 1) / 20) * loudness.FULL_SCALE)
+    return (20 * math.log10(peak / loudness.FULL_SCALE) if peak > 0 else -math.inf) - limit
+
+
+def encode_leveled(
+    pcm: npt.NDArray[np.int16],
+    sample_rate: int,
+    mp3: Path | None,
+    aac: Path | None,
+    *,
+    postprocess: Callable[[Path], None] | None = None,
+) -> loudness.Leveled:
+    """Level ``pcm`` to TARGET_LUFS under PCM_CEILING, encode it to an MP3 and/or an
+    AAC (ADTS) piece in one ffmpeg run, and make sure both stay under MAX_TRUE_PEAK.
+
+    When a codec's overshoot took a file past the limit, the ceiling is lowered by
+    the excess (plus 0.3 dB) and both are encoded again, at most MAX_ATTEMPTS times.
+    ``postprocess`` gets the finished temporary MP3 (e.g. tagging) before the rename.
+    """
+    ceiling = PCM_CEILING
+    with contextlib.ExitStack() as stack:
+        tmp_mp3 = None if mp3 is None else stack.enter_context(fsutil.atomic_path(mp3))
+        tmp_aac = None if aac is None else stack.enter_context(fsutil.atomic_path(aac))
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            leveled = loudness.level(pcm, sample_rate, target_lufs=TARGET_LUFS, ceiling_dbtp=ceiling)
+            ffmpeg.encode_pair(
+                _chunked(leveled.pcm),
+                sample_rate,
+                tmp_mp3,
+                tmp_aac,
+                mp3_bitrate=MP3_BITRATE,
+                aac_bitrate=AAC_BITRATE,
+                aac_samples=_aac_samples(leveled.pcm),
+            )
+            excess = max(
+                _excess_db(tmp_mp3, "mp3", leveled.true_peak_dbtp),
+                _excess_db(tmp_aac, "aac", leveled.true_peak_dbtp),
+            )
+            if excess <= 0 or attempt == MAX_ATTEMPTS:
+                break
+            ceiling -= excess + 0.3
+        if postprocess is not None and tmp_mp3 is not None:
+            postprocess(tmp_mp3)
+    return leveled
+
+
+def _aac_piece(out_dir: Path, build_key: str) -> Path:
+    """An episode's AAC piece for the M4B, written beside its MP3 by the same encode."""
+    return out_dir / ".parts" / f"episode-{build_key[:32]}.aac"
 
 
 def _cues(timeline: Timeline, offset_ms: int = 0) -> list[Cue]:
@@ -128,9 +232,9 @@ def build_episode(
             chapters=chapters,
         )
 
-    _encode_normalized(
-        lambda: pieces_pcm(timeline, clips), timeline, audio, "mp3", bitrate=MP3_BITRATE, postprocess=tag
-    )
+    pcm = section_pcm(timeline, clips)
+    encode_leveled(pcm, timeline.sample_rate, audio, _aac_piece(out_dir, build_key), postprocess=tag)
+    del pcm
     cues = _cues(timeline)
     write_vtt(cues, out_dir / rel / f"{stem}.vtt")
     write_srt(cues, out_dir / rel / f"{stem}.srt")
@@ -168,6 +272,10 @@ def build_episode(
     }
 
 
+def _make_aac_piece(timeline: Timeline, clips: Mapping[str, CachedClip], path: Path) -> None:
+    encode_leveled(section_pcm(timeline, clips), timeline.sample_rate, None, path)
+
+
 def _silence_mp3(parts: Path, ms: int, rate: int) -> Path:
     path = parts / f"gap-{ms}ms-{rate}.mp3"
     if not path.is_file():
@@ -176,10 +284,15 @@ def _silence_mp3(parts: Path, ms: int, rate: int) -> Path:
     return path
 
 
-def _decoded(paths: Iterable[Path]) -> Iterator[bytes]:
-    """Decode MP3 pieces one at a time, so one section at most is in memory."""
-    for path in paths:
-        yield ffmpeg.decode(path).raw_data
+def _silence_aac(parts: Path, ms: int, rate: int) -> Path:
+    path = parts / f"gap-{ms}ms-{rate}.aac"
+    if not path.is_file():
+        silence = np.zeros(round(ms * rate / 1000), dtype=np.int16)
+        with fsutil.atomic_path(path) as tmp:
+            ffmpeg.encode_pair(
+                _chunked(silence), rate, None, tmp, aac_bitrate=AAC_BITRATE, aac_samples=_aac_samples(silence)
+            )
+    return path
 
 
 def build_whole(
@@ -193,67 +306,79 @@ def build_whole(
     pauses: Pauses,
     build_key: str,
 ) -> dict[str, Any]:
-    """The whole interview: MP3 joined from the episode MP3s without re-encoding, M4B
-    encoded once from the decoded episodes, and subtitles for both."""
+    """The whole interview, joined without re-encoding: the MP3 from the episode MP3s,
+    the M4B from the AAC pieces encoded beside them; subtitles for both."""
     parts = out_dir / ".parts"
     timelines = [lay_out(jobs, clips, pauses, tail_ms=TAIL_MS) for jobs in section_jobs]
     rate = timelines[0].sample_rate
     pieces: list[Path] = []
+    aac_pieces: list[Path] = []
     title_timeline: Timeline | None = None
     if title_jobs:
         title_timeline = lay_out(title_jobs, clips, pauses, tail_ms=pauses.after_heading_ms)
-        title_path = parts / f"title-{title_jobs[0].key[:16]}-{rate}.mp3"
-        if not title_path.is_file():
-            _encode_normalized(
-                lambda: pieces_pcm(title_timeline, clips), title_timeline, title_path, "mp3", bitrate=MP3_BITRATE
-            )
-        pieces.append(title_path)
+        title = parts / f"title-{title_jobs[0].key[:16]}-{rate}-2"
+        title_mp3, title_aac = title.with_suffix(".mp3"), title.with_suffix(".aac")
+        if not (title_mp3.is_file() and title_aac.is_file()):
+            encode_leveled(section_pcm(title_timeline, clips), rate, title_mp3, title_aac)
+        pieces.append(title_mp3)
+        aac_pieces.append(title_aac)
     gap_ms = max(0, pauses.between_sections_ms - TAIL_MS)
-    gap = _silence_mp3(parts, gap_ms, rate) if gap_ms else None
+    gaps = (_silence_mp3(parts, gap_ms, rate), _silence_aac(parts, gap_ms, rate)) if gap_ms else None
     section_slots = []
+    missing: list[tuple[Timeline, Path]] = []
     for i, entry in enumerate(entries):
-        if i and gap is not None:
-            pieces.append(gap)
+        if i and gaps is not None:
+            pieces.append(gaps[0])
+            aac_pieces.append(gaps[1])
         section_slots.append(len(pieces))
         pieces.append(out_dir / entry["audio"])
+        aac_pieces.append(_aac_piece(out_dir, entry["build_key"]))
+        if not aac_pieces[-1].is_file():  # an episode from an older render: make its piece now
+            missing.append((timelines[i], aac_pieces[-1]))
+    if missing:
+        with cf.ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            for done in [pool.submit(_make_aac_piece, t, clips, path) for t, path in missing]:
+                done.result()
 
-    mp3 = out_dir / f"{stem}.mp3"
-    joined = ffmpeg.concat_copy(pieces, mp3)
-    starts = [round(joined.starts_ms[slot]) for slot in section_slots]
-    total = round(joined.duration_ms)
-    chapters = [
-        Chapter(entry["title"], 0 if i == 0 else starts[i], starts[i + 1] if i + 1 < len(starts) else total)
-        for i, entry in enumerate(entries)
-    ]
     date = str(transcript.meta.get("created") or transcript.meta.get("date") or "") or None
     speakers = " / ".join(transcript.speakers) or transcript.title
-    tag_mp3(mp3, title=transcript.title, album=transcript.title, artist=speakers, date=date, chapters=chapters)
 
-    cues: list[Cue] = []
-    if title_timeline is not None:
-        cues += _cues(title_timeline, round(joined.starts_ms[0]))
-    for timeline, start in zip(timelines, starts, strict=True):
-        cues += _cues(timeline, start)
-    write_vtt(cues, out_dir / f"{stem}.vtt")
-    write_srt(cues, out_dir / f"{stem}.srt")
-
-    # M4B: decode the same pieces back to PCM and encode AAC once, chapters placed
-    # by the decoded lengths (which differ from the MP3 join by its frame padding).
+    # M4B: the AAC pieces joined as they are, chapters placed by their frame counts
+    # (each piece keeps its encoder delay, the MP3 join its frame padding: the two
+    # timelines differ by a few tens of ms per join). Runs beside the MP3 join.
     m4b = out_dir / f"{stem}.m4b"
-    m4b_starts = _m4b_layout(pieces, rate)
-    m4b_total = m4b_starts.pop()
+    layout = ffmpeg.adts_layout(aac_pieces)
+    m4b_starts = [round(layout.starts_ms[slot]) for slot in section_slots]
+    m4b_total = round(layout.duration_ms)
     m4b_chapters = [
         Chapter(
-            entry["title"],
-            0 if i == 0 else m4b_starts[section_slots[i]],
-            m4b_starts[section_slots[i + 1]] if i + 1 < len(entries) else m4b_total,
+            entry["title"], 0 if i == 0 else m4b_starts[i], m4b_starts[i + 1] if i + 1 < len(entries) else m4b_total
         )
         for i, entry in enumerate(entries)
     ]
     metadata = {"title": transcript.title, "album": transcript.title, "artist": speakers, "genre": "Podcast"}
     if date:
         metadata["date"] = date
-    ffmpeg.encode(_decoded(pieces), rate, m4b, "m4b", bitrate=AAC_BITRATE, chapters=m4b_chapters, metadata=metadata)
+    with cf.ThreadPoolExecutor(max_workers=1) as pool:
+        m4b_done = pool.submit(ffmpeg.concat_adts, aac_pieces, m4b, chapters=m4b_chapters, metadata=metadata)
+        mp3 = out_dir / f"{stem}.mp3"
+        joined = ffmpeg.concat_copy(pieces, mp3)
+        starts = [round(joined.starts_ms[slot]) for slot in section_slots]
+        total = round(joined.duration_ms)
+        chapters = [
+            Chapter(entry["title"], 0 if i == 0 else starts[i], starts[i + 1] if i + 1 < len(starts) else total)
+            for i, entry in enumerate(entries)
+        ]
+        tag_mp3(mp3, title=transcript.title, album=transcript.title, artist=speakers, date=date, chapters=chapters)
+
+        cues: list[Cue] = []
+        if title_timeline is not None:
+            cues += _cues(title_timeline, round(joined.starts_ms[0]))
+        for timeline, start in zip(timelines, starts, strict=True):
+            cues += _cues(timeline, start)
+        write_vtt(cues, out_dir / f"{stem}.vtt")
+        write_srt(cues, out_dir / f"{stem}.srt")
+        m4b_done.result()
     return {
         "mp3": mp3.name,
         "m4b": m4b.name,
@@ -267,14 +392,3 @@ def build_whole(
         ],
         "m4b_chapters": [{"title": c.title, "start_ms": c.start_ms, "end_ms": c.end_ms} for c in m4b_chapters],
     }
-
-
-def _m4b_layout(pieces: Sequence[Path], rate: int) -> list[int]:
-    """Start of each piece (ms) when the pieces are decoded and played back to back,
-    plus the total at the end; from the MP3 headers' gapless info, without decoding."""
-    starts = [0]
-    pos = 0
-    for path in pieces:
-        pos += ffmpeg.mp3_frame_info(path).samples
-        starts.append(round(pos * 1000 / rate))
-    return starts

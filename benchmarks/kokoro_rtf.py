@@ -10,10 +10,12 @@ seeds/luo-yonghao-yan-junjie.md, phonemizes them once, then times the model on t
   engine KokoroEngine() as shipped, end to end (phonemization included),
          one request per sentence on ``default_jobs`` workers
 
+The four model set-ups run interleaved, a few sentences at a time, so that other load
+on a shared machine falls on all of them alike; the load average is recorded too.
 RTF here = seconds of audio produced per second of wall time (higher is faster; 2.0
 means twice real time). Results go to benchmarks/results/kokoro_rtf.json.
 
-    .venv/bin/python benchmarks/kokoro_rtf.py [--sentences 20] [--configs 1x2,2x1s]
+    .venv/bin/python benchmarks/kokoro_rtf.py [--sentences 20] [--configs 1x2,2x1s,engine]
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,7 @@ from audio_pipeline.model import ClipRequest, VoiceSpec  # noqa: E402
 SEED = ROOT / "seeds" / "luo-yonghao-yan-junjie.md"
 OUT = ROOT / "benchmarks" / "results" / "kokoro_rtf.json"
 VOICE = "jf_alpha"
+BLOCK = 4  # sentences per interleaved block
 
 _SPEAKER = re.compile(r"^\s*\*\*([^*]+?)\*\*\s*[：:]\s*|^\s*\*\*([^*]+?)[：:]\*\*\s*")
 _SENTENCE = re.compile(r"[^。！？!?]+[。！？!?]*")
@@ -103,59 +106,71 @@ def infer(session: Any, tokens: list[int], style: np.ndarray) -> int:
     return int(np.asarray(out).size)
 
 
-def timed(work: Callable[[], int]) -> dict[str, float]:
-    start = time.perf_counter()
-    samples = work()
-    wall = time.perf_counter() - start
-    audio = samples / SAMPLE_RATE
-    return {"audio_s": round(audio, 2), "wall_s": round(wall, 2), "rtf": round(audio / wall, 3)}
+class Runner:
+    """One threading set-up: sessions built once, then timed block by block."""
 
+    def __init__(self, name: str, model: Path, style: np.ndarray, warm: list[int]) -> None:
+        if name not in ("1x1", "1x2", "2x1s", "2x1o"):
+            raise SystemExit(f"unknown configuration {name!r}")
+        self.name = name
+        self.style = style
+        threads = 2 if name == "1x2" else 1
+        count = 2 if name == "2x1o" else 1
+        self.sessions = [make_session(model, threads) for _ in range(count)]
+        for session in self.sessions:
+            infer(session, warm, style)  # warm-up
+        self.workers = 1 if name in ("1x1", "1x2") else 2
+        self.local = threading.local()
+        self.free = list(self.sessions)
+        self.lock = threading.Lock()
+        self.pool = ThreadPoolExecutor(self.workers) if self.workers > 1 else None
+        self.samples = 0
+        self.wall = 0.0
 
-def run_config(
-    name: str, model: Path, chunks: Sequence[list[int]], style: np.ndarray
-) -> dict[str, float]:
-    if name in ("1x1", "1x2"):
-        session = make_session(model, 2 if name == "1x2" else 1)
-        infer(session, chunks[0], style)  # warm-up
-        return timed(lambda: sum(infer(session, c, style) for c in chunks))
-    if name == "2x1s":
-        session = make_session(model, 1)
-        infer(session, chunks[0], style)
-        with ThreadPoolExecutor(2) as pool:
-            return timed(lambda: sum(pool.map(lambda c: infer(session, c, style), chunks)))
-    if name == "2x1o":
-        sessions = [make_session(model, 1) for _ in range(2)]
-        for s in sessions:
-            infer(s, chunks[0], style)
-        local = threading.local()
-        free = list(sessions)
-        lock = threading.Lock()
+    def _session(self) -> Any:
+        if len(self.sessions) == 1:
+            return self.sessions[0]
+        if not hasattr(self.local, "session"):  # each worker thread keeps its own
+            with self.lock:
+                self.local.session = self.free.pop()
+        return self.local.session
 
-        def work(c: list[int]) -> int:
-            if not hasattr(local, "session"):
-                with lock:
-                    local.session = free.pop()
-            return infer(local.session, c, style)
+    def _one(self, tokens: list[int]) -> int:
+        return infer(self._session(), tokens, self.style)
 
-        with ThreadPoolExecutor(2) as pool:
-            return timed(lambda: sum(pool.map(work, chunks)))
-    raise SystemExit(f"unknown configuration {name!r}")
+    def run(self, chunks: Sequence[list[int]]) -> None:
+        start = time.perf_counter()
+        if self.pool is None:
+            self.samples += sum(self._one(c) for c in chunks)
+        else:
+            self.samples += sum(self.pool.map(self._one, chunks))
+        self.wall += time.perf_counter() - start
+
+    def result(self) -> dict[str, float]:
+        audio = self.samples / SAMPLE_RATE
+        return {"audio_s": round(audio, 2), "wall_s": round(self.wall, 2),
+                "rtf": round(audio / self.wall, 3)}
 
 
 def run_engine(engine: KokoroEngine, sentences: Sequence[str]) -> dict[str, float]:
     spec = VoiceSpec("kokoro", VOICE)
     requests = [ClipRequest(spec, ((s,),), engine.version) for s in sentences]
     engine.synthesize(requests[0])  # warm-up: loads the session
+    start = time.perf_counter()
+    with ThreadPoolExecutor(engine.default_jobs) as pool:
+        clips = list(pool.map(engine.synthesize, requests))
+    wall = time.perf_counter() - start
+    audio = sum(len(c.audio) for c in clips) / 1000
+    return {"audio_s": round(audio, 2), "wall_s": round(wall, 2), "rtf": round(audio / wall, 3),
+            "jobs": engine.default_jobs, "threads": engine.threads}
 
-    def work() -> int:
-        with ThreadPoolExecutor(engine.default_jobs) as pool:
-            clips = list(pool.map(engine.synthesize, requests))
-        return sum(round(len(c.audio) * SAMPLE_RATE / 1000) for c in clips)
 
-    result = timed(work)
-    result["jobs"] = engine.default_jobs
-    result["threads"] = engine.threads
-    return result
+def report(name: str, result: dict[str, float]) -> None:
+    print(
+        f"{name:>7}: {result['audio_s']:7.1f}s audio in {result['wall_s']:6.1f}s"
+        f"  RTF {result['rtf']:.2f}x",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -192,18 +207,21 @@ def main() -> None:
         "configs": {},
     }
     print(f"{len(sentences)} sentences, {len(chunks)} model calls, phonemized in {phonemize_s:.2f}s")
-    for name in args.configs.split(","):
-        name = name.strip()
-        if name == "engine":
-            result = run_engine(engine, sentences)
-        else:
-            result = run_config(name, engine.model_path, chunks, style)
-        results["configs"][name] = result
-        print(
-            f"{name:>7}: {result['audio_s']:7.1f}s audio in {result['wall_s']:6.1f}s"
-            f"  RTF {result['rtf']:.2f}x",
-            flush=True,
-        )
+    names = [n.strip() for n in args.configs.split(",") if n.strip()]
+    runners = [Runner(n, engine.model_path, style, chunks[0]) for n in names if n != "engine"]
+    # Interleave the set-ups block by block (rotating their order), so that load from
+    # other processes on a shared machine hits every set-up alike.
+    blocks = [chunks[i : i + BLOCK] for i in range(0, len(chunks), BLOCK)]
+    for number, block in enumerate(blocks):
+        shift = number % max(1, len(runners))
+        for runner in runners[shift:] + runners[:shift]:
+            runner.run(block)
+    for runner in runners:
+        results["configs"][runner.name] = runner.result()
+        report(runner.name, runner.result())
+    if "engine" in names:
+        results["configs"]["engine"] = run_engine(engine, sentences)
+        report("engine", results["configs"]["engine"])
     results["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

@@ -418,3 +418,106 @@ def test_concat_copy_refuses_mixed_inputs(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         ffmpeg.concat_copy([a, tmp_path / "c.m4a"], tmp_path / "ac.mp3")
     assert not (tmp_path / "ab.mp3").exists()
+
+
+def test_concat_copy_takes_tagged_inputs_and_last_padding(tmp_path: Path) -> None:
+    from audio_pipeline.export.tags import write_id3
+
+    parts = [
+        ffmpeg.encode(chunked(tone(0.8 + 0.3 * i, 300 + 90 * i, amp=9000)), SR, tmp_path / f"p{i}.mp3", "mp3")
+        for i in range(4)
+    ]
+    plain = ffmpeg.concat_copy(parts, tmp_path / "plain.mp3")
+    for i, part in enumerate(parts):  # episode MP3s arrive tagged, with chapters
+        write_id3(part, title=f"第{i}段", album="a", artist="b", track=(i + 1, 4), date=None,
+                  chapters=[Chapter("一", 0, 300)])  # fmt: skip
+    tagged = ffmpeg.concat_copy(parts, tmp_path / "tagged.mp3")
+    assert tagged == plain
+    assert (tmp_path / "tagged.mp3").read_bytes() == (tmp_path / "plain.mp3").read_bytes()
+    infos = [ffmpeg.mp3_frame_info(p) for p in parts]
+    joined = ffmpeg.mp3_frame_info(tmp_path / "plain.mp3")
+    assert joined.frames == sum(i.frames for i in infos)
+    assert (joined.encoder_delay, joined.padding) == (infos[0].encoder_delay, infos[-1].padding)
+    assert samples(tmp_path / "plain.mp3") == round(plain.duration_ms * SR / 1000)
+
+
+# --------------------------------------------------------------------------- MP3 + AAC in one run, AAC join
+
+
+def test_encode_pair(tmp_path: Path) -> None:
+    pcm = synthetic_speech(3.0)
+    n = len(pcm) // 2
+    ffmpeg.encode_pair(chunked(pcm), SR, tmp_path / "a.mp3", tmp_path / "a.aac")
+    assert samples(tmp_path / "a.mp3") == n  # gapless MP3, as encode() writes
+    frames, rate = ffmpeg.adts_frames(tmp_path / "a.aac")
+    assert rate == SR and frames == math.ceil((n + ffmpeg.AAC_PRIMING) / AAC_FRAME)
+    assert samples(tmp_path / "a.aac") == frames * AAC_FRAME  # bare ADTS: the priming plays
+    # The MP3 gets back the level libmp3lame's bitstream loses: it plays at the PCM's level.
+    a = np.frombuffer(pcm, "<i2").astype(float)
+    b = np.frombuffer(ffmpeg.decode(tmp_path / "a.mp3").raw_data, "<i2").astype(float)
+    assert 20 * math.log10(np.sqrt(np.mean(b**2)) / np.sqrt(np.mean(a**2))) == pytest.approx(0.0, abs=0.2)
+    c = np.frombuffer(ffmpeg.decode(tmp_path / "a.aac").raw_data, "<i2").astype(float)[ffmpeg.AAC_PRIMING :]
+    assert np.corrcoef(a, c[: len(a)])[0, 1] > 0.95
+    # A whole number of frames: no padding frame.
+    ffmpeg.encode_pair(chunked(pcm), SR, None, tmp_path / "b.aac", aac_samples=40 * AAC_FRAME)
+    assert ffmpeg.adts_frames(tmp_path / "b.aac") == (41, SR)
+    # Same PCM, other chunks: same bytes, whichever outputs are asked for.
+    ffmpeg.encode_pair(chunked(pcm, 4096), SR, tmp_path / "c.mp3", None)
+    assert (tmp_path / "c.mp3").read_bytes() == (tmp_path / "a.mp3").read_bytes()
+    ffmpeg.encode_pair(chunked(pcm, 777), SR, None, tmp_path / "c.aac")
+    assert (tmp_path / "c.aac").read_bytes() == (tmp_path / "a.aac").read_bytes()
+    with pytest.raises(ValueError):
+        ffmpeg.encode_pair(chunked(pcm), SR, None, None)
+
+
+def test_concat_adts_timeline(tmp_path: Path) -> None:
+    pieces = []
+    for i in range(6):
+        burst = np.frombuffer(tone(0.6 + 0.23 * i, 300 + 50 * i, amp=12000), "<i2")
+        pcm = np.concatenate([burst, np.zeros(SR // 4 + 137 * i, dtype=np.int16)])
+        # Half the pieces end on a frame boundary (trailing silence dropped), half do not.
+        aligned = len(pcm) - len(pcm) % AAC_FRAME if i % 2 else None
+        path = tmp_path / f"p{i}.aac"
+        ffmpeg.encode_pair(chunked(pcm.tobytes()), SR, None, path, aac_samples=aligned)
+        pieces.append(path)
+    layout = ffmpeg.adts_layout(pieces)
+    chapters = [
+        Chapter(f"第{i}章", round(layout.starts_ms[i]) if i else 0,
+                round(layout.starts_ms[i + 1]) if i + 1 < len(pieces) else round(layout.duration_ms))
+        for i in range(len(pieces))
+    ]  # fmt: skip
+    out = tmp_path / "all.m4b"
+    out.write_bytes(b"previous")
+    assert ffmpeg.concat_adts(pieces, out, chapters=chapters, metadata={"title": "标题"}) == out
+    assert no_temp_files(tmp_path)
+    assert ffmpeg.run(["-i", str(out), "-f", "null", "-"]) == b""
+    # The edit list drops the first piece's priming only: length and starts are the layout's.
+    joined = np.frombuffer(ffmpeg.decode(out).raw_data, "<i2").astype(float)
+    assert len(joined) == round(layout.duration_ms * SR / 1000)
+    found = _onsets(joined, SR, len(pieces))
+    assert len(found) == len(pieces)
+    for want, got in zip(layout.starts_ms, found, strict=True):
+        assert abs(want - got) <= 2.0
+    mp4 = mutagen.mp4.MP4(out)  # type: ignore[no-untyped-call]
+    assert mp4.tags is not None and mp4.tags["©nam"] == ["标题"]
+    assert mp4.chapters is not None
+    assert [(round(c.start * 1000), c.title) for c in mp4.chapters] == [(c.start_ms, c.title) for c in chapters]
+    head = out.read_bytes()[:4096]
+    assert head.find(b"moov") < head.find(b"mdat") or b"mdat" not in head  # +faststart
+    again = ffmpeg.concat_adts(pieces, tmp_path / "again.m4b", chapters=chapters, metadata={"title": "标题"})
+    assert again.read_bytes() == out.read_bytes()
+
+
+def test_concat_adts_refuses_mixed_inputs(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.aac", tmp_path / "b.aac"
+    ffmpeg.encode_pair(chunked(tone(1.0, 440)), SR, None, a)
+    ffmpeg.encode_pair(chunked(tone(1.0, 440, sr=16000)), 16000, None, b)
+    with pytest.raises(EncodeError, match="sample rate"):
+        ffmpeg.adts_layout([a, b])
+    bad = tmp_path / "bad.aac"
+    bad.write_bytes(b"not adts at all")
+    with pytest.raises(EncodeError, match="ADTS"):
+        ffmpeg.adts_frames(bad)
+    with pytest.raises(EncodeError, match="ADTS"):
+        ffmpeg.concat_adts([bad], tmp_path / "x.m4b")
+    assert not (tmp_path / "x.m4b").exists()

@@ -247,3 +247,28 @@ def test_hostile_titles_give_safe_distinct_names(tmp_path: Path) -> None:
 def test_cue_type_is_shared() -> None:
     assert replace(Cue(0, 1, None, "x"), text="y").text == "y"
     assert os.sep not in "x"
+
+
+def test_whole_files_chapters_match_their_audio(tmp_path: Path) -> None:
+    """Each M4B chapter starts where the same section starts in the whole MP3 (the two
+    joins differ in frame padding, so their times differ), and every episode's AAC
+    piece holds its episode's audio."""
+    import numpy as np
+
+    result = _render(tmp_path)
+    out = result.out_dir
+    whole = result.manifest["whole"]
+    mp3 = np.frombuffer(ffmpeg.decode(out / whole["mp3"]).raw_data, "<i2").astype(float)
+    m4b = np.frombuffer(ffmpeg.decode(out / whole["m4b"]).raw_data, "<i2").astype(float)
+    rate = ffmpeg.decode(out / whole["m4b"]).frame_rate
+    window, reach = rate, rate // 200  # 1 s compared, searched over +-5 ms
+    assert len(whole["chapters"]) == len(whole["m4b_chapters"]) == 3
+    for a, b in zip(whole["chapters"], whole["m4b_chapters"], strict=True):
+        x = mp3[a["start_ms"] * rate // 1000 :][:window]
+        y = m4b[max(0, b["start_ms"] * rate // 1000 - reach) :][: window + 2 * reach]
+        assert len(x) == window and np.abs(x).max() > 1000
+        scores = [np.dot(x, y[k : k + window]) / (np.linalg.norm(x) * np.linalg.norm(y[k : k + window]) + 1e-9)
+                  for k in range(len(y) - window + 1)]  # fmt: skip
+        best = int(np.argmax(scores))
+        assert scores[best] > 0.9
+        assert abs(best - min(reach, b["start_ms"] * rate // 1000)) <= rate // 500  # within 2 ms

@@ -7,7 +7,8 @@ previews and tests. Voices are ``language[+variant]`` as espeak-ng writes them
 Voice settings map onto espeak-ng's parameters:
 
 * ``rate`` ("+10%") scales espeak's default 175 words per minute
-  (``espeakRATE`` = 175 x 1.10 = 192), clamped to espeak's 80..450.
+  (``espeakRATE`` = 175 x 1.10 = 192.5 -> 193, rounded half up), clamped to
+  espeak's 80..450.
 * ``pitch`` ("+5Hz") moves espeak's base-pitch control (``espeakPITCH``, 0..99,
   default 50). espeak-ng scales a voice's base pitch by 2 ** ((p - 50) / 50), one
   octave over 50 steps, so a shift of ``hz`` relative to a 120 Hz reference becomes
@@ -18,8 +19,12 @@ Voice settings map onto espeak-ng's parameters:
 
 Output is not bit-for-bit repeatable: espeak-ng's wave generator carries state
 (pitch flutter, noise) from one call to the next, so the same sentence can differ in
-a few samples. espeak-ng keeps global state and is not thread-safe: every call into the library
-holds one module lock, and ``default_jobs`` is 1.
+a few samples. espeak-ng keeps global state and is not thread-safe: every call into
+the library holds one module lock, and ``default_jobs`` is 1.
+
+Mandarin text gets its numbers spelled out first (espeak's ``cmn`` rules read
+``GPT-3.5`` as 三五, ``10-20`` as 十二十, ``1/3`` as "一 slash 三", ``50%`` as
+"五十 percent"): :func:`prepare_text`.
 """
 
 from __future__ import annotations
@@ -238,6 +243,12 @@ class EspeakEngine:
         wpm, pitch, volume = espeak_parameters(spec)
         rate = self.sample_rate
         gap = np.zeros(rate * SENTENCE_GAP_MS // 1000, dtype=np.int16)
+        sentences = [
+            (index, sentence, prepare_text(sentence, language))
+            for index, paragraph in enumerate(request.paragraphs)
+            for sentence in paragraph
+            if sentence.strip()
+        ]
         pieces: list[Int16Array] = []
         marks: list[Mark] = []
         cursor = 0
@@ -249,19 +260,16 @@ class EspeakEngine:
             engine.lib.espeak_SetParameter(_RATE, wpm, 0)
             engine.lib.espeak_SetParameter(_PITCH, pitch, 0)
             engine.lib.espeak_SetParameter(_VOLUME, volume, 0)
-            for index, paragraph in enumerate(request.paragraphs):
-                for sentence in paragraph:
-                    if not sentence.strip():
-                        continue
-                    audio = _trim(engine.synth(prepare_text(sentence, language)), rate)
-                    if not audio.size:
-                        continue
-                    if pieces:
-                        pieces.append(gap)
-                        cursor += gap.size
-                    pieces.append(audio)
-                    start, cursor = cursor, cursor + audio.size
-                    marks.append(Mark(index, sentence, start * 1000 // rate, cursor * 1000 // rate))
+            for index, sentence, text in sentences:
+                audio = _trim(engine.synth(text), rate)
+                if not audio.size:
+                    continue  # nothing speakable: no mark
+                if pieces:
+                    pieces.append(gap)
+                    cursor += gap.size
+                pieces.append(audio)
+                start, cursor = cursor, cursor + audio.size
+                marks.append(Mark(index, sentence, start * 1000 // rate, cursor * 1000 // rate))
         if not pieces:
             raise SynthesisError(f"nothing speakable in {request.text[:40]!r}")
         pcm = np.concatenate(pieces).astype("<i2")

@@ -1,0 +1,529 @@
+"""Loudness, true peak and a true-peak limiter in-process, with numpy: no ffmpeg passes.
+
+* :func:`block_energies` / :func:`integrated_lufs`: ITU-R BS.1770-4 (EBU R128)
+  integrated loudness. K-weighting is the standard two-stage filter (high shelf +
+  high pass) designed for the signal's own sample rate from its analog prototype
+  (as libebur128 does), applied as an FFT convolution with its impulse response
+  (truncated where it has decayed below 1e-12). Gating: 400 ms blocks every
+  100 ms, absolute gate -70 LUFS, relative gate -10 LU.
+* :func:`true_peak`: 8x oversampled peak (windowed-sinc interpolation), evaluated
+  only between samples within 6 dB of the sample peak, where an inter-sample peak
+  can be the largest.
+* :func:`level`: gain to a target loudness plus, when the peaks would pass a
+  ceiling, a look-ahead limiter whose gain envelope is built from those
+  oversampled peaks (linear-in-dB attack and release ramps), so the processed
+  signal's true peak is at or under the ceiling by construction.
+
+Agrees with ffmpeg's ``ebur128=peak=true`` within about 0.1 LU and 0.2 dB on
+speech (the tests check). Signals are mono int16 arrays at any sample rate;
+everything is deterministic for one numpy build.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "FULL_SCALE",
+    "Leveled",
+    "block_energies",
+    "integrated_lufs",
+    "loudness_lufs",
+    "true_peak",
+    "true_peak_of",
+    "true_peak_dbtp",
+    "level",
+]
+
+Int16 = npt.NDArray[np.int16]
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+#: int16 full scale: a sample of 32768 is 0 dBFS (as ffmpeg converts s16 to float).
+FULL_SCALE = 32768.0
+#: At or below this integrated loudness a signal counts as silence (nothing passed the gates).
+SILENCE_LUFS = -70.0
+
+_ABS_GATE = -70.0
+_REL_GATE = -10.0
+_OFFSET = -0.691
+_FFT = 1 << 17
+
+# --------------------------------------------------------------------------- K-weighting
+
+
+def _k_biquads(rate: int) -> tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...], tuple[float, ...]]:
+    """BS.1770 pre-filter (high shelf) and RLB high pass for ``rate`` (libebur128's design)."""
+    f0, gain_db, q = 1681.974450955533, 3.999843853973347, 0.7071752369554196
+    k = math.tan(math.pi * f0 / rate)
+    vh = 10 ** (gain_db / 20)
+    vb = vh**0.4996667741545416
+    a0 = 1 + k / q + k * k
+    b1 = ((vh + vb * k / q + k * k) / a0, 2 * (k * k - vh) / a0, (vh - vb * k / q + k * k) / a0)
+    a1 = (1.0, 2 * (k * k - 1) / a0, (1 - k / q + k * k) / a0)
+    f0, q = 38.13547087602444, 0.5003270373238773
+    k = math.tan(math.pi * f0 / rate)
+    a0 = 1 + k / q + k * k
+    b2 = (1.0, -2.0, 1.0)
+    a2 = (1.0, 2 * (k * k - 1) / a0, (1 - k / q + k * k) / a0)
+    return b1, a1, b2, a2
+
+
+@functools.lru_cache(maxsize=8)
+def _k_response(rate: int) -> tuple[int, int, npt.NDArray[np.complex128]]:
+    """(impulse response length, FFT size, spectrum) of the K-weighting cascade at ``rate``."""
+    b1, a1, b2, a2 = _k_biquads(rate)
+    # The 38 Hz high pass (a double pole) decays slowest: it is below 1e-7 of its
+    # start after 20 of its time constants.
+    length = 1 << max(9, math.ceil(math.log2(20 * rate / (2 * math.pi * 38.0))))
+    ir = np.zeros(length)
+    x1 = x2 = y1 = y2 = z1 = z2 = 0.0
+    for n in range(length):
+        x0 = 1.0 if n == 0 else 0.0
+        y0 = b1[0] * x0 + b1[1] * x1 + b1[2] * x2 - a1[1] * y1 - a1[2] * y2
+        z0 = b2[0] * y0 + b2[1] * y1 + b2[2] * y2 - a2[1] * z1 - a2[2] * z2
+        x2, x1, y2, y1, z2, z1 = x1, x0, y1, y0, z1, z0
+        ir[n] = z0
+    size = max(1 << 14, 8 * length)  # small FFTs are the fastest per sample
+    return length, size, np.fft.rfft(ir / FULL_SCALE, size)
+
+
+def _subblock(rate: int) -> int:
+    return max(1, round(rate / 10))
+
+
+def block_energies(x: Int16, rate: int) -> F64:
+    """Sum of squares of the K-weighted signal (full scale 1.0) per 100 ms sub-block.
+
+    Only whole sub-blocks count (as ebur128 drops a last partial block). The
+    convolution runs in FFT blocks, so memory stays small beside the signal.
+    """
+    return np.asarray(_k_cells(x, rate, _subblock(rate)), dtype=np.float64)
+
+
+def _k_cells(x: Int16, rate: int, cell: int) -> npt.NDArray[np.floating[Any]]:
+    """:func:`block_energies` on a finer grid: per ``cell`` samples (a divisor of the
+    sub-block); float32 then, to keep it small (it is ~1/cell of the signal's count)."""
+    length, fft, spectrum = _k_response(rate)
+    size = _subblock(rate)
+    whole = len(x) // size * size
+    out: npt.NDArray[np.floating[Any]] = np.zeros(whole // cell, dtype=np.float64 if cell == size else np.float32)
+    if whole == 0:
+        return out
+    hop = max(size, (fft - length + 1) // size * size)
+    if hop + length - 1 > fft:  # a sub-block longer than the FFT block (very high rates)
+        fft = 1 << math.ceil(math.log2(hop + length - 1))
+        spectrum = np.fft.rfft(np.fft.irfft(spectrum)[:length], fft)
+    seg = np.zeros(fft)
+    for start in range(0, whole, hop):
+        stop = min(start + hop, whole)
+        lo = max(0, start - length + 1)
+        seg[:] = 0.0
+        offset = (length - 1) - (start - lo)  # zeros stand for the samples before the first
+        seg[offset : offset + stop - lo] = x[lo:stop]
+        y = np.fft.irfft(np.fft.rfft(seg) * spectrum, fft)[length - 1 : length - 1 + stop - start]
+        out[start // cell : stop // cell] = np.square(y).reshape(-1, cell).sum(axis=1)
+    return out
+
+
+def integrated_lufs(energies: F64, rate: int) -> float:
+    """Gated integrated loudness from :func:`block_energies`; -70.0 for silence or < 400 ms."""
+    size = _subblock(rate)
+    if len(energies) < 4:
+        return SILENCE_LUFS
+    z = (energies[:-3] + energies[1:-2] + energies[2:-1] + energies[3:]) / (4 * size)
+    z = z[z > 10 ** ((_ABS_GATE - _OFFSET) / 10)]
+    if z.size == 0:
+        return SILENCE_LUFS
+    relative = float(np.mean(z)) * 10 ** (_REL_GATE / 10)
+    return _OFFSET + 10 * math.log10(float(np.mean(z[z > relative])))
+
+
+def loudness_lufs(x: Int16, rate: int) -> float:
+    """Integrated loudness of an int16 signal."""
+    return integrated_lufs(block_energies(x, rate), rate)
+
+
+# --------------------------------------------------------------------------- true peak
+
+_HALF = 16  # taps each side of the interpolation point (the full interpolator)
+#: Oversampling for measurements (ffmpeg's ebur128 reads 22-24 kHz input at ~8x), and
+#: for the limiter's own peak map (cheaper; its result is measured at 8x afterwards).
+MEASURE_OVERSAMPLING = 8
+LIMITER_OVERSAMPLING = 4
+
+
+@functools.lru_cache(maxsize=8)
+def _interpolator(factor: int, half: int) -> npt.NDArray[np.float32]:
+    """Kaiser-windowed sinc, (2*half, factor-1): the value at n + k/factor is
+    ``x[n-half+1 .. n+half] @ w[:, k-1]``."""
+    m = np.arange(-half + 1, half + 1, dtype=np.float64)[:, None]
+    t = np.arange(1, factor, dtype=np.float64)[None, :] / factor
+    u = m - t
+    window = np.i0(8.0 * np.sqrt(np.clip(1 - (u / half) ** 2, 0, None))) / np.i0(8.0)
+    w = np.sinc(u) * window
+    return np.asarray(w / w.sum(axis=0, keepdims=True), dtype=np.float32)
+
+
+def _interpolate(x: Int16, starts: I64, w: npt.NDArray[np.float32]) -> F64:
+    """max |x(n + k/f)| over k for each n in ``starts`` (sorted; zeros outside ``x``).
+
+    A gather and a multiply-add per tap and phase: no BLAS (its threads stall on a
+    busy machine) and no float copy of the signal.
+    """
+    half = w.shape[0] // 2
+    edges = len(starts) > 0 and (starts[0] - half + 1 < 0 or starts[-1] + half >= len(x))
+    acc = np.zeros((w.shape[1], len(starts)), dtype=np.float32)
+    for tap in range(w.shape[0]):
+        idx = starts + (tap - half + 1)
+        if edges:
+            column = x[np.clip(idx, 0, len(x) - 1)].astype(np.float32)
+            column[(idx < 0) | (idx >= len(x))] = 0.0
+        else:
+            column = x[idx].astype(np.float32)
+        for k in range(w.shape[1]):
+            acc[k] += w[tap, k] * column
+    return np.asarray(np.abs(acc).max(axis=0), dtype=np.float64)
+
+
+#: A short (8-tap, 4x) interpolator screens the spans; the full one (32 taps) runs only
+#: where the screen comes within this margin of what matters.
+_SCREEN_DB = 1.5
+
+
+def _interval_peaks(x: Int16, starts: I64, factor: int, floor: float = 0.0) -> F64:
+    """Largest |interpolated value| strictly between samples n and n+1, for each n in
+    ``starts`` (sorted, from -1, zeros outside the signal). Spans whose screened peak
+    is more than _SCREEN_DB under ``floor`` keep the screened value."""
+    out = np.zeros(len(starts))
+    for i in range(0, len(starts), 1 << 15):
+        part = starts[i : i + (1 << 15)]
+        screened = _interpolate(x, part, _interpolator(4, 4))
+        fine = np.flatnonzero(screened >= floor * 10 ** (-_SCREEN_DB / 20))
+        if fine.size:
+            screened[fine] = _interpolate(x, part[fine], _interpolator(factor, _HALF))
+        out[i : i + len(part)] = screened
+    return out
+
+
+def _hot(x: Int16, threshold: float) -> npt.NDArray[np.bool_]:
+    """|x| >= threshold, without widening the array."""
+    t = math.ceil(threshold)
+    if t <= 0:
+        return np.ones(len(x), dtype=bool)
+    if t > 32768:
+        return np.zeros(len(x), dtype=bool)
+    high = x >= t if t <= 32767 else np.zeros(len(x), dtype=bool)
+    high |= x <= -t
+    return high
+
+
+def _candidates(x: Int16, threshold: float, lo: int = -1, hi: int | None = None) -> I64:
+    """Spans n..n+1 for n in lo..hi-1 (default: -1 .. len-1, zeros outside ``x``)
+    that have an end reaching ``threshold``. Works in chunks: no signal-sized temporaries."""
+    n = len(x)
+    hi = n if hi is None else hi
+    parts = []
+    for start in range(lo, hi, 1 << 18):
+        stop = min(start + (1 << 18), hi)
+        a, b = max(start, 0), min(stop + 1, n)  # the samples these spans touch
+        hot = _hot(x[a:b], threshold)
+        if start < 0:
+            hot = np.concatenate([[False], hot])
+        if stop + 1 > n:
+            hot = np.concatenate([hot, [False]])
+        parts.append(np.flatnonzero(hot[:-1] | hot[1:]).astype(np.int64) + start)
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
+def true_peak(x: Int16, factor: int = MEASURE_OVERSAMPLING) -> float:
+    """True peak of an int16 signal in int16 units (FULL_SCALE is 0 dBTP).
+
+    Interpolated values are computed only in spans with an end within 6 dB of
+    the sample peak: an inter-sample peak more than 6 dB over both of its
+    neighbours needs a full-scale tone at the Nyquist frequency, not speech.
+    """
+    if len(x) == 0:
+        return 0.0
+    sample_peak = float(max(int(x.max()), -int(x.min())))
+    if sample_peak == 0.0:
+        return 0.0
+    between = _interval_peaks(x, _candidates(x, sample_peak / 2), factor, sample_peak)
+    return max(sample_peak, float(between.max()) if between.size else 0.0)
+
+
+def true_peak_of(chunks: Iterable[bytes], floor: float = 0.0, factor: int = MEASURE_OVERSAMPLING) -> float:
+    """:func:`true_peak` of s16le PCM arriving in chunks, holding about one chunk.
+
+    Exact when the peak is ``floor`` (int16 units) or more: spans are looked at
+    where an end is within 6 dB of the larger of ``floor`` and the sample peak so far.
+    """
+    pending = b""
+    buf = np.zeros(0, dtype=np.int16)
+    base = 0  # index of buf[0] in the whole signal
+    done = -1  # first span not looked at yet
+    sample_peak = 0.0
+    best = 0.0
+
+    def spans(lo: int, hi: int) -> float:
+        level = max(floor, sample_peak)
+        if hi <= lo or level <= 0:
+            return 0.0
+        starts = _candidates(buf, level / 2, lo - base, hi - base)
+        between = _interval_peaks(buf, starts, factor, level)
+        return float(between.max()) if between.size else 0.0
+
+    for chunk in chunks:
+        data = pending + chunk
+        usable = len(data) - len(data) % 2
+        pending = data[usable:]
+        new = np.frombuffer(data[:usable], dtype=np.int16)
+        if not len(new):
+            continue
+        sample_peak = max(sample_peak, float(max(int(new.max()), -int(new.min()))))
+        buf = np.concatenate([buf, new])
+        end = base + len(buf) - _HALF  # spans before this have every tap in buf
+        best = max(best, spans(done, end))
+        done = max(done, end)
+        cut = max(0, done - _HALF - base)
+        buf, base = buf[cut:], base + cut
+    best = max(best, spans(done, base + len(buf)))  # the last spans, zeros beyond the end
+    return max(sample_peak, best)
+
+
+def true_peak_dbtp(x: Int16) -> float:
+    peak = true_peak(x)
+    return 20 * math.log10(peak / FULL_SCALE) if peak > 0 else -math.inf
+
+
+def _db(value: float) -> float:
+    return 20 * math.log10(value / FULL_SCALE) if value > 0 else -math.inf
+
+
+# --------------------------------------------------------------------------- limiter
+
+#: Limiter ramps, straight lines in dB: attack (look-ahead) and release rates.
+ATTACK_DB_PER_MS = 2.0
+RELEASE_DB_PER_MS = 0.12
+
+
+class _Envelope:
+    """Gain reduction (dB, >= 0) around sparse points, evaluated a chunk at a time.
+
+    At sample n it is the largest over points k of ``need[k]`` less a ramp,
+    ``attack * (k - n)`` before k and ``release * (n - k)`` after it: at least
+    ``need`` at every point, reached and left along straight lines in dB.
+    """
+
+    def __init__(self, points: I64, need_db: F64, attack: float, release: float) -> None:
+        self.points = points
+        self.need = need_db
+        self.attack = attack  # dB per index
+        self.release = release
+        top = float(need_db.max()) if need_db.size else 0.0
+        self.before = math.ceil(top / attack) + 1
+        self.after = math.ceil(top / release) + 1
+
+    def coarse(self, factor: int) -> _Envelope:
+        """The same envelope on a grid ``factor`` times coarser (largest need per cell)."""
+        cells = self.points // factor
+        if not cells.size:
+            return _Envelope(cells, self.need, self.attack * factor, self.release * factor)
+        first = np.flatnonzero(np.concatenate([[True], cells[1:] != cells[:-1]]))
+        need = np.maximum.reduceat(self.need, first)
+        return _Envelope(cells[first], need, self.attack * factor, self.release * factor)
+
+    def gain(self, start: int, stop: int) -> F64:
+        """Linear gain (<= 1) for indices start..stop-1."""
+        out = np.ones(stop - start)
+        lo, hi = start - self.after, stop + self.before
+        a, b = np.searchsorted(self.points, [lo, hi])
+        if a == b:
+            return out
+        span = hi - lo
+        peak = np.full(span, -np.inf)
+        np.maximum.at(peak, self.points[a:b] - lo, self.need[a:b])
+        j = np.arange(span, dtype=np.float64)
+        reduction = np.maximum.accumulate(peak + self.release * j) - self.release * j
+        np.maximum(
+            reduction, np.maximum.accumulate((peak - self.attack * j)[::-1])[::-1] + self.attack * j, out=reduction
+        )
+        cut = reduction[self.after : self.after + stop - start]
+        on = cut > 0
+        out[on] = 10 ** (cut[on] / -20)
+        return out
+
+
+def _chunks(n: int, size: int) -> Iterator[tuple[int, int]]:
+    for start in range(0, n, size):
+        yield start, min(n, start + size)
+
+
+@dataclass(frozen=True)
+class Leveled:
+    """:func:`level`'s result: processed PCM and what it measures in-process."""
+
+    pcm: Int16
+    gain_db: float
+    ceiling_dbtp: float | None  # None: no limiting was needed
+    input_lufs: float
+    lufs: float  # of ``pcm``, measured
+    true_peak_dbtp: float  # of ``pcm``, measured (8x)
+
+
+_CHUNK = 1 << 17
+
+
+def _apply(x: Int16, gain: float, envelope: _Envelope | None) -> Int16:
+    y = np.empty(len(x), dtype=np.int16)
+    for start, stop in _chunks(len(x), _CHUNK):
+        g = gain if envelope is None else gain * envelope.gain(start, stop)
+        y[start:stop] = np.clip(np.round(x[start:stop] * g), -32768, 32767)
+    return y
+
+
+class _PeakMap:
+    """Each sample's neighbourhood true peak (itself and the spans either side, 4x),
+    for samples whose value could reach a threshold; computed lazily, widened on demand."""
+
+    def __init__(self, x: Int16) -> None:
+        self.x = x
+        self.covered = math.inf
+        self.points = np.zeros(0, dtype=np.int64)
+        self.peaks = np.zeros(0)
+
+    def over(self, threshold: float) -> tuple[I64, F64]:
+        """(samples, their neighbourhood peak) for every sample whose peak reaches ``threshold``."""
+        if threshold < self.covered:
+            self.covered = threshold / 10 ** (2 / 20)  # 2 dB more, so a few gain steps reuse it
+            x = self.x
+            starts = _candidates(x, self.covered / 2)
+            between = _interval_peaks(x, starts, LIMITER_OVERSAMPLING, self.covered)
+            mask = np.zeros(len(x) + 1, dtype=bool)
+            mask[starts + 1] = True
+            mask[starts[starts >= 0]] = True
+            points = np.flatnonzero(mask[: len(x)]).astype(np.int64)
+            peaks = np.abs(x[points].astype(np.float64))
+            for shift in (0, 1):  # a span's peak binds both of its ends
+                ok = (starts + shift >= 0) & (starts + shift < len(x))
+                np.maximum.at(peaks, np.searchsorted(points, starts[ok] + shift), between[ok])
+            self.points, self.peaks = points, peaks
+        keep = self.peaks >= threshold
+        return self.points[keep], self.peaks[keep]
+
+
+def _cell(size: int) -> int:
+    """A small divisor of the sub-block length: the loudness estimate's grid."""
+    return next(d for d in (5, 4, 3, 2, 1) if size % d == 0)
+
+
+def level(
+    x: Int16,
+    rate: int,
+    *,
+    target_lufs: float = -16.0,
+    ceiling_dbtp: float = -1.0,
+    max_gain_db: float = 30.0,
+    tolerance_lu: float = 0.1,
+    max_rounds: int = 4,
+) -> Leveled:
+    """Bring ``x`` to ``target_lufs`` with its true peak at or under ``ceiling_dbtp``.
+
+    Gain first (at most ``max_gain_db``); if the gained true peak would pass the
+    ceiling, a look-ahead limiter takes the peaks down, which also takes some
+    loudness away, so the gain is raised again (secant steps on an estimate: the
+    K-weighted energy on a 5-sample grid times the squared gain, no new filtering;
+    up to 12 dB more) until within ``tolerance_lu`` of the target. The result is
+    then measured (loudness, 8x true peak); another round corrects the estimate's
+    bias or tightens the limiter if interpolation let a peak through. Silence (or
+    under 400 ms of audio) is returned unchanged.
+    """
+    size = _subblock(rate)
+    cell = _cell(size)
+    cells = _k_cells(x, rate, cell)  # K-weighted energy on a fine grid, for the estimate below
+    per_block = size // cell
+    energies = cells.reshape(-1, per_block).sum(axis=1, dtype=np.float64)
+    before = integrated_lufs(energies, rate)
+    if before <= SILENCE_LUFS + 1:
+        return Leveled(x.copy(), 0.0, None, before, before, true_peak_dbtp(x))
+    gain_db = max(-max_gain_db, min(max_gain_db, target_lufs - before))
+    ceiling = 10 ** (ceiling_dbtp / 20) * FULL_SCALE
+    sample_peak = float(max(int(x.max()), -int(x.min())))
+    gain = 10 ** (gain_db / 20)
+    if sample_peak * gain <= ceiling and true_peak(x) * gain <= ceiling:
+        y = _apply(x, gain, None)
+        return Leveled(y, gain_db, None, before, before + gain_db, true_peak_dbtp(y))
+
+    peaks = _PeakMap(x)
+    top_gain_db = gain_db + 12.0  # room to make up what the limiter takes
+
+    def envelope_for(g_db: float, limit: float) -> _Envelope:
+        points, values = peaks.over(limit / 10 ** (g_db / 20))
+        need = 20 * np.log10(values * 10 ** (g_db / 20) / limit)
+        attack, release = ATTACK_DB_PER_MS * 1000 / rate, RELEASE_DB_PER_MS * 1000 / rate
+        return _Envelope(points, need, attack, release)
+
+    def estimate(g_db: float, envelope: _Envelope) -> float:
+        # The gain moves over milliseconds, so it nearly commutes with K-weighting:
+        # the limited signal's K-weighted energy is the cells' energy times gain^2.
+        coarse = envelope.coarse(cell)
+        kept = np.empty_like(energies)
+        for start, stop in _chunks(len(cells), per_block * 256):
+            g = coarse.gain(start, stop)
+            kept[start // per_block : stop // per_block] = (cells[start:stop] * g * g).reshape(-1, per_block).sum(1)
+        return integrated_lufs(kept, rate) + g_db
+
+    def solve(goal: float, limit: float, g_db: float) -> tuple[float, _Envelope, float]:
+        """Gain (dB) whose limited result is estimated at ``goal``, its envelope and estimate."""
+        tried: list[tuple[float, float]] = []
+        while True:
+            g_db = min(g_db, top_gain_db)
+            envelope = envelope_for(g_db, limit)
+            got = estimate(g_db, envelope)
+            error = goal - got
+            if abs(error) <= tolerance_lu / 4 or len(tried) >= 8 or (error > 0 and g_db >= top_gain_db):
+                return g_db, envelope, got
+            tried.append((g_db, got))
+            slope = 1.0
+            if len(tried) >= 2:
+                (g0, l0), (g1, l1) = tried[-2], tried[-1]
+                if g1 != g0:
+                    # Limiting flattens the curve; keep the step sane.
+                    slope = min(1.0, max(0.1, (l1 - l0) / (g1 - g0)))
+            g_db += error / slope
+
+    limit_db = ceiling_dbtp - 0.05  # the limiter's peak map is 4x; the check is 8x
+    bias = 0.0  # measured minus estimated, from the last round
+    best: Leveled | None = None
+    for _ in range(max_rounds):
+        g_db, envelope, estimated = solve(target_lufs - bias, 10 ** (limit_db / 20) * FULL_SCALE, gain_db)
+        y = _apply(x, 10 ** (g_db / 20), envelope)
+        result = Leveled(y, round(g_db, 4), ceiling_dbtp, before, loudness_lufs(y, rate), _db(true_peak(y)))
+        if best is None or _better(result, best, target_lufs, ceiling_dbtp):
+            best = result
+        over = result.true_peak_dbtp > ceiling_dbtp
+        if not over and abs(result.lufs - target_lufs) <= tolerance_lu:
+            break
+        if over:  # the gain moved within the interpolation filter's reach: limit a bit lower
+            limit_db -= result.true_peak_dbtp - ceiling_dbtp + 0.05
+        bias = result.lufs - estimated
+        gain_db = g_db
+    assert best is not None
+    return best
+
+
+def _better(a: Leveled, b: Leveled, target: float, ceiling: float) -> bool:
+    """Within the ceiling beats over it; then nearer the target; over it, the lower peak."""
+    a_ok, b_ok = a.true_peak_dbtp <= ceiling, b.true_peak_dbtp <= ceiling
+    if a_ok != b_ok:
+        return a_ok
+    if a_ok:
+        return abs(a.lufs - target) < abs(b.lufs - target)
+    return a.true_peak_dbtp < b.true_peak_dbtp
