@@ -11,13 +11,22 @@ SEED = ROOT / "seeds" / "luo-yonghao-yan-junjie.md"
 VOICES = ROOT / "voices.yaml"
 
 
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where model weights shipped in packages are joined: once per test session."""
+    return tmp_path_factory.mktemp("models")
+
+
 @pytest.fixture(autouse=True)
-def isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def isolated_user_dirs(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, model_dir: Path
+) -> None:
     """Nothing a test does may touch the user's home or a real output folder."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
-    monkeypatch.delenv("AUDIO_PIPELINE_CACHE", raising=False)
+    monkeypatch.setenv("KOKORO_JA_CACHE", str(model_dir / "kokoro"))
+    monkeypatch.setenv("AUDIO_PIPELINE_WHISPER_DIR", str(model_dir / "whisper"))
 
 
 @pytest.fixture
