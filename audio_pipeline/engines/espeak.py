@@ -29,10 +29,13 @@ Mandarin text gets its numbers spelled out first (espeak's ``cmn`` rules read
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import importlib.metadata
 import math
 import re
+import shutil
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any, ClassVar
@@ -72,6 +75,21 @@ _SynthCallback = ctypes.CFUNCTYPE(
 Int16Array = npt.NDArray[np.int16]
 
 
+def _private_copy(library: str) -> str:
+    """A copy of libespeak-ng for this engine alone.
+
+    libespeak-ng keeps all its state in globals, and phonemizer (Kokoro's English G2P)
+    loads the same file with its own initialisation and callback. dlopen() of the same
+    path returns the same instance, so the two would trample each other; a copy under
+    another name is a separate instance.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="ap-espeak-"))
+    copy = folder / "libespeak-ng-audio-pipeline.so"
+    shutil.copyfile(library, copy)
+    atexit.register(shutil.rmtree, folder, True)
+    return str(copy)
+
+
 class _Espeak:
     """The loaded library, its sample rate and the buffer its callback fills."""
 
@@ -86,7 +104,7 @@ class _Espeak:
         except RuntimeError as exc:
             raise EngineError(f"espeak-ng data is missing: {exc}") from exc
         try:
-            lib = ctypes.CDLL(library)
+            lib = ctypes.CDLL(_private_copy(library))
         except OSError as exc:
             raise EngineError(f"cannot load espeak-ng: {exc}", path=library) from exc
         lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
