@@ -275,17 +275,28 @@ def decode(path: StrPath, *, rate: int | None = None) -> AudioSegment:
     return AudioSegment(data=pcm, sample_width=2, frame_rate=sample_rate, channels=1)
 
 
-def decode_stream(path: StrPath, *, size: int = 1 << 20) -> Iterator[bytes]:
-    """Decode any audio file to raw s16le mono at its own rate, yielded in chunks of
-    up to ``size`` bytes, so memory stays at one chunk however long the audio is.
+def decode_stream(paths: StrPath | Sequence[StrPath], *, size: int = 1 << 20) -> Iterator[bytes]:
+    """Decode audio files to raw s16le mono at their (common) rate, one after the
+    other in one ffmpeg run, yielded in chunks of up to ``size`` bytes: memory stays
+    at one chunk however long the audio is.
 
     Gapless like :func:`decode`. ffmpeg's failure raises :class:`EncodeError` at the
     end of the stream; closing the generator early stops ffmpeg.
     """
-    src = Path(path)
-    if not src.is_file():
-        raise EncodeError("no such audio file", path=str(src))
-    cmd = _command(["-i", str(src), "-vn", "-ac", "1", "-c:a", "pcm_s16le", "-f", "s16le", "-"], "error")
+    sources = [Path(paths)] if isinstance(paths, str | os.PathLike) else [Path(p) for p in paths]
+    if not sources:
+        raise ValueError("nothing to decode")
+    args: list[str] = []
+    for src in sources:
+        if not src.is_file():
+            raise EncodeError("no such audio file", path=str(src))
+        args += ["-i", str(src)]
+    if len(sources) > 1:
+        joined = "".join(f"[{i}:a]" for i in range(len(sources)))
+        args += ["-filter_complex", f"{joined}concat=n={len(sources)}:v=0:a=1[all]", "-map", "[all]"]
+    args += ["-vn", "-ac", "1", "-c:a", "pcm_s16le", "-f", "s16le", "-"]
+    src = sources[0]
+    cmd = _command(args, "error")
     try:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     except OSError as exc:

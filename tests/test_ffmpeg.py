@@ -521,3 +521,22 @@ def test_concat_adts_refuses_mixed_inputs(tmp_path: Path) -> None:
     with pytest.raises(EncodeError, match="ADTS"):
         ffmpeg.concat_adts([bad], tmp_path / "x.m4b")
     assert not (tmp_path / "x.m4b").exists()
+
+
+def test_decode_stream(tmp_path: Path) -> None:
+    a = ffmpeg.encode(chunked(tone(1.0, 440)), SR, tmp_path / "a.mp3", "mp3")
+    b = tmp_path / "b.aac"
+    ffmpeg.encode_pair(chunked(tone(0.5, 660)), SR, None, b)
+    one = b"".join(ffmpeg.decode_stream(a, size=1000))
+    assert one == ffmpeg.decode(a).raw_data
+    both = b"".join(ffmpeg.decode_stream([a, b]))
+    assert both == one + ffmpeg.decode(b).raw_data
+    stream = ffmpeg.decode_stream(a, size=100)
+    next(stream)
+    stream.close()  # stops ffmpeg early, quietly
+    bad = tmp_path / "bad.mp3"
+    bad.write_text("not audio at all\n" * 50)
+    with pytest.raises(EncodeError, match="decode failed"):
+        b"".join(ffmpeg.decode_stream(bad))
+    with pytest.raises(EncodeError, match="no such audio file"):
+        next(ffmpeg.decode_stream(tmp_path / "missing.mp3"))

@@ -112,3 +112,14 @@ def test_limiter_envelope_covers_every_peak() -> None:
     assert np.all(reduction[points] >= need - 1e-9)
     # Ramps are bounded: the gain never moves faster than the attack rate in dB.
     assert np.abs(np.diff(reduction)).max() <= 0.2 + 1e-9
+
+
+def test_true_peak_of_a_stream_matches_the_whole() -> None:
+    x, _ = _signals()["espeak"]
+    data = x.tobytes()
+    whole = loudness.true_peak(x)
+    for size in (4097, 65_537, len(data)):  # odd sizes: chunks split samples
+        assert loudness.true_peak_of(chunked(data, size)) == pytest.approx(whole, rel=1e-6)
+    # With a floor, peaks under it may be estimated, those over it are exact.
+    assert loudness.true_peak_of(chunked(data, 9999), floor=whole * 0.9) == pytest.approx(whole, rel=1e-6)
+    assert loudness.true_peak_of(iter([])) == 0.0
