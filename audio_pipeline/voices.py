@@ -116,8 +116,9 @@ def _espeak_names() -> tuple[frozenset[str], frozenset[str]]:
         data = Path(espeakng_loader.get_data_path())
     except Exception:  # the package is a dependency; tolerate its absence in validation
         return frozenset(), frozenset()
-    langs = frozenset(p.name for p in (data / "lang").rglob("*") if p.is_file())
-    variants = frozenset(p.name for p in (data / "voices" / "!v").iterdir() if p.is_file())
+    # espeak-ng matches names case-insensitively (`en-us` is the file `en-US`).
+    langs = frozenset(p.name.lower() for p in (data / "lang").rglob("*") if p.is_file())
+    variants = frozenset(p.name.lower() for p in (data / "voices" / "!v").iterdir() if p.is_file())
     return langs, variants
 
 
@@ -140,9 +141,9 @@ def _voice_problem(engine: str, voice: str) -> str | None:
     if engine == "espeak":
         langs, variants = _espeak_names()
         lang, _, variant = voice.partition("+")
-        if langs and lang not in langs:
+        if langs and lang.lower() not in langs:
             return f"unknown espeak-ng language {lang!r}"
-        if variant and variants and variant not in variants:
+        if variant and variants and variant.lower() not in variants:
             return f"unknown espeak-ng variant {variant!r}"
         return None
     if engine == "edge":

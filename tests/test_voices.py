@@ -111,3 +111,8 @@ def test_every_problem_reported_at_once() -> None:
 def test_load_reports_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         voices.load(tmp_path / "nope.yaml")
+
+
+def test_espeak_names_match_case_insensitively() -> None:
+    vmap = voices.parse("engines:\n  espeak:\n    narrator: en-us+m1\n    speakers: {A: EN+F3}\n", "v.yaml")
+    assert vmap.engine("espeak").narrator.voice == "en-us+m1"
