@@ -10,9 +10,15 @@ Lavf/Lavc version tag). That holds for one ffmpeg build: LAME writes its own
 version into MP3 frames, so key caches on :func:`ffmpeg_version` too.
 
 Loudness: :func:`encode_normalized` is the one-call way to get -16 LUFS
-integrated with true peak <= -1 dBTP (measure, gain, oversampled limiter,
-encode, verify). The pieces (:func:`measure_pcm`, :func:`normalization_for`,
-:func:`encode` with ``normalize=``) are public for callers that need them.
+integrated with true peak <= -1 dBTP with ffmpeg alone (measure, gain,
+oversampled limiter, encode, verify: 3-5 passes over the audio). The pieces
+(:func:`measure_pcm`, :func:`normalization_for`, :func:`encode` with
+``normalize=``) are public for callers that need them. The renderer instead
+levels PCM in-process (:mod:`audio_pipeline.loudness`) and encodes it once:
+:func:`encode_pair` writes the MP3 and an AAC (ADTS) stream in one run.
+
+Joins never re-encode: :func:`concat_copy` (MP3) and :func:`concat_adts`
+(AAC pieces into an M4A/M4B), each with the exact position of every piece.
 
 PCM is always raw signed 16-bit little-endian mono ("s16le") at a sample rate
 the caller states; :func:`encode` streams it into ffmpeg's stdin chunk by

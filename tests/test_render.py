@@ -7,16 +7,18 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 from mutagen.id3 import ID3
 from mutagen.mp4 import MP4
 
-from audio_pipeline import ffmpeg, render, transcript, voices
+from audio_pipeline import assemble, ffmpeg, loudness, render, transcript, voices
 from audio_pipeline.errors import RenderError
 from audio_pipeline.export.subtitles import Cue
 
 from .conftest import VOICES
 from .fakes import ToneEngine
+from .test_ffmpeg import espeak_speech
 
 TEXT = """---
 title: 测试访谈
@@ -250,11 +252,8 @@ def test_cue_type_is_shared() -> None:
 
 
 def test_whole_files_chapters_match_their_audio(tmp_path: Path) -> None:
-    """Each M4B chapter starts where the same section starts in the whole MP3 (the two
-    joins differ in frame padding, so their times differ), and every episode's AAC
-    piece holds its episode's audio."""
-    import numpy as np
-
+    """Each M4B chapter starts where the same section starts in the whole MP3: the two
+    joins differ in frame padding (MP3) and encoder delay (AAC), so their times differ."""
     result = _render(tmp_path)
     out = result.out_dir
     whole = result.manifest["whole"]
@@ -272,3 +271,33 @@ def test_whole_files_chapters_match_their_audio(tmp_path: Path) -> None:
         best = int(np.argmax(scores))
         assert scores[best] > 0.9
         assert abs(best - min(reach, b["start_ms"] * rate // 1000)) <= rate // 500  # within 2 ms
+
+
+def test_encode_leveled_meets_the_spec_and_retries_overshoot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    speech, rate = espeak_speech()
+    x = np.frombuffer(speech, "<i2").astype(np.int16)
+    mp3, aac = tmp_path / "a.mp3", tmp_path / "a.aac"
+    made = assemble.encode_leveled(lambda: x, rate, mp3, aac)
+    assert made.ceiling_dbtp == assemble.PCM_CEILING and made.true_peak_dbtp <= assemble.PCM_CEILING
+    for path in (mp3, aac):
+        level = ffmpeg.loudness(path)
+        assert abs(level.integrated_lufs - assemble.TARGET_LUFS) <= 0.5, (path, level)
+        assert level.true_peak_dbtp <= assemble.MAX_TRUE_PEAK, (path, level)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.aac", "a.mp3"]
+
+    # A codec that overshot: the limiter goes lower by the excess (+0.3 dB) and both are encoded again.
+    ceilings: list[float] = []
+    real_level = loudness.level
+
+    def level_spy(pcm: np.ndarray, sample_rate: int, **kw: float) -> loudness.Leveled:
+        ceilings.append(kw["ceiling_dbtp"])
+        return real_level(pcm, sample_rate, **kw)
+
+    excess = iter([0.7, -0.2])
+    monkeypatch.setattr(loudness, "level", level_spy)
+    monkeypatch.setattr(assemble, "_excess_db", lambda files, peak: next(excess))
+    again = assemble.encode_leveled(lambda: x, rate, tmp_path / "b.mp3", None)
+    assert ceilings == [pytest.approx(assemble.PCM_CEILING), pytest.approx(assemble.PCM_CEILING - 1.0)]
+    assert again.ceiling_dbtp == pytest.approx(assemble.PCM_CEILING - 1.0)
+    assert ffmpeg.loudness(tmp_path / "b.mp3").true_peak_dbtp <= assemble.PCM_CEILING - 1.0 + 1.5
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
