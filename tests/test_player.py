@@ -316,6 +316,10 @@ def test_player_over_file_url(page: Page, site: tuple[Path, dict[str, Any]], tmp
         f"Math.abs(document.getElementById('audio').currentTime - {expected}) < 0.05"
         " && document.getElementById('audio').readyState >= 1"
     )
+    # The highlight follows on the next timeupdate: wait for it rather than race it.
+    page.wait_for_function(
+        "[...document.querySelectorAll('.turn.current')].map(e => e.dataset.index).join() === '7'"
+    )
     assert current_indices(page) == [4 + 3]
 
     # Readable at 375 px: no sideways scrolling; screenshot for a human look.
