@@ -17,7 +17,6 @@ import math
 import os
 import wave
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ from .cache import CachedClip
 from .export.subtitles import Cue, write_srt, write_vtt
 from .export.tags import Chapter, tag_mp3, write_id3
 from .layout import Timeline, lay_out
-from .model import Section, Transcript
+from .model import EpisodeTags, Section, Transcript
 from .synth import Job
 from .voices import Pauses
 
@@ -53,15 +52,6 @@ MAX_ATTEMPTS = 3
 METER_MARGIN_DB = 0.05
 #: Pieces encoded at once when the whole interview needs some (as render builds sections).
 WORKERS = min(2, os.cpu_count() or 1)
-
-
-@dataclass(frozen=True)
-class EpisodeTags:
-    title: str
-    album: str
-    artist: str
-    track: tuple[int, int]
-    date: str | None
 
 
 def clip_gain(clip: CachedClip) -> float:

@@ -11,10 +11,9 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from tqdm import tqdm
 
 from . import __version__, transcript, voices
 from . import render as render_mod
@@ -22,6 +21,9 @@ from .engines.base import Engine
 from .errors import PipelineError
 from .model import Transcript
 from .progress import Event, Reporter
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -119,6 +121,8 @@ class TqdmReporter:
         self.cached: dict[str, int] = {}
 
     def __call__(self, event: Event) -> None:
+        from tqdm import tqdm  # ~70 ms: only when there is something to show
+
         if event.kind == "notice":
             tqdm.write(event.message, file=sys.stderr)
         elif event.kind == "start":

@@ -133,3 +133,14 @@ class Synthesis:
     @property
     def duration_ms(self) -> int:
         return len(self.audio)
+
+
+@dataclass(frozen=True)
+class EpisodeTags:
+    """The tags one episode file carries."""
+
+    title: str
+    album: str
+    artist: str
+    track: tuple[int, int]
+    date: str | None

@@ -22,11 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from . import engines, ffmpeg, fsutil, naming
-from .assemble import EpisodeTags, build_episode, build_whole
 from .cache import CachedClip, ClipCache
 from .engines.base import Engine
 from .errors import PipelineError, RenderError
-from .model import Section, Transcript
+from .model import EpisodeTags, Section, Transcript
 from .progress import Event, Reporter, silent
 
 __all__ = ["silent"]
@@ -317,7 +316,11 @@ def _assemble(
             to_build.append(sp)
 
     def build(sp: SectionPlan) -> dict[str, Any]:
-        return build_episode(out_dir, sp.stem, sp.section, sp.jobs, clips, plan.vmap.pauses, sp.tags, sp.build_key)
+        from . import assemble  # the signal code, mutagen and encoders: only when building
+
+        return assemble.build_episode(
+            out_dir, sp.stem, sp.section, sp.jobs, clips, plan.vmap.pauses, sp.tags, sp.build_key
+        )
 
     # Encoding is ffmpeg in subprocesses: two sections at once keep both cores busy
     # while holding at most two sections' audio.
@@ -349,7 +352,9 @@ def _assemble(
             report(Event("start", stage="whole", total=1))
             for sp in plan.sections:
                 _load_clips(sp.jobs, cache, clips)
-            whole = build_whole(
+            from . import assemble  # the signal code, mutagen and encoders: only when building
+
+            whole = assemble.build_whole(
                 out_dir,
                 stem,
                 plan.transcript,

@@ -20,6 +20,7 @@ Heavy imports (onnxruntime, misaki, phonemizer) happen on first use, so that
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -32,7 +33,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-import cn2an
 import numpy as np
 import numpy.typing as npt
 from pydub import AudioSegment
@@ -77,14 +77,23 @@ _DATE_RE = re.compile(r"(?<![\d.])(\d{4})([-/])(\d{1,2})\2(\d{1,2})(?![\d.])")
 _THOUSANDS_RE = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?![\d,]|\.\d)")
 
 
+@functools.cache
+def _an2cn() -> Callable[[str, str], Any]:
+    # cn2an compiles hundreds of regexes on import (~0.3 s): load it on first use,
+    # not in every command that merely creates the engine (a no-op render).
+    import cn2an
+
+    return cn2an.an2cn  # type: ignore[no-any-return]
+
+
 def _cn(number: str) -> str:
     """Read a number ("3.5", "20") the way cn2an does in running text."""
-    return str(cn2an.an2cn(number, "low"))
+    return str(_an2cn()(number, "low"))
 
 
 def _cn_year(digits: str) -> str:
     """Read a year digit by digit: 2014 -> 二零一四."""
-    return str(cn2an.an2cn(digits, "direct"))
+    return str(_an2cn()(digits, "direct"))
 
 
 def _range(match: re.Match[str]) -> str:
