@@ -26,9 +26,10 @@ import numpy.typing as npt
 from . import ffmpeg, fsutil, loudness
 from .cache import CachedClip
 from .export.subtitles import Cue, write_srt, write_vtt
-from .export.tags import Chapter, tag_mp3, write_id3
+from .export.tags import Chapter, id3_bytes, write_id3
 from .layout import Timeline, lay_out
 from .model import EpisodeTags, Section, Transcript
+from .mp3 import concat_copy, concat_layout
 from .synth import Job
 from .voices import Pauses
 
@@ -357,14 +358,15 @@ def build_whole(
     with cf.ThreadPoolExecutor(max_workers=1) as pool:
         m4b_done = pool.submit(ffmpeg.concat_adts, aac_pieces, m4b, chapters=m4b_chapters, metadata=metadata)
         mp3 = out_dir / f"{stem}.mp3"
-        joined = ffmpeg.concat_copy(pieces, mp3)
+        joined = concat_layout(pieces)
         starts = [round(joined.starts_ms[slot]) for slot in section_slots]
         total = round(joined.duration_ms)
         chapters = [
             Chapter(entry["title"], 0 if i == 0 else starts[i], starts[i + 1] if i + 1 < len(starts) else total)
             for i, entry in enumerate(entries)
         ]
-        tag_mp3(mp3, title=transcript.title, album=transcript.title, artist=speakers, date=date, chapters=chapters)
+        tag = id3_bytes(title=transcript.title, album=transcript.title, artist=speakers, date=date, chapters=chapters)
+        concat_copy(pieces, mp3, head=tag)
 
         cues: list[Cue] = []
         if title_timeline is not None:

@@ -17,8 +17,8 @@ oversampled limiter, encode, verify: 3-5 passes over the audio). The pieces
 levels PCM in-process (:mod:`audio_pipeline.loudness`) and encodes it once:
 :func:`encode_pair` writes the MP3 and an AAC (ADTS) stream in one run.
 
-Joins never re-encode: :func:`concat_copy` (MP3) and :func:`concat_adts`
-(AAC pieces into an M4A/M4B), each with the exact position of every piece.
+Joins never re-encode: :func:`concat_adts` puts AAC pieces into an M4A/M4B with
+the exact position of every piece (MP3s join in Python: :mod:`audio_pipeline.mp3`).
 
 PCM is always raw signed 16-bit little-endian mono ("s16le") at a sample rate
 the caller states; :func:`encode` streams it into ffmpeg's stdin chunk by
@@ -43,8 +43,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal
 
-from audio_pipeline.errors import PipelineError
+from audio_pipeline.errors import EncodeError
 from audio_pipeline.fsutil import atomic_path
+from audio_pipeline.mp3 import ConcatResult
 
 if TYPE_CHECKING:
     from pydub import AudioSegment
@@ -65,7 +66,6 @@ __all__ = [
     "encode_pair",
     "encode_normalized",
     "NormalizedEncode",
-    "concat_copy",
     "concat_adts",
     "adts_layout",
     "adts_frames",
@@ -75,7 +75,6 @@ __all__ = [
     "plan_loudnorm",
     "normalization_for",
     "ffmetadata",
-    "mp3_frame_info",
 ]
 
 StrPath = str | os.PathLike[str]
@@ -89,11 +88,6 @@ _BITEXACT = ("-fflags", "+bitexact", "-flags:a", "+bitexact")
 _STDERR_TAIL_LINES = 8
 _STDERR_KEEP_BYTES = 64 * 1024
 
-
-class EncodeError(PipelineError):
-    """ffmpeg could not be run, or it failed on a decode/encode/measure job."""
-
-    exit_code = 1
 
 
 # --------------------------------------------------------------------------- running
@@ -810,227 +804,6 @@ def encode_pair(
         args += ["-c:a", "aac", "-aac_coder", "fast", "-b:a", aac_bitrate]
         args += [*_BITEXACT, "-f", "adts", "-y", os.fspath(aac_path)]
     _stream_into(args, pcm_chunks, loglevel="error", what="encode", path=mp3_path or aac_path)
-
-
-# --------------------------------------------------------------------------- MP3 join
-
-_MPEG_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
-_L3_KBPS = {
-    3: (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 0),
-    2: (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160, 0),
-}
-
-
-@dataclass(frozen=True)
-class Mp3FrameInfo:
-    """Frame layout of a Layer III file, read from its Xing/Info + LAME header."""
-
-    sample_rate: int
-    samples_per_frame: int
-    frames: int  # audio frames, not counting the Xing/Info frame
-    encoder_delay: int  # samples the decoder drops at the start
-    padding: int  # samples the decoder drops at the end
-
-    @property
-    def samples(self) -> int:
-        """Samples a gapless decoder outputs."""
-        return self.frames * self.samples_per_frame - self.encoder_delay - self.padding
-
-
-def _skip_id3(data: bytes) -> int:
-    if data[:3] == b"ID3" and len(data) >= 10:
-        size = 0
-        for b in data[6:10]:
-            size = (size << 7) | (b & 0x7F)
-        return 10 + size + (10 if data[5] & 0x10 else 0)
-    return 0
-
-
-@dataclass(frozen=True)
-class _InfoFrame:
-    info: Mp3FrameInfo
-    start: int  # byte offset of the Xing/Info frame in the file
-    end: int  # byte offset of the first audio frame
-    lame: int | None  # byte offset of the LAME tag (delay/padding, CRC), if any
-
-
-def _info_frame(path: Path) -> _InfoFrame:
-    with path.open("rb") as fh:
-        head = fh.read(10)
-        fh.seek(_skip_id3(head) if len(head) == 10 and head[:3] == b"ID3" else 0)
-        start = fh.tell()
-        data = fh.read(4096)
-    # Find the first frame sync.
-    off = 0
-    while off + 4 <= len(data) and not (data[off] == 0xFF and data[off + 1] & 0xE0 == 0xE0):
-        off += 1
-    if off + 4 > len(data):
-        raise EncodeError("no MPEG audio frame found", path=str(path))
-    h = int.from_bytes(data[off : off + 4], "big")
-    version = (h >> 19) & 3  # 3 = MPEG-1, 2 = MPEG-2, 0 = MPEG-2.5
-    layer = (h >> 17) & 3  # 1 = Layer III
-    rate_idx = (h >> 10) & 3
-    mono = ((h >> 6) & 3) == 3
-    if layer != 1 or version == 1 or rate_idx == 3:
-        raise EncodeError("not an MPEG Layer III file", path=str(path))
-    sample_rate = _MPEG_RATES[version][rate_idx]
-    spf = 1152 if version == 3 else 576
-    kbps = _L3_KBPS[3 if version == 3 else 2][(h >> 12) & 15]
-    size = (144000 if version == 3 else 72000) * kbps // sample_rate + ((h >> 9) & 1)
-    side = (17 if mono else 32) if version == 3 else (9 if mono else 17)
-    x = off + 4 + side
-    tag = data[x : x + 4]
-    if tag not in (b"Xing", b"Info"):
-        raise EncodeError(f"no Xing/Info header (at byte {start + x})", path=str(path))
-    flags = int.from_bytes(data[x + 4 : x + 8], "big")
-    if not flags & 1:
-        raise EncodeError("Xing header without a frame count", path=str(path))
-    pos = x + 8
-    frames = int.from_bytes(data[pos : pos + 4], "big")
-    pos += 4
-    pos += 4 if flags & 2 else 0
-    pos += 100 if flags & 4 else 0
-    pos += 4 if flags & 8 else 0
-    delay = padding = 0
-    lame = data[pos : pos + 36]
-    has_lame = len(lame) == 36 and lame[:4] in (b"LAME", b"Lavf", b"Lavc", b"L3.9")
-    if has_lame:
-        d = int.from_bytes(lame[21:24], "big")
-        delay, padding = d >> 12, d & 0xFFF
-    info = Mp3FrameInfo(sample_rate, spf, frames, delay, padding)
-    if not kbps:  # free format: no size from the header
-        raise EncodeError("free-format MP3 is not supported", path=str(path))
-    return _InfoFrame(info, start + off, start + off + size, start + pos if has_lame else None)
-
-
-def mp3_frame_info(path: StrPath) -> Mp3FrameInfo:
-    """Read frame count, encoder delay and padding from an MP3's Xing/LAME header.
-
-    Works on the files :func:`encode` writes (and any LAME-style CBR/VBR file
-    with an Info/Xing header). Raises :class:`EncodeError` if there is none.
-    """
-    return _info_frame(Path(path)).info
-
-
-def _crc16(data: bytes) -> int:
-    """CRC-16/ARC (polynomial 0x8005, reflected), as the LAME tag's own checksum."""
-    crc = 0
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-    return crc
-
-
-def _set_lame_delay(path: Path, delay: int, padding: int) -> None:
-    """Rewrite the encoder delay and padding in the LAME tag of ``path`` (and its CRC)."""
-    frame = _info_frame(path)
-    if frame.lame is None:
-        raise EncodeError("no LAME tag to update", path=str(path))
-    with path.open("r+b") as fh:
-        fh.seek(frame.start)
-        head = bytearray(fh.read(190))
-        at = frame.lame - frame.start
-        if len(head) < 190 or at + 36 > 190:
-            raise EncodeError("LAME tag outside the first 190 bytes of its frame", path=str(path))
-        head[at + 21 : at + 24] = ((min(delay, 0xFFF) << 12) | min(padding, 0xFFF)).to_bytes(3, "big")
-        head[at + 34 : at + 36] = b"\0\0"
-        head[at + 34 : at + 36] = _crc16(bytes(head)).to_bytes(2, "big")
-        fh.seek(frame.start)
-        fh.write(head)
-
-
-def _mp3_audio(frames: Sequence[_InfoFrame], paths: Sequence[Path], size: int = 1 << 20) -> Iterator[bytes]:
-    """The first file from its Info frame, then every file's audio frames (no tags)."""
-    for i, (frame, path) in enumerate(zip(frames, paths, strict=True)):
-        with path.open("rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            end = fh.tell()
-            if end >= 128:
-                fh.seek(end - 128)
-                if fh.read(3) == b"TAG":  # ID3v1 at the end
-                    end -= 128
-            pos = frame.start if i == 0 else frame.end
-            fh.seek(pos)
-            while pos < end:
-                block = fh.read(min(size, end - pos))
-                if not block:
-                    break
-                pos += len(block)
-                yield block
-
-
-@dataclass(frozen=True)
-class ConcatResult:
-    """Where each input's audio starts in the joined file, as a decoder plays it."""
-
-    starts_ms: tuple[float, ...]
-    duration_ms: float
-
-
-def concat_copy(
-    inputs: Sequence[StrPath],
-    out_path: StrPath,
-    *,
-    postprocess: Callable[[Path], None] | None = None,
-) -> ConcatResult:
-    """Join MP3s from :func:`encode` (same rate/bitrate) without re-encoding.
-
-    Streams the inputs' frames through ffmpeg with ``-c copy``. Each input keeps its own
-    encoder delay and padding inside the join (MP3 frames cannot be cut), so
-    every boundary adds ``padding + delay`` samples of near-silence (about
-    40-70 ms at 24 kHz): the joined file is *longer* than the sum of the parts.
-    The returned :class:`ConcatResult` gives the exact position of every
-    input's first real sample in the joined file: use it for chapter and
-    subtitle times instead of summing input durations.
-    ``postprocess`` runs on the temporary file before the rename (e.g. tagging).
-    """
-    paths = [Path(p).resolve() for p in inputs]
-    if not paths:
-        raise ValueError("nothing to join")
-    for p in paths:
-        if p.suffix.lower() != ".mp3":
-            raise ValueError(f"concat_copy joins MP3 files only: {p}")
-        if not p.is_file():
-            raise EncodeError("no such audio file", path=str(p))
-    frames = [_info_frame(p) for p in paths]
-    infos = [f.info for f in frames]
-    first = infos[0]
-    for p, info in zip(paths, infos, strict=True):
-        if (info.sample_rate, info.samples_per_frame) != (first.sample_rate, first.samples_per_frame):
-            raise EncodeError(
-                f"sample rate {info.sample_rate} differs from the first input's {first.sample_rate}",
-                path=str(p),
-            )
-    starts: list[float] = []
-    block_start = 0  # in samples, in the undecoded concatenation of all frames
-    for info in infos:
-        # Decoder drops first.encoder_delay samples of the whole file.
-        starts.append((block_start + info.encoder_delay - first.encoder_delay) * 1000 / first.sample_rate)
-        block_start += info.frames * info.samples_per_frame
-    total = block_start - first.encoder_delay - infos[-1].padding
-    out = Path(out_path)
-    with atomic_path(out) as tmp:
-        # The frames go through ffmpeg's MP3 demuxer on a pipe (the concat demuxer is
-        # ~3x slower per frame): it reads the first file's Info frame, then audio frames.
-        _stream_into(
-            [
-                "-f", "mp3", "-i", "pipe:0",
-                "-map", "0:a", "-c", "copy", "-map_metadata", "-1", "-map_chapters", "-1",
-                *_BITEXACT,
-                "-write_xing", "1", "-id3v2_version", "0", "-f", "mp3", "-y", str(tmp),
-            ],
-            _mp3_audio(frames, paths),
-            loglevel="error",
-            what="concat",
-            path=out,
-            pcm=False,
-        )  # fmt: skip
-        # The joined stream ends with the last file's padding, which the pipe did not say.
-        _set_lame_delay(tmp, first.encoder_delay, infos[-1].padding)
-        if postprocess is not None:
-            postprocess(tmp)
-    return ConcatResult(starts_ms=tuple(starts), duration_ms=total * 1000 / first.sample_rate)
 
 
 # --------------------------------------------------------------------------- AAC join

@@ -345,7 +345,7 @@ def _assemble(
         _load_clips(plan.title_jobs, cache, clips)
         ordered = [entries[s.section.index] for s in plan.sections]
         whole_key = _hash(
-            ["whole/1", [e["sha256"] for e in ordered], [j.key for j in plan.title_jobs], plan.vmap.pauses]
+            ["whole/2", [e["sha256"] for e in ordered], [j.key for j in plan.title_jobs], plan.vmap.pauses]
         )
         stem = naming.slug(Path(plan.transcript.source).stem)
         if not (whole and whole.get("build_key") == whole_key and _whole_present(out_dir, whole)):

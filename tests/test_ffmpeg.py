@@ -13,7 +13,7 @@ import mutagen.mp4
 import numpy as np
 import pytest
 
-from audio_pipeline import ffmpeg
+from audio_pipeline import ffmpeg, mp3
 from audio_pipeline.export.tags import Chapter
 from audio_pipeline.ffmpeg import EncodeError, Loudness, Normalization
 
@@ -183,11 +183,11 @@ def test_mp3_is_exact_and_resamples(tmp_path: Path) -> None:
     pcm = tone(2.5, 440)
     out = ffmpeg.encode(chunked(pcm), SR, tmp_path / "a.mp3", "mp3")
     assert samples(out) == len(pcm) // 2  # LAME header gives the decoder delay/padding
-    info = ffmpeg.mp3_frame_info(out)
+    info = mp3.mp3_frame_info(out)
     assert (info.sample_rate, info.samples_per_frame, info.samples) == (SR, MP3_FRAME, len(pcm) // 2)
     hi = ffmpeg.encode(chunked(pcm), SR, tmp_path / "b.mp3", "mp3", out_rate=44100)
     assert ffmpeg.decode(hi).frame_rate == 44100
-    assert ffmpeg.mp3_frame_info(hi).samples_per_frame == 1152
+    assert mp3.mp3_frame_info(hi).samples_per_frame == 1152
 
 
 @pytest.mark.parametrize("fmt", ["mp3", "m4a"])
@@ -378,67 +378,6 @@ def _onsets(pcm: np.ndarray[Any, Any], sr: int, count: int) -> list[float]:
         i for i in range(1, len(loud)) if loud[i] and not loud[i - 1] and not loud[max(0, i - 15) : i].any()
     ]
     return [float(s) for s in starts[:count]]
-
-
-def test_concat_copy_timeline(tmp_path: Path) -> None:
-    durations = [1.0 + 0.37 * i for i in range(10)]
-    parts = []
-    for i, seconds in enumerate(durations):
-        pcm = tone(seconds, 300 + 50 * i, amp=12000)
-        parts.append(ffmpeg.encode(chunked(pcm), SR, tmp_path / f"p{i:02d}.mp3", "mp3"))
-    out = tmp_path / "all.mp3"
-    out.write_bytes(b"previous")
-    result = ffmpeg.concat_copy(parts, out)
-    assert no_temp_files(tmp_path)
-
-    # Decodes cleanly: ffmpeg reports nothing at -loglevel error.
-    assert ffmpeg.run(["-i", str(out), "-f", "null", "-"]) == b""
-    joined = np.frombuffer(ffmpeg.decode(out).raw_data, "<i2").astype(float)
-    assert len(joined) == round(result.duration_ms * SR / 1000)
-
-    # Each input starts where concat_copy says (1 ms resolution, MP3 pre-echo).
-    found = _onsets(joined, SR, len(parts))
-    assert len(found) == len(parts)
-    for want, got in zip(result.starts_ms, found, strict=True):
-        assert abs(want - got) <= 2.0
-
-    # The joined file is longer than the parts: each join adds padding + delay.
-    parts_ms = sum(seconds * 1000 for seconds in durations)
-    drift = result.duration_ms - parts_ms
-    assert 9 * 30 < drift < 9 * 80
-    naive = np.cumsum([0.0] + [s * 1000 for s in durations[:-1]])
-    assert result.starts_ms[-1] - naive[-1] == pytest.approx(drift, abs=50)
-
-
-def test_concat_copy_refuses_mixed_inputs(tmp_path: Path) -> None:
-    a = ffmpeg.encode(chunked(tone(1.0, 440)), SR, tmp_path / "a.mp3", "mp3")
-    b = ffmpeg.encode(chunked(tone(1.0, 440)), SR, tmp_path / "b.mp3", "mp3", out_rate=44100)
-    with pytest.raises(EncodeError, match="sample rate"):
-        ffmpeg.concat_copy([a, b], tmp_path / "ab.mp3")
-    with pytest.raises(ValueError):
-        ffmpeg.concat_copy([a, tmp_path / "c.m4a"], tmp_path / "ac.mp3")
-    assert not (tmp_path / "ab.mp3").exists()
-
-
-def test_concat_copy_takes_tagged_inputs_and_last_padding(tmp_path: Path) -> None:
-    from audio_pipeline.export.tags import write_id3
-
-    parts = [
-        ffmpeg.encode(chunked(tone(0.8 + 0.3 * i, 300 + 90 * i, amp=9000)), SR, tmp_path / f"p{i}.mp3", "mp3")
-        for i in range(4)
-    ]
-    plain = ffmpeg.concat_copy(parts, tmp_path / "plain.mp3")
-    for i, part in enumerate(parts):  # episode MP3s arrive tagged, with chapters
-        write_id3(part, title=f"第{i}段", album="a", artist="b", track=(i + 1, 4), date=None,
-                  chapters=[Chapter("一", 0, 300)])  # fmt: skip
-    tagged = ffmpeg.concat_copy(parts, tmp_path / "tagged.mp3")
-    assert tagged == plain
-    assert (tmp_path / "tagged.mp3").read_bytes() == (tmp_path / "plain.mp3").read_bytes()
-    infos = [ffmpeg.mp3_frame_info(p) for p in parts]
-    joined = ffmpeg.mp3_frame_info(tmp_path / "plain.mp3")
-    assert joined.frames == sum(i.frames for i in infos)
-    assert (joined.encoder_delay, joined.padding) == (infos[0].encoder_delay, infos[-1].padding)
-    assert samples(tmp_path / "plain.mp3") == round(plain.duration_ms * SR / 1000)
 
 
 # --------------------------------------------------------------------------- MP3 + AAC in one run, AAC join

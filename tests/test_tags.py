@@ -13,6 +13,7 @@ import pytest
 
 from audio_pipeline import ffmpeg
 from audio_pipeline.export.tags import TOC_ELEMENT_ID, Chapter, TagError, tag_mp3, write_id3
+from audio_pipeline.mp3 import concat_copy, mp3_frame_info
 
 SR = 24000
 
@@ -126,7 +127,7 @@ def test_tag_on_temp_file_while_encoding(tmp_path: Path) -> None:
 
 def test_concat_then_tag(tmp_path: Path) -> None:
     parts = [make_mp3(tmp_path / f"p{i}.mp3") for i in range(3)]
-    result = ffmpeg.concat_copy(parts, tmp_path / "all.mp3")
+    result = concat_copy(parts, tmp_path / "all.mp3")
     starts = [round(s) for s in result.starts_ms]
     ends = [*starts[1:], round(result.duration_ms)]
     chapters = [Chapter(f"第{i + 1}节", s, e) for i, (s, e) in enumerate(zip(starts, ends, strict=True))]
@@ -137,7 +138,7 @@ def test_concat_then_tag(tmp_path: Path) -> None:
     info = mutagen.mp3.MP3(tmp_path / "all.mp3").info
     assert info is not None
     assert info.length == pytest.approx(result.duration_ms / 1000, abs=0.08)
-    assert ffmpeg.mp3_frame_info(tmp_path / "all.mp3").samples == round(result.duration_ms * SR / 1000)
+    assert mp3_frame_info(tmp_path / "all.mp3").samples == round(result.duration_ms * SR / 1000)
 
 
 def test_failures_leave_the_file_alone(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ same bytes.
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 from collections.abc import Sequence
@@ -43,7 +44,7 @@ from mutagen.id3 import delete as delete_id3
 from audio_pipeline.errors import PipelineError
 from audio_pipeline.fsutil import atomic_path
 
-__all__ = ["Chapter", "TagError", "tag_mp3", "write_id3", "TOC_ELEMENT_ID"]
+__all__ = ["Chapter", "TagError", "id3_bytes", "tag_mp3", "write_id3", "TOC_ELEMENT_ID"]
 
 StrPath = str | os.PathLike[str]
 
@@ -128,6 +129,28 @@ def _build(
             )
     tags.update_to_v23()
     return tags
+
+
+def id3_bytes(
+    *,
+    title: str,
+    album: str,
+    artist: str,
+    track: tuple[int, int] | None = None,
+    date: str | None = None,
+    chapters: Sequence[Chapter] = (),
+    comment: str | None = None,
+) -> bytes:
+    """The ID3v2.3 tag :func:`write_id3` writes, as bytes to put in front of MP3 frames
+    (:func:`audio_pipeline.mp3.concat_copy` ``head=``): no copy of the audio to insert it."""
+    _check_chapters(chapters)
+    tags = _build(title=title, album=album, artist=artist, track=track, date=date, chapters=chapters, comment=comment)
+    buffer = io.BytesIO()
+    try:
+        tags.save(buffer, v1=0, v2_version=3, v23_sep="/", padding=lambda _info: 0)
+    except MutagenError as exc:  # pragma: no cover - an in-memory file cannot fail to write
+        raise TagError(f"cannot build tags: {exc}") from exc
+    return buffer.getvalue()
 
 
 def write_id3(

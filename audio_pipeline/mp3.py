@@ -1,0 +1,391 @@
+"""MP3 frames without a codec: read a file's Xing/Info + LAME header, join files.
+
+:func:`concat_copy` joins MP3s from :func:`audio_pipeline.ffmpeg.encode` by copying
+their audio frames after one fresh Info frame, written as ffmpeg's MP3 muxer writes
+it: frame and byte counts, the 100-point seek table, encoder delay and padding,
+music length and CRC (the tests compare the bytes with ffmpeg's own join). Copying
+bytes in Python is ~10x faster than streaming them through ffmpeg, which handles
+every 192-byte frame as a packet; the join of a 70-minute interview takes a tenth
+of a second instead of one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import EncodeError
+from .fsutil import atomic_path
+
+StrPath = str | os.PathLike[str]
+
+_MPEG_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
+_L3_KBPS = {
+    3: (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 0),
+    2: (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160, 0),
+}
+#: Seek-table slots ffmpeg keeps while muxing (halved whenever they fill up).
+_BAGS = 400
+_TOC = 100
+#: The LAME tag's checksum covers the Info frame's first 190 bytes.
+_TAG_CRC_SPAN = 190
+
+
+@dataclass(frozen=True)
+class Mp3FrameInfo:
+    """Frame layout of a Layer III file, read from its Xing/Info + LAME header."""
+
+    sample_rate: int
+    samples_per_frame: int
+    frames: int  # audio frames, not counting the Xing/Info frame
+    encoder_delay: int  # samples the decoder drops at the start
+    padding: int  # samples the decoder drops at the end
+
+    @property
+    def samples(self) -> int:
+        """Samples a gapless decoder outputs."""
+        return self.frames * self.samples_per_frame - self.encoder_delay - self.padding
+
+
+@dataclass(frozen=True)
+class ConcatResult:
+    """Where each input's audio starts in the joined file, as a decoder plays it."""
+
+    starts_ms: tuple[float, ...]
+    duration_ms: float
+
+
+@dataclass(frozen=True)
+class _InfoFrame:
+    info: Mp3FrameInfo
+    start: int  # byte offset of the Xing/Info frame in the file
+    end: int  # byte offset of the first audio frame
+    xing: int  # byte offset of the "Xing"/"Info" tag
+    flags: int  # which Xing fields are present (1 frames, 2 bytes, 4 TOC, 8 quality)
+    lame: int | None  # byte offset of the LAME tag (delay/padding, CRCs), if any
+
+
+def _skip_id3(data: bytes) -> int:
+    if data[:3] == b"ID3" and len(data) >= 10:
+        size = 0
+        for b in data[6:10]:
+            size = (size << 7) | (b & 0x7F)
+        return 10 + size + (10 if data[5] & 0x10 else 0)
+    return 0
+
+
+def _frame_size(header: int) -> int:
+    """Bytes in the Layer III frame with this 32-bit header; 0 if it is not one."""
+    if (header >> 21) & 0x7FF != 0x7FF:
+        return 0
+    version = (header >> 19) & 3  # 3 = MPEG-1, 2 = MPEG-2, 0 = MPEG-2.5
+    layer = (header >> 17) & 3  # 1 = Layer III
+    rate_idx = (header >> 10) & 3
+    kbps = _L3_KBPS[3 if version == 3 else 2][(header >> 12) & 15] if version != 1 else 0
+    if layer != 1 or version == 1 or rate_idx == 3 or not kbps:
+        return 0
+    rate = _MPEG_RATES[version][rate_idx]
+    return (144000 if version == 3 else 72000) * kbps // rate + ((header >> 9) & 1)
+
+
+def _info_frame(path: Path) -> _InfoFrame:
+    with path.open("rb") as fh:
+        head = fh.read(10)
+        fh.seek(_skip_id3(head) if len(head) == 10 and head[:3] == b"ID3" else 0)
+        start = fh.tell()
+        data = fh.read(4096)
+    # Find the first frame sync.
+    off = 0
+    while off + 4 <= len(data) and not (data[off] == 0xFF and data[off + 1] & 0xE0 == 0xE0):
+        off += 1
+    if off + 4 > len(data):
+        raise EncodeError("no MPEG audio frame found", path=str(path))
+    h = int.from_bytes(data[off : off + 4], "big")
+    version = (h >> 19) & 3
+    layer = (h >> 17) & 3
+    rate_idx = (h >> 10) & 3
+    mono = ((h >> 6) & 3) == 3
+    if layer != 1 or version == 1 or rate_idx == 3:
+        raise EncodeError("not an MPEG Layer III file", path=str(path))
+    size = _frame_size(h)
+    if not size:  # free format: no size from the header
+        raise EncodeError("free-format MP3 is not supported", path=str(path))
+    sample_rate = _MPEG_RATES[version][rate_idx]
+    spf = 1152 if version == 3 else 576
+    side = (17 if mono else 32) if version == 3 else (9 if mono else 17)
+    x = off + 4 + side
+    if data[x : x + 4] not in (b"Xing", b"Info"):
+        raise EncodeError(f"no Xing/Info header (at byte {start + x})", path=str(path))
+    flags = int.from_bytes(data[x + 4 : x + 8], "big")
+    if not flags & 1:
+        raise EncodeError("Xing header without a frame count", path=str(path))
+    pos = x + 8
+    frames = int.from_bytes(data[pos : pos + 4], "big")
+    pos += 4
+    pos += 4 if flags & 2 else 0
+    pos += _TOC if flags & 4 else 0
+    pos += 4 if flags & 8 else 0
+    delay = padding = 0
+    lame = data[pos : pos + 36]
+    has_lame = len(lame) == 36 and lame[:4] in (b"LAME", b"Lavf", b"Lavc", b"L3.9")
+    if has_lame:
+        d = int.from_bytes(lame[21:24], "big")
+        delay, padding = d >> 12, d & 0xFFF
+    info = Mp3FrameInfo(sample_rate, spf, frames, delay, padding)
+    return _InfoFrame(info, start + off, start + off + size, start + x, flags, start + pos if has_lame else None)
+
+
+def mp3_frame_info(path: StrPath) -> Mp3FrameInfo:
+    """Read frame count, encoder delay and padding from an MP3's Xing/LAME header.
+
+    Works on the files :func:`audio_pipeline.ffmpeg.encode` writes (and any
+    LAME-style CBR/VBR file with an Info/Xing header). Raises :class:`EncodeError`
+    if there is none.
+    """
+    return _info_frame(Path(path)).info
+
+
+# --------------------------------------------------------------------------- CRC-16
+
+
+def _crc_table() -> tuple[int, ...]:
+    table = []
+    for byte in range(256):
+        crc = byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+        table.append(crc)
+    return tuple(table)
+
+
+_CRC_TABLE = _crc_table()
+
+
+def crc16(data: bytes, crc: int = 0) -> int:
+    """CRC-16/ARC (polynomial 0x8005, reflected, as ffmpeg's AV_CRC_16_ANSI_LE), the
+    checksum of the LAME tag. ``crc`` continues an earlier value."""
+    table = _CRC_TABLE
+    for byte in data:
+        crc = (crc >> 8) ^ table[(crc ^ byte) & 0xFF]
+    return crc
+
+
+def _gf2_times(matrix: Sequence[int], vector: int) -> int:
+    out = i = 0
+    while vector:
+        if vector & 1:
+            out ^= matrix[i]
+        vector >>= 1
+        i += 1
+    return out
+
+
+def crc16_combine(crc_a: int, crc_b: int, length_b: int) -> int:
+    """``crc16(a + b)`` from ``crc16(a)``, ``crc16(b)`` and ``len(b)``, without the bytes.
+
+    The CRC has no initial value or final xor, so it is linear: running ``crc_a`` on
+    through ``len(b)`` zero bytes and xoring ``crc_b`` gives the joined CRC. The zero
+    bytes are applied as powers of the one-bit shift matrix (as zlib's crc32_combine).
+    """
+    # Column i: what one zero bit does to the register holding only bit i.
+    op = [0xA001] + [1 << (i - 1) for i in range(1, 16)]
+    bits = 8 * length_b
+    crc = crc_a
+    while bits:
+        if bits & 1:
+            crc = _gf2_times(op, crc)
+        op = [_gf2_times(op, column) for column in op]
+        bits >>= 1
+    return crc ^ crc_b
+
+
+# --------------------------------------------------------------------------- join
+
+
+class _SeekTable:
+    """ffmpeg's running seek table: byte offsets sampled every ``want`` frames, the
+    sampling halved whenever the 400 slots fill, so it spans any length in fixed memory."""
+
+    def __init__(self, head_size: int) -> None:
+        self.size = head_size
+        self.frames = 0
+        self.want = 1
+        self.seen = 0
+        self.pos = 0
+        self.bag = [0] * _BAGS
+
+    def add(self, size: int) -> None:
+        self.frames += 1
+        self.size += size
+        self.seen += 1
+        if self.seen == self.want:
+            self.bag[self.pos] = self.size
+            self.pos += 1
+            if self.pos == _BAGS:
+                self.bag[: _BAGS // 2] = self.bag[1::2]
+                self.want *= 2
+                self.pos = _BAGS // 2
+            self.seen = 0
+
+    def toc(self) -> bytes:
+        points = [0]
+        for i in range(1, _TOC):
+            j = i * self.pos // _TOC
+            points.append(min(256 * self.bag[j] // self.size, 255))
+        return bytes(points)
+
+
+def _audio_span(path: Path, frame: _InfoFrame) -> tuple[int, int]:
+    """Byte range of ``path``'s audio frames: after the Info frame, before any ID3v1 tag."""
+    end = path.stat().st_size
+    if end - frame.end >= 128:
+        with path.open("rb") as fh:
+            fh.seek(end - 128)
+            if fh.read(3) == b"TAG":
+                end -= 128
+    return frame.end, end
+
+
+def _walk(data: bytes, table: _SeekTable, path: Path) -> None:
+    """Add every frame of ``data`` (whole frames, nothing else) to the seek table."""
+    pos, n = 0, len(data)
+    last, size = b"", 0
+    while pos < n:
+        head = data[pos : pos + 4]
+        if head != last:
+            size = _frame_size(int.from_bytes(head, "big")) if len(head) == 4 else 0
+            if not size:
+                raise EncodeError(f"no MPEG Layer III frame at byte {pos} of the audio", path=str(path))
+            last = head
+        table.add(size)
+        pos += size
+    if pos != n:
+        raise EncodeError("the last MP3 frame is cut short", path=str(path))
+
+
+def _info_bytes(first: Path, frame: _InfoFrame, table: _SeekTable, delay: int, padding: int, crc: int) -> bytes:
+    """The joined file's Info frame: the first input's, with every count made whole-file."""
+    with first.open("rb") as fh:
+        fh.seek(frame.start)
+        head = bytearray(fh.read(frame.end - frame.start))
+    x = frame.xing - frame.start
+    head[x + 8 : x + 12] = table.frames.to_bytes(4, "big")
+    at = x + 12
+    if frame.flags & 2:
+        head[at : at + 4] = table.size.to_bytes(4, "big")
+        at += 4
+    if frame.flags & 4:
+        head[at : at + _TOC] = table.toc()
+    if frame.lame is not None:
+        lame = frame.lame - frame.start
+        if lame + 36 > _TAG_CRC_SPAN:
+            raise EncodeError("LAME tag outside the first 190 bytes of its frame", path=str(first))
+        head[lame + 21 : lame + 24] = ((min(delay, 0xFFF) << 12) | min(padding, 0xFFF)).to_bytes(3, "big")
+        head[lame + 28 : lame + 32] = table.size.to_bytes(4, "big")
+        head[lame + 32 : lame + 34] = crc.to_bytes(2, "big")
+        head[lame + 34 : lame + 36] = b"\0\0"  # the checksum covers its own field, as zeros
+        head[lame + 34 : lame + 36] = crc16(bytes(head[:_TAG_CRC_SPAN])).to_bytes(2, "big")
+    return bytes(head)
+
+
+def _chunks(path: Path, start: int, end: int, size: int = 1 << 20) -> Iterator[bytes]:
+    with path.open("rb") as fh:
+        fh.seek(start)
+        pos = start
+        while pos < end:
+            block = fh.read(min(size, end - pos))
+            if not block:
+                raise EncodeError("file changed while being joined", path=str(path))
+            pos += len(block)
+            yield block
+
+
+def _inputs(inputs: Sequence[StrPath]) -> tuple[list[Path], list[_InfoFrame]]:
+    paths = [Path(p).resolve() for p in inputs]
+    if not paths:
+        raise ValueError("nothing to join")
+    for p in paths:
+        if p.suffix.lower() != ".mp3":
+            raise ValueError(f"concat_copy joins MP3 files only: {p}")
+        if not p.is_file():
+            raise EncodeError("no such audio file", path=str(p))
+    frames = [_info_frame(p) for p in paths]
+    first = frames[0].info
+    for p, frame in zip(paths, frames, strict=True):
+        if (frame.info.sample_rate, frame.info.samples_per_frame) != (first.sample_rate, first.samples_per_frame):
+            raise EncodeError(
+                f"sample rate {frame.info.sample_rate} differs from the first input's {first.sample_rate}",
+                path=str(p),
+            )
+    return paths, frames
+
+
+def _layout(frames: Sequence[_InfoFrame]) -> ConcatResult:
+    infos = [f.info for f in frames]
+    first = infos[0]
+    starts: list[float] = []
+    block_start = 0  # in samples, in the undecoded concatenation of all frames
+    for info in infos:
+        # Decoder drops first.encoder_delay samples of the whole file.
+        starts.append((block_start + info.encoder_delay - first.encoder_delay) * 1000 / first.sample_rate)
+        block_start += info.frames * info.samples_per_frame
+    total = block_start - first.encoder_delay - infos[-1].padding
+    return ConcatResult(starts_ms=tuple(starts), duration_ms=total * 1000 / first.sample_rate)
+
+
+def concat_layout(inputs: Sequence[StrPath]) -> ConcatResult:
+    """What :func:`concat_copy` will return for these inputs, from their headers alone
+    (to place chapters in the tag that goes in front of the join)."""
+    return _layout(_inputs(inputs)[1])
+
+
+def concat_copy(inputs: Sequence[StrPath], out_path: StrPath, *, head: bytes = b"") -> ConcatResult:
+    """Join MP3s from :func:`audio_pipeline.ffmpeg.encode` (same rate) without re-encoding.
+
+    Tags are dropped; the audio frames are copied as they are behind a new Info
+    frame, and ``head`` (e.g. an ID3v2 tag) goes in front of it. Each input keeps
+    its own encoder delay and padding inside the join (MP3 frames cannot be cut),
+    so every boundary adds ``padding + delay`` samples of near-silence (about
+    40-70 ms at 24 kHz): the joined file is *longer* than the sum of the parts.
+    The returned :class:`ConcatResult` (also :func:`concat_layout`) gives the
+    exact position of every input's first real sample in the joined file: use it
+    for chapter and subtitle times instead of summing input durations. Written to
+    a temporary name and renamed into place.
+    """
+    paths, frames = _inputs(inputs)
+    # First pass: frame sizes (the seek table) and the music CRC. An input written by
+    # ffmpeg carries the CRC of its frames in its LAME tag; others are summed here.
+    table = _SeekTable(frames[0].end - frames[0].start)
+    spans = [_audio_span(p, f) for p, f in zip(paths, frames, strict=True)]
+    crc = 0
+    for path, frame, (start, end) in zip(paths, frames, spans, strict=True):
+        data = b"".join(_chunks(path, start, end))
+        _walk(data, table, path)
+        stored = _stored_crc(path, frame, len(data))
+        crc = crc16_combine(crc, crc16(data) if stored is None else stored, len(data))
+    first, last = frames[0].info, frames[-1].info
+    info_frame = _info_bytes(paths[0], frames[0], table, first.encoder_delay, last.padding, crc)
+
+    out = Path(out_path)
+    with atomic_path(out) as tmp, tmp.open("wb") as fh:
+        fh.write(head)
+        fh.write(info_frame)
+        for path, (start, end) in zip(paths, spans, strict=True):
+            for block in _chunks(path, start, end):
+                fh.write(block)
+    return _layout(frames)
+
+
+def _stored_crc(path: Path, frame: _InfoFrame, audio_bytes: int) -> int | None:
+    """The music CRC in ``path``'s LAME tag, when the tag's music length says it covers
+    exactly these audio bytes (ffmpeg's tags do; the length includes the Info frame)."""
+    if frame.lame is None:
+        return None
+    with path.open("rb") as fh:
+        fh.seek(frame.lame + 28)
+        tail = fh.read(6)
+    if len(tail) < 6 or int.from_bytes(tail[:4], "big") != audio_bytes + frame.end - frame.start:
+        return None
+    return int.from_bytes(tail[4:6], "big")
