@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from . import ffmpeg, fsutil, loudness
+from . import aac, ffmpeg, fsutil, loudness
 from .cache import CachedClip
 from .export.subtitles import Cue, write_srt, write_vtt
 from .export.tags import Chapter, id3_bytes, write_id3
@@ -115,8 +115,8 @@ def _aac_samples(pcm: npt.NDArray[np.int16]) -> int | None:
     """How much of ``pcm`` to give the AAC encoder: a whole number of frames when
     the part beyond is silence (then the joined M4B carries no frame padding)."""
     n = len(pcm)
-    extra = n % ffmpeg.AAC_FRAME
-    if extra == 0 or n < ffmpeg.AAC_FRAME:
+    extra = n % aac.AAC_FRAME
+    if extra == 0 or n < aac.AAC_FRAME:
         return None
     sound = np.flatnonzero(pcm[n - extra :])
     return n - extra if sound.size == 0 else None
@@ -134,7 +134,13 @@ def _excess_db(files: Sequence[tuple[Path | None, str]], pcm_peak_dbtp: float) -
     if not near:
         return -math.inf
     floor = 10 ** ((limit - 1) / 20) * loudness.FULL_SCALE
-    peak = loudness.true_peak_of(ffmpeg.decode_stream(near), floor=floor)
+
+    def peak_of(path: Path) -> float:
+        return loudness.true_peak_of(ffmpeg.decode_stream(path), floor=floor)
+
+    # One decoder per file, side by side: a lone section (an edit) gets both cores.
+    with cf.ThreadPoolExecutor(max_workers=len(near)) as pool:
+        peak = max(pool.map(peak_of, near))
     return (20 * math.log10(peak / loudness.FULL_SCALE) if peak > 0 else -math.inf) - limit
 
 
@@ -223,13 +229,9 @@ def build_episode(
             chapters=chapters,
         )
 
-    encode_leveled(
-        lambda: section_pcm(timeline, clips),
-        timeline.sample_rate,
-        audio,
-        _aac_piece(out_dir, build_key),
-        postprocess=tag,
-    )
+    piece = _aac_piece(out_dir, build_key)
+    encode_leveled(lambda: section_pcm(timeline, clips), timeline.sample_rate, audio, piece, postprocess=tag)
+    aac_frames, _rate = aac.adts_frames(piece)  # counted once here, not at every join
     cues = _cues(timeline)
     write_vtt(cues, out_dir / rel / f"{stem}.vtt")
     write_srt(cues, out_dir / rel / f"{stem}.srt")
@@ -251,6 +253,7 @@ def build_episode(
         "bytes": audio.stat().st_size,
         "sha256": _sha256(audio),
         "build_key": build_key,
+        "aac_frames": aac_frames,
         "speakers": list(section.speakers),
         "turns": [
             {
@@ -308,6 +311,7 @@ def build_whole(
     rate = timelines[0].sample_rate
     pieces: list[Path] = []
     aac_pieces: list[Path] = []
+    aac_frames: list[int | None] = []  # known frame counts of the pieces (episodes record theirs)
     title_timeline: Timeline | None = None
     if title_jobs:
         title_timeline = lay_out(title_jobs, clips, pauses, tail_ms=pauses.after_heading_ms)
@@ -318,6 +322,7 @@ def build_whole(
             encode_leveled(lambda: section_pcm(spoken, clips), rate, title_mp3, title_aac)
         pieces.append(title_mp3)
         aac_pieces.append(title_aac)
+        aac_frames.append(None)
     gap_ms = max(0, pauses.between_sections_ms - TAIL_MS)
     gaps = (_silence_mp3(parts, gap_ms, rate), _silence_aac(parts, gap_ms, rate)) if gap_ms else None
     section_slots = []
@@ -326,9 +331,12 @@ def build_whole(
         if i and gaps is not None:
             pieces.append(gaps[0])
             aac_pieces.append(gaps[1])
+            aac_frames.append(None)
         section_slots.append(len(pieces))
         pieces.append(out_dir / entry["audio"])
         aac_pieces.append(_aac_piece(out_dir, entry["build_key"]))
+        recorded = entry.get("aac_frames")
+        aac_frames.append(recorded if isinstance(recorded, int) and aac_pieces[-1].is_file() else None)
         if not aac_pieces[-1].is_file():  # an episode from an older render: make its piece now
             missing.append((timelines[i], aac_pieces[-1]))
     if missing:
@@ -343,7 +351,7 @@ def build_whole(
     # (each piece keeps its encoder delay, the MP3 join its frame padding: the two
     # timelines differ by a few tens of ms per join). Runs beside the MP3 join.
     m4b = out_dir / f"{stem}.m4b"
-    layout = ffmpeg.adts_layout(aac_pieces)
+    layout = aac.adts_layout(aac_pieces, aac_frames)
     m4b_starts = [round(layout.starts_ms[slot]) for slot in section_slots]
     m4b_total = round(layout.duration_ms)
     m4b_chapters = [
@@ -356,7 +364,7 @@ def build_whole(
     if date:
         metadata["date"] = date
     with cf.ThreadPoolExecutor(max_workers=1) as pool:
-        m4b_done = pool.submit(ffmpeg.concat_adts, aac_pieces, m4b, chapters=m4b_chapters, metadata=metadata)
+        m4b_done = pool.submit(aac.concat_adts, aac_pieces, m4b, chapters=m4b_chapters, metadata=metadata)
         mp3 = out_dir / f"{stem}.mp3"
         joined = concat_layout(pieces)
         starts = [round(joined.starts_ms[slot]) for slot in section_slots]

@@ -17,8 +17,8 @@ oversampled limiter, encode, verify: 3-5 passes over the audio). The pieces
 levels PCM in-process (:mod:`audio_pipeline.loudness`) and encodes it once:
 :func:`encode_pair` writes the MP3 and an AAC (ADTS) stream in one run.
 
-Joins never re-encode: :func:`concat_adts` puts AAC pieces into an M4A/M4B with
-the exact position of every piece (MP3s join in Python: :mod:`audio_pipeline.mp3`).
+Joins never re-encode, and need no ffmpeg: :mod:`audio_pipeline.mp3` joins MP3s,
+:mod:`audio_pipeline.aac` joins the AAC pieces :func:`encode_pair` writes into an M4B.
 
 PCM is always raw signed 16-bit little-endian mono ("s16le") at a sample rate
 the caller states; :func:`encode` streams it into ffmpeg's stdin chunk by
@@ -45,7 +45,6 @@ from typing import IO, TYPE_CHECKING, Literal
 
 from audio_pipeline.errors import EncodeError
 from audio_pipeline.fsutil import atomic_path
-from audio_pipeline.mp3 import ConcatResult
 
 if TYPE_CHECKING:
     from pydub import AudioSegment
@@ -56,7 +55,6 @@ __all__ = [
     "EncodeError",
     "Loudness",
     "Normalization",
-    "ConcatResult",
     "ffmpeg_exe",
     "ffmpeg_version",
     "run",
@@ -66,9 +64,6 @@ __all__ = [
     "encode_pair",
     "encode_normalized",
     "NormalizedEncode",
-    "concat_adts",
-    "adts_layout",
-    "adts_frames",
     "loudness",
     "measure_pcm",
     "loudnorm_gain",
@@ -778,7 +773,7 @@ def encode_pair(
     * MP3: as :func:`encode` ``fmt="mp3"``. ``lame_level`` adds back the 0.446 dB
       that libmp3lame's bitstream loses, for PCM already at its target level.
     * AAC: AAC-LC as :func:`encode` ``fmt="m4a"``, but as bare ADTS frames, which
-      join by concatenation (:func:`concat_adts`). ``aac_samples`` encodes only the
+      join by concatenation (:func:`audio_pipeline.aac.concat_adts`). ``aac_samples`` encodes only the
       first that many samples (e.g. a whole number of 1024-sample frames, trailing
       silence dropped, so joined pieces carry no padding).
 
@@ -804,108 +799,3 @@ def encode_pair(
         args += ["-c:a", "aac", "-aac_coder", "fast", "-b:a", aac_bitrate]
         args += [*_BITEXACT, "-f", "adts", "-y", os.fspath(aac_path)]
     _stream_into(args, pcm_chunks, loglevel="error", what="encode", path=mp3_path or aac_path)
-
-
-# --------------------------------------------------------------------------- AAC join
-
-#: Samples of encoder delay ("priming") at the start of every stream from ffmpeg's AAC encoder.
-AAC_PRIMING = 1024
-AAC_FRAME = 1024
-_ADTS_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
-
-
-def adts_frames(path: StrPath) -> tuple[int, int]:
-    """(frames of 1024 samples, sample rate) of a raw AAC (ADTS) file, from its frame headers."""
-    src = Path(path)
-    data = src.read_bytes()
-    pos = frames = 0
-    end = len(data)
-    index = -1
-    while pos < end:
-        if pos + 7 > end or data[pos] != 0xFF or data[pos + 1] & 0xF6 != 0xF0:
-            raise EncodeError(f"not an ADTS frame at byte {pos}", path=str(src))
-        this = (data[pos + 2] >> 2) & 0xF
-        if this != index:
-            if index >= 0:
-                raise EncodeError("sample rate changes inside the stream", path=str(src))
-            index = this
-        size = ((data[pos + 3] & 3) << 11) | (data[pos + 4] << 3) | (data[pos + 5] >> 5)
-        if size < 7:
-            raise EncodeError(f"bad ADTS frame length at byte {pos}", path=str(src))
-        frames += (data[pos + 6] & 3) + 1
-        pos += size
-    if not frames:
-        raise EncodeError("no ADTS frames", path=str(src))
-    if index >= len(_ADTS_RATES):
-        raise EncodeError(f"bad ADTS sample rate index {index}", path=str(src))
-    return frames, _ADTS_RATES[index]
-
-
-def adts_layout(inputs: Sequence[StrPath]) -> ConcatResult:
-    """Where each input's audio starts when :func:`concat_adts` joins them, as a decoder plays it.
-
-    Every piece keeps its encoder delay (AAC_PRIMING samples of near-silence) inside
-    the join, ahead of its own audio; the joined file's edit list drops the first
-    piece's only. So piece i starts at the total length of the pieces before it.
-    """
-    if not inputs:
-        raise ValueError("nothing to join")
-    starts: list[float] = []
-    pos = 0
-    first_rate = 0
-    for path in inputs:
-        frames, rate = adts_frames(path)
-        if first_rate and rate != first_rate:
-            raise EncodeError(f"sample rate {rate} differs from the first input's {first_rate}", path=os.fspath(path))
-        first_rate = first_rate or rate
-        starts.append(pos * 1000 / first_rate)
-        pos += frames * AAC_FRAME
-    return ConcatResult(starts_ms=tuple(starts), duration_ms=(pos - AAC_PRIMING) * 1000 / first_rate)
-
-
-def _read_chunks(paths: Sequence[Path], size: int = 1 << 20) -> Iterator[bytes]:
-    for path in paths:
-        with path.open("rb") as handle:
-            while block := handle.read(size):
-                yield block
-
-
-def concat_adts(
-    inputs: Sequence[StrPath],
-    out_path: StrPath,
-    *,
-    chapters: Sequence[Chapter] = (),
-    metadata: Mapping[str, str] | None = None,
-    postprocess: Callable[[Path], None] | None = None,
-) -> Path:
-    """Join ADTS pieces from :func:`encode_pair` (same sample rate) into one M4A/M4B
-    without re-encoding.
-
-    The frames are copied as they are into an MP4 (``+faststart``, tags and
-    chapters as :func:`encode` writes them) whose edit list skips the first
-    piece's encoder delay. Place chapters with :func:`adts_layout`. Returns the path.
-    """
-    paths = [Path(p) for p in inputs]
-    if not paths:
-        raise ValueError("nothing to join")
-    for p in paths:
-        if not p.is_file():
-            raise EncodeError("no such audio file", path=str(p))
-    with paths[0].open("rb") as handle:
-        head = handle.read(7)
-    if len(head) < 7 or head[0] != 0xFF or head[1] & 0xF6 != 0xF0 or (head[2] >> 2) & 0xF >= len(_ADTS_RATES):
-        raise EncodeError("not an ADTS stream", path=str(paths[0]))
-    rate = _ADTS_RATES[(head[2] >> 2) & 0xF]
-    out = Path(out_path)
-    with contextlib.ExitStack() as stack:
-        tmpdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="ap-ffmeta-"))
-        meta_file = Path(tmpdir) / "meta.txt"
-        meta_file.write_text(ffmetadata(dict(metadata or {}), chapters), encoding="utf-8")
-        tmp = stack.enter_context(atomic_path(out))
-        args = ["-itsoffset", f"-{AAC_PRIMING / rate:.9f}", "-f", "aac", "-i", "pipe:0"]
-        args += ["-f", "ffmetadata", "-i", str(meta_file), "-map", "0:a", "-map_metadata", "1", "-map_chapters", "1"]
-        args += ["-c:a", "copy", "-movflags", "+faststart", *_BITEXACT, "-f", "mp4", "-y", str(tmp)]
-        _stream_into(args, _read_chunks(paths), loglevel="error", what="AAC join", path=out, pcm=False)
-        if postprocess is not None:
-            postprocess(tmp)
-    return out

@@ -13,7 +13,7 @@ import mutagen.mp4
 import numpy as np
 import pytest
 
-from audio_pipeline import ffmpeg, mp3
+from audio_pipeline import aac, ffmpeg, mp3
 from audio_pipeline.export.tags import Chapter
 from audio_pipeline.ffmpeg import EncodeError, Loudness, Normalization
 
@@ -380,7 +380,7 @@ def _onsets(pcm: np.ndarray[Any, Any], sr: int, count: int) -> list[float]:
     return [float(s) for s in starts[:count]]
 
 
-# --------------------------------------------------------------------------- MP3 + AAC in one run, AAC join
+# --------------------------------------------------------------------------- MP3 + AAC in one run
 
 
 def test_encode_pair(tmp_path: Path) -> None:
@@ -388,18 +388,18 @@ def test_encode_pair(tmp_path: Path) -> None:
     n = len(pcm) // 2
     ffmpeg.encode_pair(chunked(pcm), SR, tmp_path / "a.mp3", tmp_path / "a.aac")
     assert samples(tmp_path / "a.mp3") == n  # gapless MP3, as encode() writes
-    frames, rate = ffmpeg.adts_frames(tmp_path / "a.aac")
-    assert rate == SR and frames == math.ceil((n + ffmpeg.AAC_PRIMING) / AAC_FRAME)
+    frames, rate = aac.adts_frames(tmp_path / "a.aac")
+    assert rate == SR and frames == math.ceil((n + aac.AAC_PRIMING) / AAC_FRAME)
     assert samples(tmp_path / "a.aac") == frames * AAC_FRAME  # bare ADTS: the priming plays
     # The MP3 gets back the level libmp3lame's bitstream loses: it plays at the PCM's level.
     a = np.frombuffer(pcm, "<i2").astype(float)
     b = np.frombuffer(ffmpeg.decode(tmp_path / "a.mp3").raw_data, "<i2").astype(float)
     assert 20 * math.log10(np.sqrt(np.mean(b**2)) / np.sqrt(np.mean(a**2))) == pytest.approx(0.0, abs=0.2)
-    c = np.frombuffer(ffmpeg.decode(tmp_path / "a.aac").raw_data, "<i2").astype(float)[ffmpeg.AAC_PRIMING :]
+    c = np.frombuffer(ffmpeg.decode(tmp_path / "a.aac").raw_data, "<i2").astype(float)[aac.AAC_PRIMING :]
     assert np.corrcoef(a, c[: len(a)])[0, 1] > 0.95
     # A whole number of frames: no padding frame.
     ffmpeg.encode_pair(chunked(pcm), SR, None, tmp_path / "b.aac", aac_samples=40 * AAC_FRAME)
-    assert ffmpeg.adts_frames(tmp_path / "b.aac") == (41, SR)
+    assert aac.adts_frames(tmp_path / "b.aac") == (41, SR)
     # Same PCM, other chunks: same bytes, whichever outputs are asked for.
     ffmpeg.encode_pair(chunked(pcm, 4096), SR, tmp_path / "c.mp3", None)
     assert (tmp_path / "c.mp3").read_bytes() == (tmp_path / "a.mp3").read_bytes()
@@ -407,59 +407,6 @@ def test_encode_pair(tmp_path: Path) -> None:
     assert (tmp_path / "c.aac").read_bytes() == (tmp_path / "a.aac").read_bytes()
     with pytest.raises(ValueError):
         ffmpeg.encode_pair(chunked(pcm), SR, None, None)
-
-
-def test_concat_adts_timeline(tmp_path: Path) -> None:
-    pieces = []
-    for i in range(6):
-        burst = np.frombuffer(tone(0.6 + 0.23 * i, 300 + 50 * i, amp=12000), "<i2")
-        pcm = np.concatenate([burst, np.zeros(SR // 4 + 137 * i, dtype=np.int16)])
-        # Half the pieces end on a frame boundary (trailing silence dropped), half do not.
-        aligned = len(pcm) - len(pcm) % AAC_FRAME if i % 2 else None
-        path = tmp_path / f"p{i}.aac"
-        ffmpeg.encode_pair(chunked(pcm.tobytes()), SR, None, path, aac_samples=aligned)
-        pieces.append(path)
-    layout = ffmpeg.adts_layout(pieces)
-    chapters = [
-        Chapter(f"第{i}章", round(layout.starts_ms[i]) if i else 0,
-                round(layout.starts_ms[i + 1]) if i + 1 < len(pieces) else round(layout.duration_ms))
-        for i in range(len(pieces))
-    ]  # fmt: skip
-    out = tmp_path / "all.m4b"
-    out.write_bytes(b"previous")
-    assert ffmpeg.concat_adts(pieces, out, chapters=chapters, metadata={"title": "标题"}) == out
-    assert no_temp_files(tmp_path)
-    assert ffmpeg.run(["-i", str(out), "-f", "null", "-"]) == b""
-    # The edit list drops the first piece's priming only: length and starts are the layout's.
-    joined = np.frombuffer(ffmpeg.decode(out).raw_data, "<i2").astype(float)
-    assert len(joined) == round(layout.duration_ms * SR / 1000)
-    found = _onsets(joined, SR, len(pieces))
-    assert len(found) == len(pieces)
-    for want, got in zip(layout.starts_ms, found, strict=True):
-        assert abs(want - got) <= 2.0
-    mp4 = mutagen.mp4.MP4(out)  # type: ignore[no-untyped-call]
-    assert mp4.tags is not None and mp4.tags["©nam"] == ["标题"]
-    assert mp4.chapters is not None
-    assert [(round(c.start * 1000), c.title) for c in mp4.chapters] == [(c.start_ms, c.title) for c in chapters]
-    head = out.read_bytes()[:4096]
-    assert head.find(b"moov") < head.find(b"mdat") or b"mdat" not in head  # +faststart
-    again = ffmpeg.concat_adts(pieces, tmp_path / "again.m4b", chapters=chapters, metadata={"title": "标题"})
-    assert again.read_bytes() == out.read_bytes()
-
-
-def test_concat_adts_refuses_mixed_inputs(tmp_path: Path) -> None:
-    a, b = tmp_path / "a.aac", tmp_path / "b.aac"
-    ffmpeg.encode_pair(chunked(tone(1.0, 440)), SR, None, a)
-    ffmpeg.encode_pair(chunked(tone(1.0, 440, sr=16000)), 16000, None, b)
-    with pytest.raises(EncodeError, match="sample rate"):
-        ffmpeg.adts_layout([a, b])
-    bad = tmp_path / "bad.aac"
-    bad.write_bytes(b"not adts at all")
-    with pytest.raises(EncodeError, match="ADTS"):
-        ffmpeg.adts_frames(bad)
-    with pytest.raises(EncodeError, match="ADTS"):
-        ffmpeg.concat_adts([bad], tmp_path / "x.m4b")
-    assert not (tmp_path / "x.m4b").exists()
 
 
 def test_decode_stream(tmp_path: Path) -> None:
