@@ -134,13 +134,7 @@ def _excess_db(files: Sequence[tuple[Path | None, str]], pcm_peak_dbtp: float) -
     if not near:
         return -math.inf
     floor = 10 ** ((limit - 1) / 20) * loudness.FULL_SCALE
-
-    def peak_of(path: Path) -> float:
-        return loudness.true_peak_of(ffmpeg.decode_stream(path), floor=floor)
-
-    # One decoder per file, side by side: a lone section (an edit) gets both cores.
-    with cf.ThreadPoolExecutor(max_workers=len(near)) as pool:
-        peak = max(pool.map(peak_of, near))
+    peak = loudness.true_peak_of(ffmpeg.decode_stream(near), floor=floor)
     return (20 * math.log10(peak / loudness.FULL_SCALE) if peak > 0 else -math.inf) - limit
 
 
