@@ -15,16 +15,17 @@ and Apple's QuickTime File Format describe them.
 
 from __future__ import annotations
 
+import functools
 import os
 import struct
 from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from itertools import accumulate
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
 from .errors import EncodeError
 from .fsutil import atomic_path
@@ -49,26 +50,53 @@ _ILST_KEYS = {"title": b"\xa9nam", "album": b"\xa9alb", "artist": b"\xa9ART", "d
 
 
 @dataclass(frozen=True)
-class _Adts:
-    """One ADTS stream's frames: where each raw AAC frame is, and the stream's format."""
+class Adts:
+    """One ADTS stream: the size of each raw AAC frame, and the stream's format."""
 
-    offsets: array[int]  # start of each raw frame (after its header) in the file
-    sizes: array[int]  # bytes of each raw frame
+    sizes: npt.NDArray[np.uint16]  # bytes of each raw frame, without its header
     header: int  # bytes of every frame's header (7, or 9 with a CRC)
     rate_index: int
     object_type: int  # MPEG-4 audio object type (2 = AAC-LC)
     channels: int
 
+    @property
+    def rate(self) -> int:
+        return _ADTS_RATES[self.rate_index]
 
-def _parse(path: Path, data: bytes) -> _Adts:
+    @property
+    def length(self) -> int:
+        """Bytes in the file."""
+        return int(self.sizes.sum()) + self.header * len(self.sizes)
+
+    def frame_starts(self) -> npt.NDArray[np.int64]:
+        """Byte offset of each frame's header."""
+        steps = self.sizes.astype(np.int64) + self.header
+        return np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(steps)[:-1]])
+
+
+def scan(path: StrPath) -> Adts:
+    """Read an ADTS file's frame headers. Remembered per file version (path, size,
+    modification time), so a join can reuse a scan made ahead of it."""
+    src = Path(path).resolve()
+    st = src.stat()
+    return _scan(str(src), st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+@functools.lru_cache(maxsize=512)
+def _scan(path: str, size: int, mtime_ns: int, inode: int) -> Adts:
+    src = Path(path)
+    return _parse(src, src.read_bytes())
+
+
+def _parse(path: Path, data: bytes) -> Adts:
     end = len(data)
     if end < 7 or data[0] != 0xFF or data[1] & 0xF6 != 0xF0:
         raise EncodeError("not an ADTS stream", path=str(path))
     # The header's fixed part (format, rate, channels) is the same in every frame.
     f1, f2, f3 = data[1], data[2], data[3] >> 4
     header = 7 if f1 & 1 else 9  # protection_absent, else a CRC follows
-    offsets, sizes = array("L"), array("L")
-    add_offset, add_size = offsets.append, sizes.append
+    sizes = array("H")
+    add_size = sizes.append
     pos = 0
     try:
         while pos < end:  # ~1 us per frame: this loop is most of a join's time
@@ -78,7 +106,6 @@ def _parse(path: Path, data: bytes) -> _Adts:
             size = ((b3 & 3) << 11) | (data[pos + 4] << 3) | (data[pos + 5] >> 5)
             if size <= header or data[pos + 6] & 3:
                 raise EncodeError(f"bad ADTS frame length, or several frames in one, at byte {pos}", path=str(path))
-            add_offset(pos + header)
             add_size(size - header)
             pos += size
     except IndexError:
@@ -89,7 +116,7 @@ def _parse(path: Path, data: bytes) -> _Adts:
     if rate_index >= len(_ADTS_RATES):
         raise EncodeError(f"bad ADTS sample rate index {rate_index}", path=str(path))
     channels = ((f2 & 1) << 2) | (f3 >> 2)
-    return _Adts(offsets, sizes, header, rate_index, (f2 >> 6) + 1, channels)
+    return Adts(np.frombuffer(sizes, dtype=np.uint16), header, rate_index, (f2 >> 6) + 1, channels)
 
 
 def _header(path: Path) -> bytes:
@@ -102,9 +129,8 @@ def _header(path: Path) -> bytes:
 
 def adts_frames(path: StrPath) -> tuple[int, int]:
     """(frames of 1024 samples, sample rate) of a raw AAC (ADTS) file, from its frame headers."""
-    src = Path(path)
-    stream = _parse(src, src.read_bytes())
-    return len(stream.sizes), _ADTS_RATES[stream.rate_index]
+    stream = scan(path)
+    return len(stream.sizes), stream.rate
 
 
 def adts_layout(inputs: Sequence[StrPath], frames: Sequence[int | None] | None = None) -> ConcatResult:
@@ -188,17 +214,17 @@ def _descriptor(tag: int, body: bytes) -> bytes:
     return bytes([tag, *groups]) + body
 
 
-def _bitrates(sizes: array[int], rate: int) -> tuple[int, int]:
+def _bitrates(sizes: npt.NDArray[np.int64], rate: int) -> tuple[int, int]:
     """(peak over any second, average) in bits per second, for the decoder config."""
     per_second = max(1, round(rate / AAC_FRAME))
-    total = list(accumulate(sizes, initial=0))
-    peak = max((b - a for a, b in zip(total, total[per_second:], strict=False)), default=total[-1])
-    seconds = len(sizes) * AAC_FRAME / rate
-    average = round(total[-1] * 8 / seconds)
+    total = np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(sizes)])
+    window = total[per_second:] - total[:-per_second]
+    peak = int(window.max()) if len(window) else int(total[-1])
+    average = round(int(total[-1]) * 8 * rate / (len(sizes) * AAC_FRAME))
     return max(average, round(peak * 8 * rate / (per_second * AAC_FRAME))), average
 
 
-def _esds(stream: _Adts, largest: int, bitrates: tuple[int, int]) -> bytes:
+def _esds(stream: Adts, largest: int, bitrates: tuple[int, int]) -> bytes:
     config = (stream.object_type << 11) | (stream.rate_index << 7) | (stream.channels << 3)
     decoder = _descriptor(
         4,
@@ -211,12 +237,12 @@ def _esds(stream: _Adts, largest: int, bitrates: tuple[int, int]) -> bytes:
     return _full(b"esds", 0, 0, es)
 
 
-def _mp4a(stream: _Adts, sizes: array[int], rate: int, bitrates: tuple[int, int]) -> bytes:
+def _mp4a(stream: Adts, sizes: npt.NDArray[np.int64], rate: int, bitrates: tuple[int, int]) -> bytes:
     return _box(
         b"mp4a",
         bytes(6), struct.pack(">H", 1),  # data reference 1
         bytes(8), struct.pack(">HHHHI", stream.channels or 2, 16, 0, 0, rate << 16),
-        _esds(stream, max(sizes), bitrates),
+        _esds(stream, int(sizes.max()), bitrates),
     )  # fmt: skip
 
 
@@ -234,17 +260,12 @@ def _stsc(samples_per_chunk: Sequence[int]) -> bytes:
     return _full(b"stsc", 0, 0, struct.pack(">I", len(runs)), *(struct.pack(">III", c, n, 1) for c, n in runs))
 
 
-def _stsz(sizes: array[int]) -> bytes:
-    table = array("I", sizes)
-    if table.itemsize != 4:  # pragma: no cover - every platform this runs on
-        raise RuntimeError("unsigned int is not 32 bits")
-    if struct.pack("=I", 1) != struct.pack(">I", 1):
-        table.byteswap()  # MP4 is big-endian
-    return _full(b"stsz", 0, 0, struct.pack(">II", 0, len(sizes)), table.tobytes())
+def _stsz(sizes: npt.NDArray[np.int64]) -> bytes:
+    return _full(b"stsz", 0, 0, struct.pack(">II", 0, len(sizes)), sizes.astype(">u4").tobytes())
 
 
 def _audio_trak(
-    stream: _Adts, sizes: array[int], per_chunk: Sequence[int], chunk_offsets: Sequence[int], rate: int,
+    stream: Adts, sizes: npt.NDArray[np.int64], per_chunk: Sequence[int], chunk_offsets: Sequence[int], rate: int,
     play_ms: int, chapter_track: int | None, bitrates: tuple[int, int],
 ) -> bytes:  # fmt: skip
     samples = len(sizes)
@@ -355,27 +376,24 @@ def concat_adts(
             raise ValueError(f"chapters overlap or run backwards at {chapter!r}")
         previous_end = chapter.end_ms
 
-    # One pass over the headers: every frame's size (one chunk per piece).
-    streams: list[_Adts] = []
-    sizes = array("L")
+    # Every frame's size, from the headers (one chunk per piece).
+    streams: list[Adts] = []
     for path in paths:
-        stream = _parse(path, path.read_bytes())
+        stream = scan(path)
         first = streams[0] if streams else stream
         if (stream.rate_index, stream.object_type, stream.channels) != (
             first.rate_index, first.object_type, first.channels,
         ):  # fmt: skip
             raise EncodeError(
-                f"sample rate {_ADTS_RATES[stream.rate_index]} or channels differ from the first input's "
-                f"{_ADTS_RATES[first.rate_index]}",
-                path=str(path),
+                f"sample rate {stream.rate} or channels differ from the first input's {first.rate}", path=str(path)
             )
         streams.append(stream)
-        sizes.extend(stream.sizes)
+    sizes = np.concatenate([s.sizes for s in streams]).astype(np.int64)
     head = streams[0]
-    rate = _ADTS_RATES[head.rate_index]
+    rate = head.rate
     play_ms = round((len(sizes) * AAC_FRAME - AAC_PRIMING) * 1000 / rate)
     per_chunk = [len(s.sizes) for s in streams]
-    chunk_bytes = [sum(s.sizes) for s in streams]
+    chunk_bytes = [int(s.sizes.sum()) for s in streams]
     audio_bytes = sum(chunk_bytes)
     bitrates = _bitrates(sizes, rate)
 
@@ -410,11 +428,10 @@ def concat_adts(
         fh.write(ftyp + box + mdat_head)
         for path, stream in zip(paths, streams, strict=True):
             data = np.fromfile(path, dtype=np.uint8)
-            if len(data) != stream.offsets[-1] + stream.sizes[-1]:
+            if len(data) != stream.length:
                 raise EncodeError("file changed while being joined", path=str(path))
             keep = np.ones(len(data), dtype=bool)  # everything but the ADTS headers
-            heads = np.asarray(stream.offsets, dtype=np.int64) - stream.header
-            keep[(heads[:, None] + np.arange(stream.header, dtype=np.int64)).ravel()] = False
+            keep[(stream.frame_starts()[:, None] + np.arange(stream.header, dtype=np.int64)).ravel()] = False
             fh.write(data[keep].tobytes())
         for text in texts:
             fh.write(text)

@@ -16,20 +16,20 @@ import json
 import math
 import os
 import wave
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from . import aac, ffmpeg, fsutil, loudness
+from . import aac, ffmpeg, fsutil, loudness, mp3
 from .cache import CachedClip
+from .errors import PipelineError
 from .export.subtitles import Cue, write_srt, write_vtt
 from .export.tags import Chapter, id3_bytes, write_id3
 from .layout import Timeline, lay_out
 from .model import EpisodeTags, Section, Transcript
-from .mp3 import concat_copy, concat_layout
 from .synth import Job
 from .voices import Pauses
 
@@ -141,8 +141,8 @@ def _excess_db(files: Sequence[tuple[Path | None, str]], pcm_peak_dbtp: float) -
 def encode_leveled(
     pcm: Callable[[], npt.NDArray[np.int16]],
     sample_rate: int,
-    mp3: Path | None,
-    aac: Path | None,
+    mp3_path: Path | None,
+    aac_path: Path | None,
     *,
     postprocess: Callable[[Path], None] | None = None,
 ) -> loudness.Leveled:
@@ -156,8 +156,8 @@ def encode_leveled(
     """
     ceiling = PCM_CEILING
     with contextlib.ExitStack() as stack:
-        tmp_mp3 = None if mp3 is None else stack.enter_context(fsutil.atomic_path(mp3))
-        tmp_aac = None if aac is None else stack.enter_context(fsutil.atomic_path(aac))
+        tmp_mp3 = None if mp3_path is None else stack.enter_context(fsutil.atomic_path(mp3_path))
+        tmp_aac = None if aac_path is None else stack.enter_context(fsutil.atomic_path(aac_path))
         for attempt in range(1, MAX_ATTEMPTS + 1):
             leveled = loudness.level(pcm(), sample_rate, target_lufs=TARGET_LUFS, ceiling_dbtp=ceiling)
             ffmpeg.encode_pair(
@@ -264,6 +264,17 @@ def build_episode(
     }
 
 
+def prescan(out_dir: Path, entries: Iterable[Mapping[str, Any]]) -> None:
+    """Read the frame layout of finished episodes (MP3 and AAC piece) ahead of the
+    whole-interview join, which finds them remembered: run it while other sections
+    are still encoding, so an edit's join is only the copying. Unreadable files are
+    left for the join to report."""
+    for entry in entries:
+        with contextlib.suppress(PipelineError, OSError, KeyError, TypeError):
+            mp3.scan(out_dir / entry["audio"])
+            aac.scan(_aac_piece(out_dir, entry["build_key"]))
+
+
 def _make_aac_piece(timeline: Timeline, clips: Mapping[str, CachedClip], path: Path) -> None:
     encode_leveled(lambda: section_pcm(timeline, clips), timeline.sample_rate, None, path)
 
@@ -359,8 +370,8 @@ def build_whole(
         metadata["date"] = date
     with cf.ThreadPoolExecutor(max_workers=1) as pool:
         m4b_done = pool.submit(aac.concat_adts, aac_pieces, m4b, chapters=m4b_chapters, metadata=metadata)
-        mp3 = out_dir / f"{stem}.mp3"
-        joined = concat_layout(pieces)
+        mp3_path = out_dir / f"{stem}.mp3"
+        joined = mp3.concat_layout(pieces)
         starts = [round(joined.starts_ms[slot]) for slot in section_slots]
         total = round(joined.duration_ms)
         chapters = [
@@ -368,7 +379,7 @@ def build_whole(
             for i, entry in enumerate(entries)
         ]
         tag = id3_bytes(title=transcript.title, album=transcript.title, artist=speakers, date=date, chapters=chapters)
-        concat_copy(pieces, mp3, head=tag)
+        mp3.concat_copy(pieces, mp3_path, head=tag)
 
         cues: list[Cue] = []
         if title_timeline is not None:
@@ -379,7 +390,7 @@ def build_whole(
         write_srt(cues, out_dir / f"{stem}.srt")
         m4b_done.result()
     return {
-        "mp3": mp3.name,
+        "mp3": mp3_path.name,
         "m4b": m4b.name,
         "vtt": f"{stem}.vtt",
         "srt": f"{stem}.srt",

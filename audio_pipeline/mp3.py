@@ -11,10 +11,15 @@ of a second instead of one.
 
 from __future__ import annotations
 
+import functools
 import os
+from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
 
 from .errors import EncodeError
 from .fsutil import atomic_path
@@ -204,86 +209,110 @@ def crc16_combine(crc_a: int, crc_b: int, length_b: int) -> int:
 # --------------------------------------------------------------------------- join
 
 
-class _SeekTable:
-    """ffmpeg's running seek table: byte offsets sampled every ``want`` frames, the
-    sampling halved whenever the 400 slots fill, so it spans any length in fixed memory."""
+def _seek_table(sizes: npt.NDArray[np.int64], head_size: int) -> bytes:
+    """The 100-point table of contents ffmpeg's muxer writes, in closed form.
 
-    def __init__(self, head_size: int) -> None:
-        self.size = head_size
-        self.frames = 0
-        self.want = 1
-        self.seen = 0
-        self.pos = 0
-        self.bag = [0] * _BAGS
-
-    def add(self, size: int) -> None:
-        self.frames += 1
-        self.size += size
-        self.seen += 1
-        if self.seen == self.want:
-            self.bag[self.pos] = self.size
-            self.pos += 1
-            if self.pos == _BAGS:
-                self.bag[: _BAGS // 2] = self.bag[1::2]
-                self.want *= 2
-                self.pos = _BAGS // 2
-            self.seen = 0
-
-    def toc(self) -> bytes:
-        points = [0]
-        for i in range(1, _TOC):
-            j = i * self.pos // _TOC
-            points.append(min(256 * self.bag[j] // self.size, 255))
-        return bytes(points)
+    ffmpeg samples the running byte count every ``want`` frames into 400 slots and,
+    whenever they fill, keeps every other one and doubles ``want``. So at the end
+    ``want`` is the least power of two with fewer than 400 samples, and sample j is
+    the byte count after ``want * (j + 1)`` frames.
+    """
+    frames = len(sizes)
+    want = 1
+    while frames // want >= _BAGS:
+        want *= 2
+    count = frames // want
+    running = head_size + np.cumsum(sizes)
+    bag = running[want - 1 : want * count : want] if count else np.zeros(1, dtype=np.int64)
+    total = head_size + int(sizes.sum())
+    points = [0]
+    for i in range(1, _TOC):
+        points.append(min(256 * int(bag[i * count // _TOC]) // total, 255) if count else 0)
+    return bytes(points)
 
 
-def _audio_span(path: Path, frame: _InfoFrame) -> tuple[int, int]:
-    """Byte range of ``path``'s audio frames: after the Info frame, before any ID3v1 tag."""
-    end = path.stat().st_size
-    if end - frame.end >= 128:
-        with path.open("rb") as fh:
+@dataclass(frozen=True)
+class Scan:
+    """What a join needs from one input: its Info frame, where its audio frames are,
+    each frame's size, and the CRC of the frames."""
+
+    frame: _InfoFrame
+    start: int  # first audio frame
+    end: int  # end of the last (before any ID3v1 tag)
+    sizes: npt.NDArray[np.uint16]
+    crc: int
+
+
+def scan(path: StrPath) -> Scan:
+    """Read ``path``'s frame layout (every frame header). Remembered per file version
+    (path, size, modification time), so a join can reuse a scan made ahead of it."""
+    src = Path(path).resolve()
+    st = src.stat()
+    return _scan(str(src), st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+@functools.lru_cache(maxsize=512)
+def _scan(path: str, size: int, mtime_ns: int, inode: int) -> Scan:
+    src = Path(path)
+    frame = _info_frame(src)
+    start, end = frame.end, size
+    data = b""
+    with src.open("rb") as fh:
+        if end - start >= 128:
             fh.seek(end - 128)
-            if fh.read(3) == b"TAG":
+            if fh.read(3) == b"TAG":  # ID3v1 at the end
                 end -= 128
-    return frame.end, end
+        fh.seek(start)
+        data = fh.read(end - start)
+    if len(data) != end - start:
+        raise EncodeError("file changed while being read", path=path)
+    sizes = _walk(data, src)
+    stored = _stored_crc(src, frame, len(data))
+    return Scan(frame, start, end, sizes, crc16(data) if stored is None else stored)
 
 
-def _walk(data: bytes, table: _SeekTable, path: Path) -> None:
-    """Add every frame of ``data`` (whole frames, nothing else) to the seek table."""
+def _walk(data: bytes, path: Path) -> npt.NDArray[np.uint16]:
+    """The size of every frame in ``data`` (whole frames, nothing else)."""
+    sizes = array("H")
+    add = sizes.append
     pos, n = 0, len(data)
     last, size = b"", 0
-    while pos < n:
+    while pos < n:  # ~1 us per frame
         head = data[pos : pos + 4]
         if head != last:
             size = _frame_size(int.from_bytes(head, "big")) if len(head) == 4 else 0
             if not size:
                 raise EncodeError(f"no MPEG Layer III frame at byte {pos} of the audio", path=str(path))
             last = head
-        table.add(size)
+        add(size)
         pos += size
     if pos != n:
         raise EncodeError("the last MP3 frame is cut short", path=str(path))
+    return np.frombuffer(sizes, dtype=np.uint16)
 
 
-def _info_bytes(first: Path, frame: _InfoFrame, table: _SeekTable, delay: int, padding: int, crc: int) -> bytes:
+def _info_bytes(
+    first: Path, frame: _InfoFrame, sizes: npt.NDArray[np.int64], delay: int, padding: int, crc: int
+) -> bytes:
     """The joined file's Info frame: the first input's, with every count made whole-file."""
     with first.open("rb") as fh:
         fh.seek(frame.start)
         head = bytearray(fh.read(frame.end - frame.start))
+    total = len(head) + int(sizes.sum())
     x = frame.xing - frame.start
-    head[x + 8 : x + 12] = table.frames.to_bytes(4, "big")
+    head[x + 8 : x + 12] = len(sizes).to_bytes(4, "big")
     at = x + 12
     if frame.flags & 2:
-        head[at : at + 4] = table.size.to_bytes(4, "big")
+        head[at : at + 4] = total.to_bytes(4, "big")
         at += 4
     if frame.flags & 4:
-        head[at : at + _TOC] = table.toc()
+        head[at : at + _TOC] = _seek_table(sizes, len(head))
     if frame.lame is not None:
         lame = frame.lame - frame.start
         if lame + 36 > _TAG_CRC_SPAN:
             raise EncodeError("LAME tag outside the first 190 bytes of its frame", path=str(first))
         head[lame + 21 : lame + 24] = ((min(delay, 0xFFF) << 12) | min(padding, 0xFFF)).to_bytes(3, "big")
-        head[lame + 28 : lame + 32] = table.size.to_bytes(4, "big")
+        head[lame + 28 : lame + 32] = total.to_bytes(4, "big")
         head[lame + 32 : lame + 34] = crc.to_bytes(2, "big")
         head[lame + 34 : lame + 36] = b"\0\0"  # the checksum covers its own field, as zeros
         head[lame + 34 : lame + 36] = crc16(bytes(head[:_TAG_CRC_SPAN])).to_bytes(2, "big")
@@ -355,25 +384,20 @@ def concat_copy(inputs: Sequence[StrPath], out_path: StrPath, *, head: bytes = b
     a temporary name and renamed into place.
     """
     paths, frames = _inputs(inputs)
-    # First pass: frame sizes (the seek table) and the music CRC. An input written by
-    # ffmpeg carries the CRC of its frames in its LAME tag; others are summed here.
-    table = _SeekTable(frames[0].end - frames[0].start)
-    spans = [_audio_span(p, f) for p, f in zip(paths, frames, strict=True)]
+    scans = [scan(p) for p in paths]  # usually made already, ahead of the join
+    sizes = np.concatenate([s.sizes for s in scans]).astype(np.int64)
     crc = 0
-    for path, frame, (start, end) in zip(paths, frames, spans, strict=True):
-        data = b"".join(_chunks(path, start, end))
-        _walk(data, table, path)
-        stored = _stored_crc(path, frame, len(data))
-        crc = crc16_combine(crc, crc16(data) if stored is None else stored, len(data))
+    for s in scans:
+        crc = crc16_combine(crc, s.crc, s.end - s.start)
     first, last = frames[0].info, frames[-1].info
-    info_frame = _info_bytes(paths[0], frames[0], table, first.encoder_delay, last.padding, crc)
+    info_frame = _info_bytes(paths[0], frames[0], sizes, first.encoder_delay, last.padding, crc)
 
     out = Path(out_path)
     with atomic_path(out) as tmp, tmp.open("wb") as fh:
         fh.write(head)
         fh.write(info_frame)
-        for path, (start, end) in zip(paths, spans, strict=True):
-            for block in _chunks(path, start, end):
+        for path, s in zip(paths, scans, strict=True):
+            for block in _chunks(path, s.start, s.end):
                 fh.write(block)
     return _layout(frames)
 

@@ -326,6 +326,12 @@ def _assemble(
     # while holding at most two sections' audio.
     with cf.ThreadPoolExecutor(max_workers=ASSEMBLY_WORKERS) as pool:
         futures = {pool.submit(build, sp): sp.section.index for sp in to_build}
+        if 0 < len(to_build) < ASSEMBLY_WORKERS and entries:
+            # An edit: a worker is free while the section encodes (in ffmpeg), so it reads
+            # the finished episodes' frame layouts now, not in the whole-interview join.
+            from . import assemble
+
+            pool.submit(assemble.prescan, out_dir, [entries[i] for i in sorted(entries)])
         try:
             for future in cf.as_completed(futures):
                 entries[futures[future]] = future.result()

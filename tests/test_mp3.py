@@ -17,10 +17,10 @@ from audio_pipeline.export.tags import Chapter, id3_bytes
 from tests.test_ffmpeg import SR, _onsets, chunked, no_temp_files, samples, tone
 
 
-def _parts(folder: Path, count: int = 4, rate: int = SR) -> list[Path]:
+def _parts(folder: Path, count: int = 4, rate: int = SR, seconds: float = 0.8) -> list[Path]:
     return [
         ffmpeg.encode(
-            chunked(tone(0.8 + 0.3 * i, 300 + 90 * i, amp=9000, sr=rate)), rate, folder / f"p{i}.mp3", "mp3"
+            chunked(tone(seconds + 0.3 * i, 300 + 90 * i, amp=9000, sr=rate)), rate, folder / f"p{i}.mp3", "mp3"
         )
         for i in range(count)
     ]
@@ -79,9 +79,16 @@ def _ffmpeg_join(parts: list[Path], out: Path) -> None:
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("rate", [24000, 22050])  # 22050: frames vary in size (padding bit)
-def test_join_matches_ffmpegs_own_info_frame(tmp_path: Path, rate: int) -> None:
-    parts = _parts(tmp_path, count=6, rate=rate)
+@pytest.mark.parametrize(
+    ("rate", "seconds"),
+    [
+        (24000, 0.8),  # fewer than 400 frames: one seek-table sample per frame
+        (22050, 0.8),  # frames vary in size (the padding bit)
+        (24000, 6.0),  # ~1700 frames: the table has been halved twice
+    ],
+)
+def test_join_matches_ffmpegs_own_info_frame(tmp_path: Path, rate: int, seconds: float) -> None:
+    parts = _parts(tmp_path, count=6, rate=rate, seconds=seconds)
     ours, theirs = tmp_path / "ours.mp3", tmp_path / "theirs.mp3"
     mp3.concat_copy(parts, ours)
     _ffmpeg_join(parts, theirs)
