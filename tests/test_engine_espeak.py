@@ -97,6 +97,8 @@ def test_numbers_spelled_out_for_mandarin() -> None:
     assert prepare_text("GPT-3.5和10-20人", "cmn") == "GPT 三点五和十到二十人"
     assert prepare_text("1/3", "cmn") == "三分之一"
     assert prepare_text("10-20 people", "en-us") == "10-20 people"
+    assert prepare_text("ＧＰＴ４和百分之五十", "cmn") == "GPT四和百分之五十"  # full-width digits count
+    assert prepare_text("完全超出了所有人的预期。", "cmn") == "完全超出了所有人的预期。"  # no digits: as is
 
 
 @pytest.mark.parametrize("voice", ["xx", "cmn+nosuchvariant", ""])
