@@ -37,6 +37,7 @@ import numpy as np
 import numpy.typing as npt
 from pydub import AudioSegment
 
+from ..digests import file_digest
 from ..errors import ConfigError, EngineError, SynthesisError
 from ..model import ClipRequest, Mark, Synthesis
 
@@ -330,25 +331,6 @@ def load_vocab(path: Path) -> dict[str, int]:
 
 
 # ------------------------------------------------------------------------- files
-
-_DIGESTS: dict[tuple[str, int, int], str] = {}
-_DIGEST_LOCK = threading.Lock()
-
-
-def file_digest(path: Path) -> str:
-    """sha256 of a file, cached per (path, size, mtime) for the life of the process."""
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-    with _DIGEST_LOCK:
-        cached = _DIGESTS.get(key)
-        if cached is None:
-            h = hashlib.sha256()
-            with path.open("rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    h.update(block)
-            cached = _DIGESTS[key] = h.hexdigest()
-    return cached
-
 
 def _package_data(name: str) -> Path:
     try:
