@@ -275,6 +275,16 @@ def prescan(out_dir: Path, entries: Iterable[Mapping[str, Any]]) -> None:
             aac.scan(_aac_piece(out_dir, entry["build_key"]))
 
 
+def prune_parts(out_dir: Path, entries: Iterable[Mapping[str, Any]]) -> None:
+    """Delete the AAC pieces of episodes no longer in ``entries`` (earlier versions of
+    edited sections): the folder keeps one piece per episode, not one per edit."""
+    keep = {_aac_piece(out_dir, str(e.get("build_key", ""))).name for e in entries}
+    for piece in (out_dir / ".parts").glob("episode-*.aac"):
+        if piece.name not in keep:
+            with contextlib.suppress(FileNotFoundError):
+                piece.unlink()
+
+
 def _make_aac_piece(timeline: Timeline, clips: Mapping[str, CachedClip], path: Path) -> None:
     encode_leveled(lambda: section_pcm(timeline, clips), timeline.sample_rate, None, path)
 

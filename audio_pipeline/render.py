@@ -389,6 +389,10 @@ def _assemble(
         "whole": whole,
     }
     _remove_stale(out_dir, plan.old_manifest, manifest)
+    if built or whole_built:
+        from . import assemble
+
+        assemble.prune_parts(out_dir, [entries[s.section.index] for s in plan.sections if s.section.index in entries])
     changed = fsutil.write_if_changed(
         out_dir / MANIFEST, (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode()
     )

@@ -171,8 +171,14 @@ def test_one_edited_turn_rebuilds_one_section(tmp_path: Path) -> None:
     changed = {name for name in before if before[name] != after.get(name)}
     whole = {"talk.mp3", "talk.m4b", "talk.vtt", "talk.srt", "manifest.json", "feed.xml", "index.html"}
     episode2 = {n for n in before if n.startswith("episodes/02-")}
-    assert episode2 and changed <= whole | episode2
+    pieces = {n for n in set(before) | set(after) if n.startswith(".parts/episode-")}
+    assert episode2 and changed <= whole | episode2 | pieces
     assert episode2 <= changed and {"talk.mp3", "talk.m4b"} <= changed
+    # One AAC piece per current episode: the edited section's old piece is gone.
+    assert {n for n in after if n.startswith(".parts/episode-")} == {
+        f".parts/episode-{e['build_key'][:32]}.aac" for e in result.manifest["sections"]
+    }
+    assert len(pieces) == 4  # three current, one replaced
 
 
 def test_same_inputs_give_byte_identical_audio(tmp_path: Path) -> None:
