@@ -225,7 +225,9 @@ def build_episode(
 
     piece = _aac_piece(out_dir, build_key)
     encode_leveled(lambda: section_pcm(timeline, clips), timeline.sample_rate, audio, piece, postprocess=tag)
-    aac_frames, _rate = aac.adts_frames(piece)  # counted once here, not at every join
+    # Read once here, remembered for the whole-interview join (and recorded in the manifest).
+    aac_frames, _rate = aac.adts_frames(piece)
+    mp3.scan(audio)
     cues = _cues(timeline)
     write_vtt(cues, out_dir / rel / f"{stem}.vtt")
     write_srt(cues, out_dir / rel / f"{stem}.srt")
