@@ -138,6 +138,29 @@ def _excess_db(files: Sequence[tuple[Path | None, str]], pcm_peak_dbtp: float) -
     return (20 * math.log10(peak / loudness.FULL_SCALE) if peak > 0 else -math.inf) - limit
 
 
+def _encode_checked(
+    pcm: npt.NDArray[np.int16], sample_rate: int, mp3: Path | None, aac: Path | None, peak_dbtp: float, split: bool
+) -> float:
+    """Encode ``pcm`` to the outputs given and return :func:`_excess_db` of the result."""
+    aac_samples = _aac_samples(pcm)
+
+    def encode(mp3_out: Path | None, aac_out: Path | None) -> float:
+        ffmpeg.encode_pair(
+            _chunked(pcm), sample_rate, mp3_out, aac_out,
+            mp3_bitrate=MP3_BITRATE, aac_bitrate=AAC_BITRATE, aac_samples=aac_samples,
+        )  # fmt: skip
+        return _excess_db([(mp3_out, "mp3"), (aac_out, "aac")], peak_dbtp)
+
+    if split and mp3 is not None and aac is not None:
+        # Each format encoded and checked on its own (same bytes as encoding both in one
+        # run): the check of one overlaps the other's encoding, and a lone section (an
+        # edit) keeps both cores busy.
+        with cf.ThreadPoolExecutor(max_workers=2) as pool:
+            done = [pool.submit(encode, mp3, None), pool.submit(encode, None, aac)]
+        return max(d.result() for d in done)
+    return encode(mp3, aac)
+
+
 def encode_leveled(
     pcm: Callable[[], npt.NDArray[np.int16]],
     sample_rate: int,
@@ -145,14 +168,17 @@ def encode_leveled(
     aac_path: Path | None,
     *,
     postprocess: Callable[[Path], None] | None = None,
+    split: bool = False,
 ) -> loudness.Leveled:
     """Level the PCM ``pcm()`` makes to TARGET_LUFS under PCM_CEILING, encode it to an
-    MP3 and/or an AAC (ADTS) piece in one ffmpeg run, and make sure both stay under
-    MAX_TRUE_PEAK. Only the levelled copy is held while ffmpeg encodes it.
+    MP3 and/or an AAC (ADTS) piece, and make sure both stay under MAX_TRUE_PEAK. Only
+    the levelled copy is held while ffmpeg encodes it.
 
     When a codec's overshoot took a file past the limit, the ceiling is lowered by
     the excess (plus 0.3 dB) and both are encoded again, at most MAX_ATTEMPTS times.
     ``postprocess`` gets the finished temporary MP3 (e.g. tagging) before the rename.
+    ``split``: encode and check the two formats side by side (one ffmpeg each), for a
+    section built alone; otherwise one ffmpeg run writes both.
     """
     ceiling = PCM_CEILING
     with contextlib.ExitStack() as stack:
@@ -160,16 +186,7 @@ def encode_leveled(
         tmp_aac = None if aac_path is None else stack.enter_context(fsutil.atomic_path(aac_path))
         for attempt in range(1, MAX_ATTEMPTS + 1):
             leveled = loudness.level(pcm(), sample_rate, target_lufs=TARGET_LUFS, ceiling_dbtp=ceiling)
-            ffmpeg.encode_pair(
-                _chunked(leveled.pcm),
-                sample_rate,
-                tmp_mp3,
-                tmp_aac,
-                mp3_bitrate=MP3_BITRATE,
-                aac_bitrate=AAC_BITRATE,
-                aac_samples=_aac_samples(leveled.pcm),
-            )
-            excess = _excess_db([(tmp_mp3, "mp3"), (tmp_aac, "aac")], leveled.true_peak_dbtp)
+            excess = _encode_checked(leveled.pcm, sample_rate, tmp_mp3, tmp_aac, leveled.true_peak_dbtp, split)
             if excess <= 0 or attempt == MAX_ATTEMPTS:
                 break
             ceiling -= excess + 0.3
@@ -205,8 +222,11 @@ def build_episode(
     pauses: Pauses,
     tags: EpisodeTags,
     build_key: str,
+    *,
+    alone: bool = False,
 ) -> dict[str, Any]:
-    """Write one section's MP3 (tagged, with a chapter per turn), VTT, SRT and JSON chapters."""
+    """Write one section's MP3 (tagged, with a chapter per turn), AAC piece, VTT, SRT and
+    JSON chapters. ``alone``: no other section is being built (see :func:`encode_leveled`)."""
     timeline = lay_out(jobs, clips, pauses, tail_ms=TAIL_MS)
     rel = Path("episodes")
     audio = out_dir / rel / f"{stem}.mp3"
@@ -224,7 +244,9 @@ def build_episode(
         )
 
     piece = _aac_piece(out_dir, build_key)
-    encode_leveled(lambda: section_pcm(timeline, clips), timeline.sample_rate, audio, piece, postprocess=tag)
+    encode_leveled(
+        lambda: section_pcm(timeline, clips), timeline.sample_rate, audio, piece, postprocess=tag, split=alone
+    )
     # Read once here, remembered for the whole-interview join (and recorded in the manifest).
     aac_frames, _rate = aac.adts_frames(piece)
     mp3.scan(audio)

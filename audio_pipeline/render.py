@@ -319,8 +319,9 @@ def _assemble(
         from . import assemble  # the signal code, mutagen and encoders: only when building
 
         return assemble.build_episode(
-            out_dir, sp.stem, sp.section, sp.jobs, clips, plan.vmap.pauses, sp.tags, sp.build_key
-        )
+            out_dir, sp.stem, sp.section, sp.jobs, clips, plan.vmap.pauses, sp.tags, sp.build_key,
+            alone=len(to_build) == 1,
+        )  # fmt: skip
 
     # Encoding is ffmpeg in subprocesses: two sections at once keep both cores busy
     # while holding at most two sections' audio.

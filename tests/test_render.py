@@ -289,7 +289,13 @@ def test_encode_leveled_meets_the_spec_and_retries_overshoot(tmp_path: Path, mon
         level = ffmpeg.loudness(path)
         assert abs(level.integrated_lufs - assemble.TARGET_LUFS) <= 0.5, (path, level)
         assert level.true_peak_dbtp <= assemble.MAX_TRUE_PEAK, (path, level)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.aac", "a.mp3"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["a.aac", "a.mp3"]
+    # Encoded side by side (a section built alone): the same bytes, the same check.
+    (tmp_path / "split").mkdir()
+    split = assemble.encode_leveled(lambda: x, rate, tmp_path / "split/a.mp3", tmp_path / "split/a.aac", split=True)
+    assert (split.gain_db, split.true_peak_dbtp) == (made.gain_db, made.true_peak_dbtp)
+    for name in ("a.mp3", "a.aac"):
+        assert (tmp_path / "split" / name).read_bytes() == (tmp_path / name).read_bytes()
 
     # A codec that overshot: the limiter goes lower by the excess (+0.3 dB) and both are encoded again.
     ceilings: list[float] = []
