@@ -76,7 +76,8 @@ class Adts:
 
 def scan(path: StrPath) -> Adts:
     """Read an ADTS file's frame headers. Remembered per file version (path, size,
-    modification time), so a join can reuse a scan made ahead of it."""
+    modification time, inode: files here are replaced by rename, never rewritten in
+    place), so a join can reuse a scan made ahead of it."""
     src = Path(path).resolve()
     st = src.stat()
     return _scan(str(src), st.st_size, st.st_mtime_ns, st.st_ino)
@@ -116,7 +117,9 @@ def _parse(path: Path, data: bytes) -> Adts:
     if rate_index >= len(_ADTS_RATES):
         raise EncodeError(f"bad ADTS sample rate index {rate_index}", path=str(path))
     channels = ((f2 & 1) << 2) | (f3 >> 2)
-    return Adts(np.frombuffer(sizes, dtype=np.uint16), header, rate_index, (f2 >> 6) + 1, channels)
+    table = np.frombuffer(sizes, dtype=np.uint16)
+    table.flags.writeable = False  # shared by every join that reuses the scan
+    return Adts(table, header, rate_index, (f2 >> 6) + 1, channels)
 
 
 def _header(path: Path) -> bytes:
@@ -197,6 +200,8 @@ def _tkhd(track: int, flags: int, duration_ms: int, volume: int) -> bytes:
 
 
 def _mdhd(timescale: int, duration: int) -> bytes:
+    if duration >= 1 << 32:  # over ~49 hours of samples at 24 kHz: 64-bit times
+        return _full(b"mdhd", 1, 0, struct.pack(">QQIQHH", 0, 0, timescale, duration, _UND, 0))
     return _full(b"mdhd", 0, 0, struct.pack(">IIIIHH", 0, 0, timescale, duration, _UND, 0))
 
 
@@ -241,7 +246,7 @@ def _mp4a(stream: Adts, sizes: npt.NDArray[np.int64], rate: int, bitrates: tuple
     return _box(
         b"mp4a",
         bytes(6), struct.pack(">H", 1),  # data reference 1
-        bytes(8), struct.pack(">HHHHI", stream.channels or 2, 16, 0, 0, rate << 16),
+        bytes(8), struct.pack(">HHHHI", stream.channels or 2, 16, 0, 0, (rate if rate < 1 << 16 else 0) << 16),
         _esds(stream, int(sizes.max()), bitrates),
     )  # fmt: skip
 
@@ -341,7 +346,8 @@ def _ilst(metadata: Mapping[str, str]) -> bytes:
 
 
 def _udta(metadata: Mapping[str, str], chapters: Sequence[Chapter]) -> bytes:
-    meta = _full(b"meta", 0, 0, _full(b"hdlr", 0, 0, struct.pack(">I4s12x", 0, b"mdir"), b"\0"), _ilst(metadata))
+    handler = _full(b"hdlr", 0, 0, struct.pack(">I4s4s8x", 0, b"mdir", b"appl"), b"\0")  # iTunes metadata
+    meta = _full(b"meta", 0, 0, handler, _ilst(metadata))
     return _box(b"udta", meta, _chpl(chapters) if chapters else b"")
 
 
@@ -354,6 +360,7 @@ def concat_adts(
     *,
     chapters: Sequence[Chapter] = (),
     metadata: Mapping[str, str] | None = None,
+    frames: Sequence[int | None] | None = None,
 ) -> Path:
     """Join ADTS pieces from :func:`audio_pipeline.ffmpeg.encode_pair` (same format)
     into one M4A/M4B without re-encoding; returns the path.
@@ -361,8 +368,11 @@ def concat_adts(
     moov comes first (players can start before the whole file is there); the edit
     list skips the first piece's encoder delay; ``metadata`` keys are title, album,
     artist, date, genre; ``chapters`` (place them with :func:`adts_layout`) become a
-    QuickTime chapter track and a Nero chapter list. Written to a temporary name
-    and renamed into place. Raises :class:`EncodeError` for a bad or mismatched piece.
+    QuickTime chapter track and a Nero chapter list (its first 255). ``frames``: the
+    frame counts the chapters were placed by (:func:`adts_layout`); a piece that holds
+    another number is refused rather than joined under misplaced chapters. Written to
+    a temporary name and renamed into place. Raises :class:`EncodeError` for a bad or
+    mismatched piece.
     """
     paths = [Path(p) for p in inputs]
     if not paths:
@@ -378,8 +388,13 @@ def concat_adts(
 
     # Every frame's size, from the headers (one chunk per piece).
     streams: list[Adts] = []
-    for path in paths:
+    expected = list(frames) if frames is not None else [None] * len(paths)
+    if len(expected) != len(paths):
+        raise ValueError("one frame count (or None) per input")
+    for path, count in zip(paths, expected, strict=True):
         stream = scan(path)
+        if count is not None and count != len(stream.sizes):
+            raise EncodeError(f"{len(stream.sizes)} AAC frames, not the {count} recorded for it", path=str(path))
         first = streams[0] if streams else stream
         if (stream.rate_index, stream.object_type, stream.channels) != (
             first.rate_index, first.object_type, first.channels,
@@ -403,7 +418,8 @@ def concat_adts(
     if chapters and chapters[0].start_ms:  # the text track covers the whole timeline
         durations[0] += chapters[0].start_ms
 
-    ftyp = _box(b"ftyp", b"M4B ", struct.pack(">I", 0x200), b"M4B ", b"M4A ", b"mp42", b"isom")
+    brand = b"M4A " if Path(out_path).suffix.lower() == ".m4a" else b"M4B "  # M4B: an audiobook
+    ftyp = _box(b"ftyp", brand, struct.pack(">I", 0x200), brand, b"M4A ", b"mp42", b"isom")
 
     def moov(data_start: int) -> bytes:
         offsets, pos = [], data_start

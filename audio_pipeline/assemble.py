@@ -299,13 +299,14 @@ def prescan(out_dir: Path, entries: Iterable[Mapping[str, Any]]) -> None:
             aac.scan(_aac_piece(out_dir, entry["build_key"]))
 
 
-def prune_parts(out_dir: Path, entries: Iterable[Mapping[str, Any]]) -> None:
-    """Delete the AAC pieces of episodes no longer in ``entries`` (earlier versions of
-    edited sections): the folder keeps one piece per episode, not one per edit."""
-    keep = {_aac_piece(out_dir, str(e.get("build_key", ""))).name for e in entries}
-    for piece in (out_dir / ".parts").glob("episode-*.aac"):
-        if piece.name not in keep:
-            with contextlib.suppress(FileNotFoundError):
+def prune_parts(out_dir: Path, entries: Iterable[Mapping[str, Any]], also: Iterable[str] = ()) -> None:
+    """Delete the pieces in .parts nothing uses any more: AAC pieces of episodes not in
+    ``entries`` (earlier versions of edited sections) and title and gap pieces other
+    than ``also`` (the ones the whole interview was joined from)."""
+    keep = {_aac_piece(out_dir, str(e.get("build_key", ""))).name for e in entries} | set(also)
+    for piece in (out_dir / ".parts").glob("*"):
+        if piece.name not in keep and not piece.name.startswith("."):  # temporaries: swept elsewhere
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
                 piece.unlink()
 
 
@@ -313,8 +314,14 @@ def _make_aac_piece(timeline: Timeline, clips: Mapping[str, CachedClip], path: P
     encode_leveled(lambda: section_pcm(timeline, clips), timeline.sample_rate, None, path)
 
 
+def _piece_id(*parts: object) -> str:
+    """A short name for a cached piece: what it is made of, and the encoder's build."""
+    blob = json.dumps([*parts, ffmpeg.build_id()], ensure_ascii=False, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
 def _silence_mp3(parts: Path, ms: int, rate: int) -> Path:
-    path = parts / f"gap-{ms}ms-{rate}.mp3"
+    path = parts / f"gap-{_piece_id('gap', ms, rate, MP3_BITRATE)}.mp3"
     if not path.is_file():
         frames = round(ms * rate / 1000)
         ffmpeg.encode([bytes(2 * frames)], rate, path, "mp3", bitrate=MP3_BITRATE)
@@ -322,7 +329,7 @@ def _silence_mp3(parts: Path, ms: int, rate: int) -> Path:
 
 
 def _silence_aac(parts: Path, ms: int, rate: int) -> Path:
-    path = parts / f"gap-{ms}ms-{rate}.aac"
+    path = parts / f"gap-{_piece_id('gap', ms, rate, AAC_BITRATE)}.aac"
     if not path.is_file():
         silence = np.zeros(round(ms * rate / 1000), dtype=np.int16)
         with fsutil.atomic_path(path) as tmp:
@@ -354,7 +361,8 @@ def build_whole(
     title_timeline: Timeline | None = None
     if title_jobs:
         title_timeline = lay_out(title_jobs, clips, pauses, tail_ms=pauses.after_heading_ms)
-        title = parts / f"title-{title_jobs[0].key[:16]}-{rate}-2"
+        pcm_in = [[j.key for j in title_jobs], pauses.after_heading_ms, rate, TARGET_LUFS, PCM_CEILING]
+        title = parts / f"title-{_piece_id('title', pcm_in, MP3_BITRATE, AAC_BITRATE)}"
         title_mp3, title_aac = title.with_suffix(".mp3"), title.with_suffix(".aac")
         if not (title_mp3.is_file() and title_aac.is_file()):
             spoken = title_timeline
@@ -403,7 +411,9 @@ def build_whole(
     if date:
         metadata["date"] = date
     with cf.ThreadPoolExecutor(max_workers=1) as pool:
-        m4b_done = pool.submit(aac.concat_adts, aac_pieces, m4b, chapters=m4b_chapters, metadata=metadata)
+        m4b_done = pool.submit(
+            aac.concat_adts, aac_pieces, m4b, chapters=m4b_chapters, metadata=metadata, frames=aac_frames
+        )
         mp3_path = out_dir / f"{stem}.mp3"
         joined = mp3.concat_layout(pieces)
         starts = [round(joined.starts_ms[slot]) for slot in section_slots]
@@ -423,6 +433,7 @@ def build_whole(
         write_vtt(cues, out_dir / f"{stem}.vtt")
         write_srt(cues, out_dir / f"{stem}.srt")
         m4b_done.result()
+    used = sorted({p.name for p in [*pieces, *aac_pieces] if p.parent == parts and not p.name.startswith("episode-")})
     return {
         "mp3": mp3_path.name,
         "m4b": m4b.name,
@@ -435,4 +446,5 @@ def build_whole(
             for entry, c in zip(entries, chapters, strict=True)
         ],
         "m4b_chapters": [{"title": c.title, "start_ms": c.start_ms, "end_ms": c.end_ms} for c in m4b_chapters],
+        "parts": used,  # the title and gap pieces in .parts it was joined from
     }

@@ -31,6 +31,7 @@ ffprobe and nothing here needs one.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import math
 import os
@@ -101,6 +102,15 @@ def ffmpeg_exe() -> str:
         return str(imageio_ffmpeg.get_ffmpeg_exe())
     except RuntimeError as exc:  # pragma: no cover - broken wheel
         raise EncodeError(f"no usable ffmpeg: {exc}") from exc
+
+
+@functools.cache
+def build_id() -> str:
+    """Encoded bytes are reproducible for one ffmpeg build, so the build is part of every
+    build key. The binary's name and size identify it without running it (a no-op render
+    stays fast)."""
+    exe = Path(ffmpeg_exe())
+    return f"{exe.name}:{exe.stat().st_size}"
 
 
 def ffmpeg_version() -> str:

@@ -245,7 +245,8 @@ class Scan:
 
 def scan(path: StrPath) -> Scan:
     """Read ``path``'s frame layout (every frame header). Remembered per file version
-    (path, size, modification time), so a join can reuse a scan made ahead of it."""
+    (path, size, modification time, inode: files here are replaced by rename, never
+    rewritten in place), so a join can reuse a scan made ahead of it."""
     src = Path(path).resolve()
     st = src.stat()
     return _scan(str(src), st.st_size, st.st_mtime_ns, st.st_ino)
@@ -267,6 +268,10 @@ def _scan(path: str, size: int, mtime_ns: int, inode: int) -> Scan:
     if len(data) != end - start:
         raise EncodeError("file changed while being read", path=path)
     sizes = _walk(data, src)
+    if len(sizes) != frame.info.frames:
+        raise EncodeError(
+            f"{len(sizes)} audio frames, but its Info frame says {frame.info.frames}", path=path
+        )
     stored = _stored_crc(src, frame, len(data))
     return Scan(frame, start, end, sizes, crc16(data) if stored is None else stored)
 
@@ -288,7 +293,9 @@ def _walk(data: bytes, path: Path) -> npt.NDArray[np.uint16]:
         pos += size
     if pos != n:
         raise EncodeError("the last MP3 frame is cut short", path=str(path))
-    return np.frombuffer(sizes, dtype=np.uint16)
+    table = np.frombuffer(sizes, dtype=np.uint16)
+    table.flags.writeable = False  # shared by every join that reuses the scan
+    return table
 
 
 def _info_bytes(
@@ -309,7 +316,7 @@ def _info_bytes(
         head[at : at + _TOC] = _seek_table(sizes, len(head))
     if frame.lame is not None:
         lame = frame.lame - frame.start
-        if lame + 36 > _TAG_CRC_SPAN:
+        if lame + 34 > _TAG_CRC_SPAN:  # its checksum field may be bytes 190-191 (MPEG-1 stereo)
             raise EncodeError("LAME tag outside the first 190 bytes of its frame", path=str(first))
         head[lame + 21 : lame + 24] = ((min(delay, 0xFFF) << 12) | min(padding, 0xFFF)).to_bytes(3, "big")
         head[lame + 28 : lame + 32] = total.to_bytes(4, "big")
@@ -389,10 +396,13 @@ def concat_copy(inputs: Sequence[StrPath], out_path: StrPath, *, head: bytes = b
     crc = 0
     for s in scans:
         crc = crc16_combine(crc, s.crc, s.end - s.start)
+    out = Path(out_path)
+    total = frames[0].end - frames[0].start + int(sizes.sum())
+    if total >= 1 << 32:  # the Info frame counts bytes in 32 bits
+        raise EncodeError(f"the join would be {total / 2**30:.1f} GiB; MP3 headers stop at 4 GiB", path=str(out))
     first, last = frames[0].info, frames[-1].info
     info_frame = _info_bytes(paths[0], frames[0], sizes, first.encoder_delay, last.padding, crc)
 
-    out = Path(out_path)
     with atomic_path(out) as tmp, tmp.open("wb") as fh:
         fh.write(head)
         fh.write(info_frame)

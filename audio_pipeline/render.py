@@ -12,7 +12,6 @@ import concurrent.futures as cf
 import contextlib
 import datetime
 import fcntl
-import functools
 import hashlib
 import json
 import os
@@ -91,14 +90,6 @@ def parse_sections(spec: str | None, count: int) -> frozenset[int] | None:
             raise PipelineError(f"--sections: {part!r} is outside 1-{count}")
         chosen.update(range(low, high + 1))
     return frozenset(chosen)
-
-
-@functools.cache
-def _ffmpeg_version() -> str:
-    """Encoded bytes are reproducible for one ffmpeg build, so the build is part of every
-    key. The binary's name and size identify it without running it (a no-op render stays fast)."""
-    exe = Path(ffmpeg.ffmpeg_exe())
-    return f"{exe.name}:{exe.stat().st_size}"
 
 
 def _hash(data: Any) -> str:
@@ -193,7 +184,7 @@ def make_plan(
             date=date,
         )
         stem = naming.episode_stem(section.index, count, section.title)
-        key = _hash(["section/1", stem, [j.key for j in section_jobs], vmap.pauses, tags, _ffmpeg_version()])
+        key = _hash(["section/1", stem, [j.key for j in section_jobs], vmap.pauses, tags, ffmpeg.build_id()])
         section_plans.append(SectionPlan(section, stem, section_jobs, tags, key))
     chosen = selected if selected is not None else frozenset(s.index for s in transcript.sections)
     plan = Plan(
@@ -393,7 +384,10 @@ def _assemble(
     if built or whole_built:
         from . import assemble
 
-        assemble.prune_parts(out_dir, [entries[s.section.index] for s in plan.sections if s.section.index in entries])
+        in_use = [entries[s.section.index] for s in plan.sections if s.section.index in entries]
+        # The title and gap pieces stay while a whole interview (this one or the last) uses them.
+        joined_from = (whole or plan.old_manifest.get("whole") or {}).get("parts", [])
+        assemble.prune_parts(out_dir, in_use, joined_from)
     changed = fsutil.write_if_changed(
         out_dir / MANIFEST, (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode()
     )

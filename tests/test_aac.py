@@ -13,7 +13,7 @@ import pytest
 from audio_pipeline import aac, ffmpeg
 from audio_pipeline.errors import EncodeError
 from audio_pipeline.export.tags import Chapter
-from tests.test_ffmpeg import AAC_FRAME, SR, _onsets, chunked, no_temp_files, tone
+from tests.test_ffmpeg import AAC_FRAME, SR, _onsets, chunked, decodes_cleanly, no_temp_files, tone
 
 
 def ffmpeg_chapters(path: Path) -> list[tuple[int, int, str]]:
@@ -29,6 +29,20 @@ def ffmpeg_chapters(path: Path) -> list[tuple[int, int, str]]:
         found.append((round(int(fields["START"]) * 1000 * num / den), round(int(fields["END"]) * 1000 * num / den),
                       fields["title"]))  # fmt: skip
     return found
+
+
+def top_level_boxes(path: Path) -> list[bytes]:
+    data = path.read_bytes()
+    kinds, pos = [], 0
+    while pos + 8 <= len(data):
+        size = int.from_bytes(data[pos : pos + 4], "big")
+        if size == 1:
+            size = int.from_bytes(data[pos + 8 : pos + 16], "big")
+        kinds.append(data[pos + 4 : pos + 8])
+        assert size >= 8
+        pos += size
+    assert pos == len(data)
+    return kinds
 
 
 def _pieces(folder: Path, count: int = 6) -> list[Path]:
@@ -62,7 +76,7 @@ def test_concat_adts_timeline(tmp_path: Path) -> None:
     out.write_bytes(b"previous")
     assert aac.concat_adts(pieces, out, chapters=chapters, metadata={"title": "标题"}) == out
     assert no_temp_files(tmp_path)
-    assert ffmpeg.run(["-i", str(out), "-f", "null", "-"]) == b""
+    assert decodes_cleanly(out)
     # The edit list drops the first piece's priming only: length and starts are the layout's.
     joined = np.frombuffer(ffmpeg.decode(out).raw_data, "<i2").astype(float)
     assert len(joined) == round(layout.duration_ms * SR / 1000)
@@ -74,8 +88,7 @@ def test_concat_adts_timeline(tmp_path: Path) -> None:
     assert mp4.tags is not None and mp4.tags["©nam"] == ["标题"]
     assert mp4.chapters is not None
     assert [(round(c.start * 1000), c.title) for c in mp4.chapters] == [(c.start_ms, c.title) for c in chapters]
-    head = out.read_bytes()[:4096]
-    assert head.find(b"moov") < head.find(b"mdat") or b"mdat" not in head  # streamable: moov first
+    assert top_level_boxes(out) == [b"ftyp", b"moov", b"mdat"]  # streamable: moov first
     assert ffmpeg_chapters(out) == [(c.start_ms, c.end_ms, c.title) for c in chapters]
     again = aac.concat_adts(pieces, tmp_path / "again.m4b", chapters=chapters, metadata={"title": "标题"})
     assert again.read_bytes() == out.read_bytes()
@@ -151,3 +164,32 @@ def test_overlapping_chapters_are_refused(tmp_path: Path) -> None:
     pieces = _pieces(tmp_path, count=1)
     with pytest.raises(ValueError, match="overlap"):
         aac.concat_adts(pieces, tmp_path / "x.m4b", chapters=[Chapter("a", 0, 500), Chapter("b", 400, 600)])
+
+
+def test_many_chapters_and_recorded_frame_counts(tmp_path: Path) -> None:
+    pieces = _pieces(tmp_path, count=2)
+    layout = aac.adts_layout(pieces)
+    total = round(layout.duration_ms)
+    chapters = [Chapter(f"第{i}节" * 60, i * total // 300, (i + 1) * total // 300) for i in range(300)]
+    out = aac.concat_adts(pieces, tmp_path / "many.m4a", chapters=chapters)
+    # The chapter track holds all 300; the Nero list its first 255 (titles cut to 255 bytes, whole characters).
+    assert [t for _, _, t in ffmpeg_chapters(out)] == [c.title for c in chapters]
+    nero = mutagen.mp4.MP4(out).chapters  # type: ignore[no-untyped-call]
+    assert nero is not None and len(nero) == 255
+    assert nero[7].title == chapters[7].title.encode()[:255].decode("utf-8", "ignore")
+    assert out.read_bytes()[8:12] == b"M4A "  # the brand follows the name
+    counts = [aac.adts_frames(p)[0] for p in pieces]
+    aac.concat_adts(pieces, tmp_path / "ok.m4b", frames=counts)
+    with pytest.raises(EncodeError, match=r"p1\.aac: \d+ AAC frames, not the \d+ recorded for it"):
+        aac.concat_adts(pieces, tmp_path / "bad.m4b", frames=[counts[0], counts[1] + 1])
+    assert not (tmp_path / "bad.m4b").exists()
+
+
+def test_scans_are_remembered_per_file_version(tmp_path: Path) -> None:
+    first, second = _pieces(tmp_path, count=2)
+    scan = aac.scan(first)
+    assert aac.scan(first) is scan  # remembered
+    assert not scan.sizes.flags.writeable  # shared, so read-only
+    second.replace(first)  # another file under the same name: scanned again
+    assert aac.scan(first) is not scan
+    assert len(aac.scan(first).sizes) == aac.adts_frames(first)[0]

@@ -103,6 +103,11 @@ def samples(path: Path) -> int:
     return len(ffmpeg.decode(path).raw_data) // 2
 
 
+def decodes_cleanly(path: Path) -> bool:
+    """ffmpeg decodes the whole file without a warning or an error on stderr."""
+    return ffmpeg._run(["-i", str(path), "-f", "null", "-"], loglevel="warning")[1] == b""
+
+
 def no_temp_files(folder: Path) -> bool:
     return not [p for p in folder.iterdir() if p.name.endswith(".part")]
 

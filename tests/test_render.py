@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import replace
@@ -313,3 +314,21 @@ def test_encode_leveled_meets_the_spec_and_retries_overshoot(tmp_path: Path, mon
     assert again.ceiling_dbtp == pytest.approx(assemble.PCM_CEILING - 1.0)
     assert ffmpeg.loudness(tmp_path / "b.mp3").true_peak_dbtp <= assemble.PCM_CEILING - 1.0 + 1.5
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
+
+
+def test_parts_folder_keeps_only_what_the_outputs_use(tmp_path: Path) -> None:
+    first = _render(tmp_path)
+    parts = first.out_dir / ".parts"
+    used = {f"episode-{e['build_key'][:32]}.aac" for e in first.manifest["sections"]}
+    assert {p.name for p in parts.iterdir()} == used | set(first.manifest["whole"]["parts"])
+    assert any(n.startswith("gap-") for n in first.manifest["whole"]["parts"])
+    # Longer pauses between sections: new gap pieces; the old ones go.
+    vmap = voices.load(VOICES)
+    wider = dataclasses.replace(vmap, pauses=dataclasses.replace(vmap.pauses, between_sections_ms=2500))
+    src = tmp_path / "talk.md"
+    settings = render.Settings(out_root=tmp_path / "out", engine="espeak")
+    second = render.render(transcript.read(src, vmap.speakers), wider, ToneEngine(), settings)
+    assert second.whole_built and second.manifest["whole"]["parts"] != first.manifest["whole"]["parts"]
+    now = {f"episode-{e['build_key'][:32]}.aac" for e in second.manifest["sections"]}  # pauses are in their keys
+    assert {p.name for p in parts.iterdir()} == now | set(second.manifest["whole"]["parts"])
+    assert not now & used
