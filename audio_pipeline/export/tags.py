@@ -24,6 +24,7 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Required, TypedDict
 
 from mutagen import MutagenError
 from mutagen.id3 import (
@@ -44,7 +45,10 @@ from mutagen.id3 import delete as delete_id3
 from audio_pipeline.errors import PipelineError
 from audio_pipeline.fsutil import atomic_path
 
-__all__ = ["Chapter", "TagError", "id3_bytes", "tag_mp3", "write_id3", "TOC_ELEMENT_ID"]
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+__all__ = ["Chapter", "Id3Fields", "TagError", "id3_bytes", "tag_mp3", "write_id3", "TOC_ELEMENT_ID"]
 
 StrPath = str | os.PathLike[str]
 
@@ -81,16 +85,23 @@ def _check_chapters(chapters: Sequence[Chapter]) -> None:
             raise ValueError(f"chapter {ch.title!r} ends too late for ID3")
 
 
-def _build(
-    *,
-    title: str,
-    album: str,
-    artist: str,
-    track: tuple[int, int] | None,
-    date: str | None,
-    chapters: Sequence[Chapter],
-    comment: str | None,
-) -> ID3:
+class Id3Fields(TypedDict, total=False):
+    """What :func:`id3_bytes`, :func:`write_id3` and :func:`tag_mp3` write."""
+
+    title: Required[str]
+    album: Required[str]
+    artist: Required[str]
+    track: tuple[int, int] | None  # n of total
+    date: str | None
+    chapters: Sequence[Chapter]
+    comment: str | None
+
+
+def _build(fields: Id3Fields) -> ID3:
+    title, album, artist = fields["title"], fields["album"], fields["artist"]
+    track, date, comment = fields.get("track"), fields.get("date"), fields.get("comment")
+    chapters = fields.get("chapters", ())
+    _check_chapters(chapters)
     utf16 = Encoding.UTF16
     tags = ID3()
     tags.add(TIT2(encoding=utf16, text=[title]))
@@ -131,55 +142,25 @@ def _build(
     return tags
 
 
-def id3_bytes(
-    *,
-    title: str,
-    album: str,
-    artist: str,
-    track: tuple[int, int] | None = None,
-    date: str | None = None,
-    chapters: Sequence[Chapter] = (),
-    comment: str | None = None,
-) -> bytes:
+def id3_bytes(**fields: Unpack[Id3Fields]) -> bytes:
     """The ID3v2.3 tag :func:`write_id3` writes, as bytes to put in front of MP3 frames
     (:func:`audio_pipeline.mp3.concat_copy` ``head=``): no copy of the audio to insert it."""
-    _check_chapters(chapters)
-    tags = _build(title=title, album=album, artist=artist, track=track, date=date, chapters=chapters, comment=comment)
     buffer = io.BytesIO()
     try:
-        tags.save(buffer, v1=0, v2_version=3, v23_sep="/", padding=lambda _info: 0)
+        _build(fields).save(buffer, v1=0, v2_version=3, v23_sep="/", padding=lambda _info: 0)
     except MutagenError as exc:  # pragma: no cover - an in-memory file cannot fail to write
         raise TagError(f"cannot build tags: {exc}") from exc
     return buffer.getvalue()
 
 
-def write_id3(
-    path: StrPath,
-    *,
-    title: str,
-    album: str,
-    artist: str,
-    track: tuple[int, int] | None = None,
-    date: str | None = None,
-    chapters: Sequence[Chapter] = (),
-    comment: str | None = None,
-) -> None:
+def write_id3(path: StrPath, **fields: Unpack[Id3Fields]) -> None:
     """Replace the ID3 tags of ``path`` in place (not atomic; see :func:`tag_mp3`).
 
     Meant for a temporary file, e.g. as ``encode(..., postprocess=...)``.
     Any existing ID3v2/ID3v1 tag is removed first.
     """
-    _check_chapters(chapters)
     target = Path(path)
-    tags = _build(
-        title=title,
-        album=album,
-        artist=artist,
-        track=track,
-        date=date,
-        chapters=chapters,
-        comment=comment,
-    )
+    tags = _build(fields)
     try:
         delete_id3(target, delete_v1=True, delete_v2=True)
         tags.save(target, v1=0, v2_version=3, v23_sep="/", padding=lambda _info: 0)
@@ -187,17 +168,7 @@ def write_id3(
         raise TagError(f"cannot write tags: {exc}", path=str(target)) from exc
 
 
-def tag_mp3(
-    path: StrPath,
-    *,
-    title: str,
-    album: str,
-    artist: str,
-    track: tuple[int, int] | None = None,
-    date: str | None = None,
-    chapters: Sequence[Chapter] = (),
-    comment: str | None = None,
-) -> None:
+def tag_mp3(path: StrPath, **fields: Unpack[Id3Fields]) -> None:
     """Atomically (re)tag an MP3: title, album, artist, track n/total, date,
     comment, and chapters as CHAP frames ``chp0..`` (start/end ms, TIT2 title)
     listed in one top-level, ordered CTOC ``toc``.
@@ -207,13 +178,4 @@ def tag_mp3(
         raise TagError("no such file", path=str(target))
     with atomic_path(target) as tmp:
         shutil.copyfile(target, tmp)
-        write_id3(
-            tmp,
-            title=title,
-            album=album,
-            artist=artist,
-            track=track,
-            date=date,
-            chapters=chapters,
-            comment=comment,
-        )
+        write_id3(tmp, **fields)
