@@ -17,6 +17,7 @@ import click
 
 from . import __version__, transcript, voices
 from . import render as render_mod
+from .cli_options import run_options
 from .engines.base import Engine
 from .errors import PipelineError
 from .model import Transcript
@@ -147,41 +148,11 @@ class TqdmReporter:
         self.bars.clear()
 
 
-def _engine_option(default: str = "auto") -> Callable[[F], F]:
-    return click.option(
-        "--engine",
-        type=click.Choice(["auto", *voices.ENGINE_NAMES]),
-        default=default,
-        show_default=True,
-        help="auto: edge-tts when its service answers, else kokoro (offline).",
-    )
-
-
-def _render_options(func: F) -> F:
-    for option in reversed(
-        [
-            click.option("--config", type=click.Path(dir_okay=False), help="voices.yaml to use."),
-            _engine_option(),
-            click.option(
-                "--out",
-                "out_root",
-                type=click.Path(file_okay=False),
-                default="output",
-                show_default=True,
-                help="Output root; files go to OUT/<transcript stem>/.",
-            ),
-            click.option("--sections", "sections_spec", help="Only these sections, e.g. 1,3-5."),
-            click.option(
-                "--cache",
-                "cache_dir",
-                type=click.Path(file_okay=False),
-                help="Clip cache folder [default: OUT/.cache/clips].",
-            ),
-            click.option("--jobs", type=click.IntRange(1, 32), help="Clips synthesized at once [default: per engine]."),
-        ]
-    ):
-        func = option(func)
-    return func
+_render_options = run_options(
+    engine_help="auto: edge-tts when its service answers, else kokoro (offline).",
+    out_help="Output root; files go to OUT/<transcript stem>/.",
+    jobs_help="Clips synthesized at once [default: per engine].",
+)
 
 
 def _prepare(

@@ -19,6 +19,7 @@ import click
 from . import listen, naming, voices
 from . import render as render_mod
 from .cache import ClipCache
+from .cli_options import run_options
 from .engines.base import Engine
 from .listen import TurnCheck
 from .model import Transcript
@@ -145,27 +146,11 @@ def _summary(checks: list[TurnCheck], threshold: float, listener: listen.Listene
 
 @click.command()
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--config", type=click.Path(dir_okay=False), help="voices.yaml to use.")
-@click.option(
-    "--engine",
-    type=click.Choice(["auto", *voices.ENGINE_NAMES]),
-    default="auto",
-    show_default=True,
-    help="auto: the engine of the last render into OUT (from its manifest), else as render picks.",
+@run_options(
+    engine_help="auto: the engine of the last render into OUT (from its manifest), else as render picks.",
+    out_help="Output root the transcript was rendered into.",
+    jobs_help="Clips synthesized at once by --fix [default: per engine].",
 )
-@click.option(
-    "--out",
-    "out_root",
-    type=click.Path(file_okay=False),
-    default="output",
-    show_default=True,
-    help="Output root the transcript was rendered into.",
-)
-@click.option("--sections", "sections_spec", help="Only these sections, e.g. 1,3-5.")
-@click.option(
-    "--cache", "cache_dir", type=click.Path(file_okay=False), help="Clip cache folder [default: OUT/.cache/clips]."
-)
-@click.option("--jobs", type=click.IntRange(1, 32), help="Clips synthesized at once by --fix [default: per engine].")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per clip.")
 @click.option(
     "--threshold",
