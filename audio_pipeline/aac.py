@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .errors import EncodeError
-from .fsutil import atomic_path
+from .fsutil import atomic_path, file_version
 from .mp3 import ConcatResult
 
 if TYPE_CHECKING:
@@ -78,9 +78,7 @@ def scan(path: StrPath) -> Adts:
     """Read an ADTS file's frame headers. Remembered per file version (path, size,
     modification time, inode: files here are replaced by rename, never rewritten in
     place), so a join can reuse a scan made ahead of it."""
-    src = Path(path).resolve()
-    st = src.stat()
-    return _scan(str(src), st.st_size, st.st_mtime_ns, st.st_ino)
+    return _scan(*file_version(path))
 
 
 @functools.lru_cache(maxsize=512)

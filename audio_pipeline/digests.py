@@ -41,9 +41,9 @@ def _load(path: Path) -> dict[str, str]:
 
 def file_digest(path: str | os.PathLike[str]) -> str:
     """Hex sha256 of ``path``'s bytes (remembered per file version, see the module doc)."""
-    src = Path(path).resolve()
-    st = src.stat()
-    key = f"{src}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}"
+    version = fsutil.file_version(path)
+    src = Path(version[0])
+    key = "|".join(str(part) for part in version)
     with _LOCK:
         found = _MEMORY.get(key)
         if found is not None:

@@ -61,3 +61,12 @@ def write_if_changed(target: str | os.PathLike[str], data: bytes) -> bool:
         pass
     write_bytes(path, data)
     return True
+
+
+def file_version(path: str | os.PathLike[str]) -> tuple[str, int, int, int]:
+    """(resolved path, size, mtime_ns, inode): what tells one version of a file from the
+    next, for results remembered per file. Files here are replaced by rename (a new
+    inode), never rewritten in place."""
+    src = Path(path).resolve()
+    st = src.stat()
+    return str(src), st.st_size, st.st_mtime_ns, st.st_ino

@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .errors import EncodeError
-from .fsutil import atomic_path
+from .fsutil import atomic_path, file_version
 
 StrPath = str | os.PathLike[str]
 
@@ -247,9 +247,7 @@ def scan(path: StrPath) -> Scan:
     """Read ``path``'s frame layout (every frame header). Remembered per file version
     (path, size, modification time, inode: files here are replaced by rename, never
     rewritten in place), so a join can reuse a scan made ahead of it."""
-    src = Path(path).resolve()
-    st = src.stat()
-    return _scan(str(src), st.st_size, st.st_mtime_ns, st.st_ino)
+    return _scan(*file_version(path))
 
 
 @functools.lru_cache(maxsize=512)
