@@ -4,6 +4,12 @@ An entry is the pair ``<key>.wav`` + ``<key>.json``, both written to temporary n
 and renamed, WAV first: the sidecar's presence is the commit point, so a kill at any
 moment leaves either a whole entry or none. ``get`` checks the entry still decodes
 (header, length, frame count against the sidecar) and drops it when it does not.
+
+Clips composed sentence by sentence also leave, per sentence, a small pointer
+``sentences/<kk>/<sentence key>.json`` naming the clip and the sentence's samples in
+it: :meth:`ClipCache.sentence` serves an unchanged sentence of an edited turn from
+there. A pointer is only a hint: it is checked against the clip's own sidecar and
+dropped when the clip is gone or does not list that sentence.
 """
 
 from __future__ import annotations
@@ -17,11 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from . import fsutil
-from .model import AudioSegment, Mark, Synthesis
+from .model import AudioSegment, Mark, SentenceSpan, Synthesis
 
 SILENCE_DB = -50.0
+SENTENCES = "sentences"  # the folder of sentence pointers under the cache root
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,8 @@ class CachedClip:
     marks: tuple[Mark, ...]
     # Speech level (RMS of frames above a gate, dBFS): used to match voices' loudness.
     level_db: float
+    # Where each sentence sits, in samples, for clips composed sentence by sentence.
+    sentences: tuple[SentenceSpan, ...] = ()
 
     def load(self) -> AudioSegment:
         with wave.open(str(self.path), "rb") as wav:
@@ -92,8 +102,14 @@ class ClipCache:
         ):
             self.discard(key)
             return None
-        marks = tuple(Mark(**m) for m in meta.get("marks", []))
-        return CachedClip(key, wav_path, meta["duration_ms"], rate, frames, marks, float(meta["level_db"]))
+        try:
+            marks = tuple(Mark(**m) for m in meta.get("marks", []))
+            spans = tuple(SentenceSpan(str(k), int(a), int(b)) for k, a, b in meta.get("sentences", []))
+            clip = CachedClip(key, wav_path, meta["duration_ms"], rate, frames, marks, float(meta["level_db"]), spans)
+        except (TypeError, ValueError, KeyError):
+            self.discard(key)
+            return None
+        return clip
 
     def put(self, key: str, synthesis: Synthesis) -> CachedClip:
         audio = synthesis.audio.set_channels(1).set_sample_width(2)
@@ -112,10 +128,42 @@ class ClipCache:
             "level_db": round(speech_level_db(samples, audio.frame_rate), 3),
             "marks": [m.__dict__ for m in synthesis.marks],
         }
+        if synthesis.sentences:
+            meta["sentences"] = [[s.key, s.start, s.end] for s in synthesis.sentences]
         fsutil.write_text(meta_path, json.dumps(meta, ensure_ascii=False, sort_keys=True))
         clip = self.get(key)
         assert clip is not None, "a clip just written must read back"
+        for span in clip.sentences:  # after the commit point: a pointer never names a half entry
+            fsutil.write_text(self._pointer(span.key), json.dumps({"clip": key, "start": span.start, "end": span.end}))
         return clip
+
+    def _pointer(self, sentence_key: str) -> Path:
+        return self.root / SENTENCES / sentence_key[:2] / f"{sentence_key}.json"
+
+    def sentence(self, sentence_key: str, sample_rate: int) -> npt.NDArray[np.int16] | None:
+        """One sentence's samples from a cached clip that has it, or None.
+
+        ``sample_rate`` is the rate the caller needs; a stale or damaged pointer is dropped.
+        """
+        pointer = self._pointer(sentence_key)
+        try:
+            target = json.loads(pointer.read_text("utf-8"))
+            span = SentenceSpan(sentence_key, int(target["start"]), int(target["end"]))
+            clip = self.get(str(target["clip"]))
+            if clip is None or clip.sample_rate != sample_rate or span not in clip.sentences:
+                raise ValueError("stale pointer")
+            with wave.open(str(clip.path), "rb") as wav:
+                wav.setpos(span.start)
+                data = wav.readframes(span.end - span.start)
+            if len(data) != 2 * (span.end - span.start):
+                raise ValueError("short read")
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError, EOFError, wave.Error):
+            with contextlib.suppress(FileNotFoundError):
+                pointer.unlink()
+            return None
+        return np.frombuffer(data, dtype="<i2").astype(np.int16)
 
     def discard(self, key: str) -> None:
         for path in self._paths(key):
@@ -129,10 +177,10 @@ class ClipCache:
             yield meta.stem
 
     def info(self) -> tuple[int, int]:
-        """(entries, bytes on disk), counting stray temporary files too."""
+        """(entries, bytes on disk), counting sentence pointers and stray temporary files too."""
         entries = sum(1 for _ in self.keys())
-        size = sum(p.stat().st_size for p in self.root.glob("??/*") if p.is_file()) if self.root.is_dir() else 0
-        return entries, size
+        files = [*self.root.glob("??/*"), *(self.root / SENTENCES).glob("??/*")] if self.root.is_dir() else []
+        return entries, sum(p.stat().st_size for p in files if p.is_file())
 
     def prune(self, keep: Iterable[str]) -> tuple[int, int]:
         """Drop every entry not in ``keep`` and any leftover temporary file."""
@@ -148,4 +196,12 @@ class ClipCache:
                 path.unlink()
                 if path.suffix == ".json" and not stray:
                     removed += 1
+        for pointer in sorted((self.root / SENTENCES).glob("??/*")):
+            try:
+                clip = str(json.loads(pointer.read_text("utf-8"))["clip"]) if not pointer.name.startswith(".") else None
+            except (OSError, ValueError, KeyError, TypeError):
+                clip = None
+            if clip not in keep:
+                freed += pointer.stat().st_size
+                pointer.unlink()
         return removed, freed

@@ -16,6 +16,11 @@ with warnings.catch_warnings():
     from pydub import AudioSegment as AudioSegment  # re-exported: the one audio value type
 
 
+def _digest(payload: Mapping[str, Any]) -> str:
+    blob = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
 @dataclass(frozen=True)
 class Turn:
     """One speaker's turn (or narration when ``speaker`` is None).
@@ -99,14 +104,27 @@ class ClipRequest:
 
     @functools.cached_property
     def key(self) -> str:
-        payload = {
-            "spec": asdict(self.spec),
-            "paragraphs": [list(p) for p in self.paragraphs],
-            "engine_version": self.engine_version,
-            "format": self.audio_format,
-        }
-        blob = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+        return _digest(
+            {
+                "spec": asdict(self.spec),
+                "paragraphs": [list(p) for p in self.paragraphs],
+                "engine_version": self.engine_version,
+                "format": self.audio_format,
+            }
+        )
+
+    def sentence_key(self, sentence: str) -> str:
+        """The key of one sentence's audio in this voice: for engines that speak a clip
+        sentence by sentence, a sentence shared with an earlier clip (an edited turn's
+        unchanged sentences) is taken from that clip instead of synthesized again."""
+        return _digest(
+            {
+                "spec": asdict(self.spec),
+                "sentence": sentence,
+                "engine_version": self.engine_version,
+                "format": self.audio_format,
+            }
+        )
 
     @property
     def text(self) -> str:
@@ -124,11 +142,23 @@ class Mark:
 
 
 @dataclass(frozen=True)
+class SentenceSpan:
+    """One sentence's audio inside a composed clip, in samples."""
+
+    key: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
 class Synthesis:
     """An engine's answer: mono 16-bit audio plus sentence marks."""
 
     audio: AudioSegment
     marks: tuple[Mark, ...]
+    # For clips composed sentence by sentence: each mark's exact [start, end) in
+    # samples and its sentence key, so the cache can hand the sentence out again.
+    sentences: tuple[SentenceSpan, ...] = ()
 
     @property
     def duration_ms(self) -> int:

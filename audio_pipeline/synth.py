@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from . import quality, text
 from .cache import CachedClip, ClipCache
 from .engines.base import Engine, synthesize_with_retry
+from .engines.sentences import Int16Array, SentenceEngine, compose
 from .errors import EngineError, RenderError, SynthesisError
-from .model import ClipRequest, Transcript
+from .model import ClipRequest, Synthesis, Transcript
 from .progress import Event, Reporter, silent
 from .voices import VoiceMap
 
@@ -104,8 +105,10 @@ def synthesize_missing(
     failures: list[Failure] = []
     lock = threading.Lock()
 
+    reuse = _reusing_sentences(engine, cache)
+
     def work(job: Job) -> CachedClip:
-        result = synthesize_with_retry(engine, job.request, base_delay=retry_delay)
+        result = synthesize_with_retry(engine, job.request, base_delay=retry_delay, synthesize=reuse)
         return cache.put(job.key, result)
 
     pool = cf.ThreadPoolExecutor(max_workers=max(1, workers or engine.default_jobs))
@@ -135,6 +138,24 @@ def synthesize_missing(
     order = {job.key: i for i, job in enumerate(jobs)}
     failures.sort(key=lambda f: order[f.job.key])
     return clips, failures
+
+
+def _reusing_sentences(engine: Engine, cache: ClipCache) -> Callable[[ClipRequest], Synthesis] | None:
+    """For an engine that speaks sentence by sentence: its synthesis, with every sentence
+    some cached clip already has (in this voice) taken from there. An edited turn
+    costs only its changed sentences. None for other engines."""
+    if not isinstance(engine, SentenceEngine):
+        return None
+    speaker = engine
+
+    def synthesize(request: ClipRequest) -> Synthesis:
+        def speak(sentence: str) -> Int16Array:
+            found = cache.sentence(request.sentence_key(sentence), speaker.sample_rate)
+            return found if found is not None else speaker.sentence_pcm(sentence, request.spec)
+
+        return compose(request, speak, speaker.sample_rate, speaker.sentence_gap_ms)
+
+    return synthesize
 
 
 def failure_error(failures: list[Failure], source: str) -> RenderError:

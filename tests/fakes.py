@@ -9,9 +9,10 @@ from typing import ClassVar
 
 import numpy as np
 
+from audio_pipeline.engines import sentences
 from audio_pipeline.engines.base import expected_ms
 from audio_pipeline.errors import SynthesisError
-from audio_pipeline.model import AudioSegment, ClipRequest, Mark, Synthesis
+from audio_pipeline.model import AudioSegment, ClipRequest, Mark, Synthesis, VoiceSpec
 
 RATE = 16000
 GAP_MS = 100
@@ -66,6 +67,34 @@ class ToneEngine:
                 pos += len(gap)
         data = np.concatenate(chunks).tobytes()
         return Synthesis(AudioSegment(data=data, sample_width=2, frame_rate=RATE, channels=1), tuple(marks))
+
+
+class SentenceToneEngine:
+    """A stand-in that speaks sentence by sentence (like espeak and Kokoro): each
+    sentence a tone whose pitch follows the voice and whose length and amplitude
+    follow the text, so every sentence's samples are distinct and repeatable."""
+
+    name: ClassVar[str] = "espeak"
+    default_jobs = 1
+    sample_rate = RATE
+    sentence_gap_ms = GAP_MS
+
+    def __init__(self, version: str = "sentence-tone/1") -> None:
+        self.version = version
+        self.calls: list[str] = []
+        self._lock = threading.Lock()
+
+    def sentence_pcm(self, sentence: str, spec: VoiceSpec) -> np.ndarray:
+        with self._lock:
+            self.calls.append(sentence)
+        digest = hashlib.sha256(f"{spec.voice}|{sentence}".encode()).digest()
+        freq = 150 + digest[0] % 250
+        n = RATE // 10 + int(expected_ms(sentence) * RATE / 2000) + digest[1]
+        t = np.arange(n) / RATE
+        return ((0.2 + digest[2] / 1000) * np.sin(2 * np.pi * freq * t) * 32767).astype(np.int16)
+
+    def synthesize(self, request: ClipRequest) -> Synthesis:
+        return sentences.synthesize(self, request)
 
 
 def main() -> None:

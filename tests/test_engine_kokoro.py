@@ -205,3 +205,35 @@ def test_threads_share_the_model(engine: KokoroEngine) -> None:
         t.join()
     assert not errors
     assert results == [reference, reference]
+
+
+@pytest.mark.slow
+def test_edit_reuses_unchanged_sentences(
+    engine: KokoroEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An edited turn runs the model only on its changed sentence, and the clip is the
+    same bytes a fresh synthesis gives (the model is deterministic)."""
+    from audio_pipeline import synth
+    from audio_pipeline.cache import ClipCache
+
+    cache = ClipCache(tmp_path)
+    before = request(engine, (SHORT, "谢谢大家。"))
+    after = request(engine, (SHORT, "我们下次再见。"))
+    synth.synthesize_missing([synth.Job(1, 0, 1, "A", before, before.paragraphs)], engine, cache)
+    inferred: list[int] = []
+    real = engine._infer
+
+    def counting(tokens: list[int], style: np.ndarray, speed: float) -> np.ndarray:
+        inferred.append(len(tokens))
+        return real(tokens, style, speed)
+
+    monkeypatch.setattr(engine, "_infer", counting)
+    clips, failures = synth.synthesize_missing([synth.Job(1, 0, 1, "A", after, after.paragraphs)], engine, cache)
+    assert not failures and len(inferred) == 1
+    monkeypatch.undo()
+    fresh = engine.synthesize(after)
+    reused = clips[after.key].load()
+    assert reused.raw_data == fresh.audio.raw_data
+    assert [(m.text, m.start_ms, m.end_ms) for m in clips[after.key].marks] == [
+        (m.text, m.start_ms, m.end_ms) for m in fresh.marks
+    ]

@@ -68,18 +68,20 @@ def synthesize_with_retry(
     max_delay: float = 8.0,
     sleep: Callable[[float], None] = time.sleep,
     rng: random.Random | None = None,
+    synthesize: Callable[[ClipRequest], Synthesis] | None = None,
 ) -> Synthesis:
     """Call the engine, retrying transient faults with exponential backoff and full jitter.
 
     A permanent ``SynthesisError`` is raised at once; ``EngineError`` (for example an
     HTTP 403 from the edge service) is never retried and stops the caller's run.
-    A clip that looks truncated counts as a transient fault.
+    A clip that looks truncated counts as a transient fault. ``synthesize`` replaces
+    ``engine.synthesize`` (e.g. one that reuses cached sentences).
     """
     rng = rng or random.Random()
     last: SynthesisError | None = None
     for attempt in range(attempts):
         try:
-            result = engine.synthesize(request)
+            result = (synthesize or engine.synthesize)(request)
         except SynthesisError as exc:
             if not exc.transient:
                 raise
@@ -88,8 +90,7 @@ def synthesize_with_retry(
             if not looks_truncated(request, result):
                 return result
             last = SynthesisError(
-                f"audio looks truncated ({result.duration_ms} ms for "
-                f"{len(request.text)} characters)",
+                f"audio looks truncated ({result.duration_ms} ms for {len(request.text)} characters)",
                 transient=True,
             )
         if attempt + 1 < attempts:

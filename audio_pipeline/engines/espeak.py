@@ -42,10 +42,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
-from pydub import AudioSegment
 
 from ..errors import ConfigError, EngineError, SynthesisError
-from ..model import ClipRequest, Mark, Synthesis, VoiceSpec
+from ..model import ClipRequest, Synthesis, VoiceSpec
+from . import sentences
 
 # Bump when this module's output for the same input changes.
 CODE_REVISION = "1"
@@ -69,9 +69,7 @@ _PERCENT_RE = re.compile(r"^([+-]\d+)%$")
 _HZ_RE = re.compile(r"^([+-]\d+)Hz$")
 _DIGIT_RE = re.compile(r"[0-9]")
 
-_SynthCallback = ctypes.CFUNCTYPE(
-    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
-)
+_SynthCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
 
 Int16Array = npt.NDArray[np.int16]
 
@@ -132,9 +130,7 @@ class _Espeak:
         lib.espeak_Info.argtypes = [ctypes.c_void_p]
         lib.espeak_Info.restype = ctypes.c_char_p
 
-        rate = lib.espeak_Initialize(
-            _AUDIO_OUTPUT_SYNCHRONOUS, 0, data.encode(), _INITIALIZE_DONT_EXIT
-        )
+        rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data.encode(), _INITIALIZE_DONT_EXIT)
         if rate <= 0:
             raise EngineError("espeak-ng failed to initialize", path=data)
         self.lib = lib
@@ -143,6 +139,7 @@ class _Espeak:
         info = lib.espeak_Info(None)
         self.lib_version: str = info.decode() if info else "?"
         self.chunks: list[Int16Array] = []
+        self.settings: tuple[str, int, int, int] | None = None  # see use()
         # Keep a reference: the C library holds only the raw pointer.
         self._callback = _SynthCallback(self._collect)
         lib.espeak_SetSynthCallback(self._callback)
@@ -155,10 +152,23 @@ class _Espeak:
     def languages_and_variants(self) -> tuple[frozenset[str], frozenset[str]]:
         """Lower-cased names, as espeak-ng matches them (``en-us`` is the file ``en-US``)."""
         variants = frozenset(p.name.lower() for p in (self.data_path / "voices" / "!v").iterdir())
-        langs = frozenset(
-            p.name.lower() for p in (self.data_path / "lang").rglob("*") if p.is_file()
-        )
+        langs = frozenset(p.name.lower() for p in (self.data_path / "lang").rglob("*") if p.is_file())
         return langs, variants
+
+    def use(self, settings: tuple[str, int, int, int]) -> None:
+        """Switch to (voice, rate, pitch, volume) unless already there (hold _LOCK).
+        Loading a voice costs ~0.6 ms, too much to pay for every sentence."""
+        if settings == self.settings:
+            return
+        voice, wpm, pitch, volume = settings
+        self.settings = None
+        if self.lib.espeak_SetVoiceByName(voice.encode()) != _EE_OK:
+            raise ConfigError(f"espeak-ng cannot load voice {voice!r}")
+        # Parameters outlive voice changes: set all of them with every voice.
+        self.lib.espeak_SetParameter(_RATE, wpm, 0)
+        self.lib.espeak_SetParameter(_PITCH, pitch, 0)
+        self.lib.espeak_SetParameter(_VOLUME, volume, 0)
+        self.settings = settings
 
     def synth(self, text: str) -> Int16Array:
         """Samples for ``text`` with the current voice and parameters (hold _LOCK)."""
@@ -235,6 +245,7 @@ class EspeakEngine:
 
     name: ClassVar[str] = "espeak"
     default_jobs: int = 1
+    sentence_gap_ms: int = SENTENCE_GAP_MS
 
     def __init__(self, **options: Any) -> None:
         if options:
@@ -259,41 +270,14 @@ class EspeakEngine:
             raise ConfigError(f"unknown espeak-ng variant {variant!r} in voice {voice!r}")
         return language, (variant if plus else None)
 
-    def synthesize(self, request: ClipRequest) -> Synthesis:
-        spec = request.spec
+    def sentence_pcm(self, sentence: str, spec: VoiceSpec) -> Int16Array:
         language, _ = self.check_voice(spec.voice)
-        wpm, pitch, volume = espeak_parameters(spec)
-        rate = self.sample_rate
-        gap = np.zeros(rate * SENTENCE_GAP_MS // 1000, dtype=np.int16)
-        sentences = [
-            (index, sentence, prepare_text(sentence, language))
-            for index, paragraph in enumerate(request.paragraphs)
-            for sentence in paragraph
-            if sentence.strip()
-        ]
-        pieces: list[Int16Array] = []
-        marks: list[Mark] = []
-        cursor = 0
+        settings = (spec.voice.strip(), *espeak_parameters(spec))
+        text = prepare_text(sentence, language)
         with _LOCK:
             engine = _espeak()
-            if engine.lib.espeak_SetVoiceByName(spec.voice.strip().encode()) != _EE_OK:
-                raise ConfigError(f"espeak-ng cannot load voice {spec.voice!r}")
-            # Parameters outlive voice changes: set all of them for every clip.
-            engine.lib.espeak_SetParameter(_RATE, wpm, 0)
-            engine.lib.espeak_SetParameter(_PITCH, pitch, 0)
-            engine.lib.espeak_SetParameter(_VOLUME, volume, 0)
-            for index, sentence, text in sentences:
-                audio = _trim(engine.synth(text), rate)
-                if not audio.size:
-                    continue  # nothing speakable: no mark
-                if pieces:
-                    pieces.append(gap)
-                    cursor += gap.size
-                pieces.append(audio)
-                start, cursor = cursor, cursor + audio.size
-                marks.append(Mark(index, sentence, start * 1000 // rate, cursor * 1000 // rate))
-        if not pieces:
-            raise SynthesisError(f"nothing speakable in {request.text[:40]!r}")
-        pcm = np.concatenate(pieces).astype("<i2")
-        audio_segment = AudioSegment(data=pcm.tobytes(), sample_width=2, frame_rate=rate, channels=1)
-        return Synthesis(audio_segment, tuple(marks))
+            engine.use(settings)
+            return _trim(engine.synth(text), self.sample_rate)
+
+    def synthesize(self, request: ClipRequest) -> Synthesis:
+        return sentences.synthesize(self, request)

