@@ -32,7 +32,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import importlib.metadata
 import importlib.util
 import json
 import os
@@ -130,6 +129,8 @@ def default_model_dir() -> Path:
     if override:
         return Path(os.path.expanduser(override))
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    import importlib.metadata  # ~25 ms: only when the model folder is needed
+
     try:
         version = importlib.metadata.version(PART_DISTRIBUTION)
     except importlib.metadata.PackageNotFoundError:

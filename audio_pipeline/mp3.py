@@ -187,6 +187,17 @@ def _gf2_times(matrix: Sequence[int], vector: int) -> int:
     return out
 
 
+@functools.lru_cache(maxsize=64)
+def _zero_bits_op(power: int) -> tuple[int, ...]:
+    """The matrix that runs the register through 2**power zero bits (memoized: a join
+    combines dozens of CRCs, and squaring 16x16 matrices in Python adds up)."""
+    if power == 0:
+        # Column i: what one zero bit does to the register holding only bit i.
+        return (0xA001, *(1 << (i - 1) for i in range(1, 16)))
+    half = _zero_bits_op(power - 1)
+    return tuple(_gf2_times(half, column) for column in half)
+
+
 def crc16_combine(crc_a: int, crc_b: int, length_b: int) -> int:
     """``crc16(a + b)`` from ``crc16(a)``, ``crc16(b)`` and ``len(b)``, without the bytes.
 
@@ -194,15 +205,14 @@ def crc16_combine(crc_a: int, crc_b: int, length_b: int) -> int:
     through ``len(b)`` zero bytes and xoring ``crc_b`` gives the joined CRC. The zero
     bytes are applied as powers of the one-bit shift matrix (as zlib's crc32_combine).
     """
-    # Column i: what one zero bit does to the register holding only bit i.
-    op = [0xA001] + [1 << (i - 1) for i in range(1, 16)]
     bits = 8 * length_b
     crc = crc_a
+    power = 0
     while bits:
         if bits & 1:
-            crc = _gf2_times(op, crc)
-        op = [_gf2_times(op, column) for column in op]
+            crc = _gf2_times(_zero_bits_op(power), crc)
         bits >>= 1
+        power += 1
     return crc ^ crc_b
 
 

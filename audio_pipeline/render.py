@@ -117,6 +117,8 @@ class Plan:
     selected: frozenset[int]
     cached: set[str] = field(default_factory=set)
     missing: set[str] = field(default_factory=set)
+    # The cached clips, as read (and checked) while planning: not read again to build.
+    found: dict[str, CachedClip] = field(default_factory=dict)
     up_to_date: set[int] = field(default_factory=set)
     old_manifest: dict[str, Any] = field(default_factory=dict)
 
@@ -199,7 +201,12 @@ def make_plan(
     )
     needed = [j for j in plan.title_jobs] + [j for s in section_plans if s.section.index in chosen for j in s.jobs]
     for job in needed:
-        (plan.cached if cache.get(job.key) is not None else plan.missing).add(job.key)
+        clip = plan.found.get(job.key) or cache.get(job.key)
+        if clip is None:
+            plan.missing.add(job.key)
+        else:
+            plan.cached.add(job.key)
+            plan.found[job.key] = clip
     plan.cached -= plan.missing
     old = {e.get("index"): e for e in plan.old_manifest.get("sections", []) if isinstance(e, dict)}
     for sp in section_plans:
@@ -261,10 +268,12 @@ def render(
             if s.section.index in plan.selected and s.section.index not in plan.up_to_date
             for j in s.jobs
         ]
-        clips, failures = synthesize_missing(needed, engine, cache, workers=settings.jobs, report=report)
+        clips, failures = synthesize_missing(
+            needed, engine, cache, workers=settings.jobs, report=report, known=plan.found
+        )
         if failures:
             raise failure_error(failures, transcript.source)
-        return _assemble(plan, clips, cache, settings, report)
+        return _assemble(plan, {**plan.found, **clips}, cache, settings, report)
 
 
 def _sweep_partials(out_dir: Path) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from . import quality, text
@@ -82,8 +82,11 @@ def synthesize_missing(
     workers: int | None = None,
     report: Reporter = silent,
     retry_delay: float = 0.5,
+    known: Mapping[str, CachedClip] | None = None,
 ) -> tuple[dict[str, CachedClip], list[Failure]]:
     """Make every clip not in the cache. Returns all clips found or made, and failures.
+
+    ``known``: clips already read from the cache (by the planner), not read again.
 
     A failing clip does not stop the others. ``EngineError`` (the engine as a whole is
     unusable, e.g. the edge service refusing us) stops the run at once. Interrupting
@@ -94,7 +97,7 @@ def synthesize_missing(
     for job in jobs:
         if job.key in clips or job.key in todo:
             continue
-        found = cache.get(job.key)
+        found = (known or {}).get(job.key) or cache.get(job.key)
         if found is not None:
             clips[job.key] = found
         else:

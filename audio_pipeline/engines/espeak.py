@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import atexit
 import ctypes
-import importlib.metadata
 import math
 import re
 import shutil
@@ -240,6 +239,24 @@ def _trim(samples: Int16Array, rate: int) -> Int16Array:
     return samples[max(0, int(loud[0]) - pad) : int(loud[-1]) + pad]
 
 
+def _loader_version() -> str:
+    """espeakng-loader's version (its data is part of every clip key). Read from the
+    dist-info folder beside the package: importlib.metadata would cost ~70 ms of every
+    start-up (it imports the email parser and scans every path entry); it is the fallback."""
+    import espeakng_loader
+
+    site = Path(espeakng_loader.__file__).resolve().parent.parent
+    found = sorted(site.glob("espeakng_loader-*.dist-info"))
+    if len(found) == 1:
+        return found[0].name.removeprefix("espeakng_loader-").removesuffix(".dist-info")
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("espeakng-loader")
+    except importlib.metadata.PackageNotFoundError:
+        return "?"
+
+
 class EspeakEngine:
     """espeak-ng through ctypes. One voice at a time, guarded by a module lock."""
 
@@ -255,11 +272,7 @@ class EspeakEngine:
             self._languages, self._variants = engine.languages_and_variants()
             self.sample_rate: int = engine.sample_rate
             lib_version = engine.lib_version
-        try:
-            loader = importlib.metadata.version("espeakng-loader")
-        except importlib.metadata.PackageNotFoundError:
-            loader = "?"
-        self.version: str = f"espeak-ng-{lib_version}-loader{loader}-r{CODE_REVISION}"
+        self.version: str = f"espeak-ng-{lib_version}-loader{_loader_version()}-r{CODE_REVISION}"
 
     def check_voice(self, voice: str) -> tuple[str, str | None]:
         """Split ``lang+variant`` and check both exist; ConfigError if not."""
