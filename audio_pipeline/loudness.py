@@ -21,9 +21,11 @@ everything is deterministic for one numpy build.
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import functools
 import math
-from collections.abc import Iterable, Iterator
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,15 +122,21 @@ def _k_cells(x: Int16, rate: int, cell: int) -> npt.NDArray[np.floating[Any]]:
     if hop + length - 1 > fft:  # a sub-block longer than the FFT block (very high rates)
         fft = 1 << math.ceil(math.log2(hop + length - 1))
         spectrum = np.fft.rfft(np.fft.irfft(spectrum)[:length], fft)
-    seg = np.zeros(fft)
-    for start in range(0, whole, hop):
-        stop = min(start + hop, whole)
-        lo = max(0, start - length + 1)
-        seg[:] = 0.0
-        offset = (length - 1) - (start - lo)  # zeros stand for the samples before the first
-        seg[offset : offset + stop - lo] = x[lo:stop]
-        y = np.fft.irfft(np.fft.rfft(seg) * spectrum, fft)[length - 1 : length - 1 + stop - start]
-        out[start // cell : stop // cell] = np.square(y).reshape(-1, cell).sum(axis=1)
+
+    def blocks(first: int, last: int) -> None:
+        seg = np.zeros(fft)
+        for start in range(first, last, hop):
+            stop = min(start + hop, whole)
+            lo = max(0, start - length + 1)
+            seg[:] = 0.0
+            offset = (length - 1) - (start - lo)  # zeros stand for the samples before the first
+            seg[offset : offset + stop - lo] = x[lo:stop]
+            y = np.fft.irfft(np.fft.rfft(seg) * spectrum, fft)[length - 1 : length - 1 + stop - start]
+            out[start // cell : stop // cell] = np.square(y).reshape(-1, cell).sum(axis=1)
+
+    starts = range(0, whole, hop)
+    half = starts[len(starts) // 2] if len(starts) > 1 else whole
+    _in_parallel(blocks, [(0, half), (half, whole)])
     return out
 
 
@@ -363,6 +371,23 @@ class _Envelope:
         return out
 
 
+@functools.lru_cache(maxsize=1)
+def _pool() -> cf.ThreadPoolExecutor:
+    return cf.ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1), thread_name_prefix="loudness")
+
+
+def _in_parallel(work: Callable[[int, int], None], ranges: Sequence[tuple[int, int]]) -> None:
+    """``work(a, b)`` for every range, on up to two threads: the heavy parts (FFTs,
+    gathers, ufuncs over large arrays) run in numpy without the GIL, so a section
+    levelled alone (an edit) uses both cores. Each range writes only its own slice."""
+    if len(ranges) < 2:
+        for a, b in ranges:
+            work(a, b)
+        return
+    for done in [_pool().submit(work, a, b) for a, b in ranges]:
+        done.result()
+
+
 def _chunks(n: int, size: int) -> Iterator[tuple[int, int]]:
     for start in range(0, n, size):
         yield start, min(n, start + size)
@@ -385,9 +410,12 @@ _CHUNK = 1 << 17
 
 def _apply(x: Int16, gain: float, envelope: _Envelope | None) -> Int16:
     y = np.empty(len(x), dtype=np.int16)
-    for start, stop in _chunks(len(x), _CHUNK):
+
+    def chunk(start: int, stop: int) -> None:
         g = gain if envelope is None else gain * envelope.gain(start, stop)
         y[start:stop] = np.clip(np.round(x[start:stop] * g), -32768, 32767)
+
+    _in_parallel(chunk, list(_chunks(len(x), _CHUNK)))
     return y
 
 
@@ -405,7 +433,14 @@ class _PeakMap:
         """(samples, their neighbourhood peak) for every sample whose peak reaches ``threshold``."""
         if threshold < self.covered:
             self.covered = threshold / 10 ** (2 / 20)  # 2 dB more, so a few gain steps reuse it
-            found = [self._over(a, min(a + (1 << 20), len(self.x))) for a in range(0, len(self.x), 1 << 20)]
+            parts = list(_chunks(len(self.x), 1 << 19))
+            slots: list[tuple[I64, F64] | None] = [None] * len(parts)
+
+            def part(i: int, _: int) -> None:
+                slots[i] = self._over(*parts[i])
+
+            _in_parallel(part, [(i, i) for i in range(len(parts))])
+            found = [slot for slot in slots if slot is not None]
             self.points = np.concatenate([f[0] for f in found]) if found else np.zeros(0, dtype=np.int64)
             self.peaks = np.concatenate([f[1] for f in found]) if found else np.zeros(0)
         keep = self.peaks >= threshold
