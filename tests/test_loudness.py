@@ -123,3 +123,22 @@ def test_true_peak_of_a_stream_matches_the_whole() -> None:
     # With a floor, peaks under it may be estimated, those over it are exact.
     assert loudness.true_peak_of(chunked(data, 9999), floor=whole * 0.9) == pytest.approx(whole, rel=1e-6)
     assert loudness.true_peak_of(iter([])) == 0.0
+
+
+def test_level_on_two_threads_equals_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The threaded K-weighting, peak map and gain give exactly the serial result (each
+    range writes only its own slice): long enough for several ranges, loud enough to limit."""
+    speech, rate = _signals()["espeak"]
+    reps = math.ceil(40 * rate / len(speech))
+    x = np.concatenate([(speech.astype(np.float64) * (0.6 + 0.1 * (i % 5))).astype(np.int16) for i in range(reps)])
+    threaded = loudness.level(x, rate, ceiling_dbtp=-2.5)
+    assert threaded.ceiling_dbtp == -2.5  # the limiter ran
+
+    def serial(work: Any, ranges: Any) -> None:
+        for a, b in ranges:
+            work(a, b)
+
+    monkeypatch.setattr(loudness, "_in_parallel", serial)
+    one = loudness.level(x, rate, ceiling_dbtp=-2.5)
+    assert np.array_equal(threaded.pcm, one.pcm)
+    assert (threaded.gain_db, threaded.lufs, threaded.true_peak_dbtp) == (one.gain_db, one.lufs, one.true_peak_dbtp)
