@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from . import aac, ffmpeg, fsutil, loudness, mp3
 from .cache import CachedClip
-from .errors import PipelineError
+from .errors import PipelineError, RenderError
 from .export.subtitles import Cue, write_srt, write_vtt
 from .export.tags import Chapter, id3_bytes, write_id3
 from .layout import Timeline, lay_out
@@ -61,8 +61,11 @@ def clip_gain(clip: CachedClip) -> float:
 
 
 def _samples(clip: CachedClip) -> npt.NDArray[np.int16]:
-    with wave.open(str(clip.path), "rb") as wav:
-        data = wav.readframes(wav.getnframes())
+    try:
+        with wave.open(str(clip.path), "rb") as wav:
+            data = wav.readframes(wav.getnframes())
+    except FileNotFoundError:  # e.g. `cache prune` of a shared cache while this render ran
+        raise RenderError(f"clip {clip.key[:12]} vanished from the cache; run again", path=str(clip.path)) from None
     return np.frombuffer(data, dtype=np.int16)
 
 

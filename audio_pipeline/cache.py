@@ -134,7 +134,9 @@ class ClipCache:
         clip = self.get(key)
         assert clip is not None, "a clip just written must read back"
         for span in clip.sentences:  # after the commit point: a pointer never names a half entry
-            fsutil.write_text(self._pointer(span.key), json.dumps({"clip": key, "start": span.start, "end": span.end}))
+            with contextlib.suppress(OSError):  # a pointer is only a hint: the clip is what counts
+                pointer = json.dumps({"clip": key, "start": span.start, "end": span.end})
+                fsutil.write_text(self._pointer(span.key), pointer)
         return clip
 
     def _pointer(self, sentence_key: str) -> Path:
@@ -160,13 +162,20 @@ class ClipCache:
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, TypeError, EOFError, wave.Error):
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):
                 pointer.unlink()
             return None
         return np.frombuffer(data, dtype="<i2").astype(np.int16)
 
     def discard(self, key: str) -> None:
-        for path in self._paths(key):
+        """Drop an entry, and the pointers to its sentences (so re-synthesizing it, e.g.
+        ``check --fix``, speaks them afresh rather than from a copy elsewhere)."""
+        wav_path, meta_path = self._paths(key)
+        with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
+            for sentence_key, *_ in json.loads(meta_path.read_text("utf-8")).get("sentences", []):
+                with contextlib.suppress(FileNotFoundError):
+                    self._pointer(str(sentence_key)).unlink()
+        for path in (wav_path, meta_path):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
 
@@ -202,6 +211,11 @@ class ClipCache:
             except (OSError, ValueError, KeyError, TypeError):
                 clip = None
             if clip not in keep:
-                freed += pointer.stat().st_size
-                pointer.unlink()
+                with contextlib.suppress(FileNotFoundError):  # also dropped by a concurrent lookup
+                    size = pointer.stat().st_size
+                    pointer.unlink()
+                    freed += size
+        for folder in (self.root / SENTENCES).glob("??"):
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only when empty
         return removed, freed

@@ -25,6 +25,7 @@ import concurrent.futures as cf
 import functools
 import math
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -371,9 +372,16 @@ class _Envelope:
         return out
 
 
-@functools.lru_cache(maxsize=1)
+_POOL_LOCK = threading.Lock()
+_POOL: cf.ThreadPoolExecutor | None = None
+
+
 def _pool() -> cf.ThreadPoolExecutor:
-    return cf.ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1), thread_name_prefix="loudness")
+    global _POOL
+    with _POOL_LOCK:  # two sections may level at once: make one pool, not two
+        if _POOL is None:
+            _POOL = cf.ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1), thread_name_prefix="loudness")
+        return _POOL
 
 
 def _in_parallel(work: Callable[[int, int], None], ranges: Sequence[tuple[int, int]]) -> None:

@@ -6,6 +6,7 @@ import json
 import wave
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -196,3 +197,55 @@ def test_render_after_an_edit_reuses_sentences(tmp_path: Path) -> None:
     clips, failures = synth.synthesize_missing(jobs, engine, cache)
     assert not failures and len(clips) == len(jobs)
     assert engine.calls == ["第二句改了。"]
+
+
+def test_discarding_a_clip_drops_its_sentence_pointers(tmp_path: Path) -> None:
+    """`check --fix` discards a clip to hear it afresh: its sentences must not come back
+    from a pointer (to it or to another clip with the same sentence)."""
+    engine = SentenceToneEngine()
+    cache = ClipCache(tmp_path)
+    first, second = _request(("共同的一句。", "甲。")), _request(("共同的一句。", "乙。"))
+    cache.put(first.key, engine.synthesize(first))
+    cache.put(second.key, engine.synthesize(second))
+    shared = first.sentence_key("共同的一句。")
+    assert cache.sentence(shared, RATE) is not None
+    cache.discard(second.key)
+    assert cache.sentence(shared, RATE) is None and cache.sentence(first.sentence_key("甲。"), RATE) is not None
+
+
+def test_a_pointer_that_cannot_be_written_does_not_fail_the_clip(tmp_path: Path) -> None:
+    cache = ClipCache(tmp_path)
+    (tmp_path / SENTENCES).write_text("not a folder")  # every pointer write fails
+    request = _request(("甲。", "乙。"))
+    clip = cache.put(request.key, SentenceToneEngine().synthesize(request))
+    assert cache.get(request.key) == clip and len(clip.sentences) == 2
+    assert cache.sentence(request.sentence_key("甲。"), RATE) is None
+
+
+def test_a_retry_asks_the_engine_itself() -> None:
+    """Reused pieces would give the same result again: after the first try, the engine
+    synthesizes the clip afresh."""
+    from audio_pipeline.engines.base import synthesize_with_retry
+
+    engine = SentenceToneEngine()
+    request = _request(("甲。", "乙。"))
+    tries: list[int] = []
+
+    def first_try(_: ClipRequest) -> Any:
+        tries.append(1)
+        raise SynthesisError("hiccup", transient=True)
+
+    result = synthesize_with_retry(engine, request, synthesize=first_try, sleep=lambda _: None)
+    assert tries == [1] and engine.calls == ["甲。", "乙。"] and len(result.marks) == 2
+
+
+def test_a_clip_gone_during_assembly_is_a_clear_error(tmp_path: Path) -> None:
+    from audio_pipeline import assemble
+    from audio_pipeline.errors import RenderError
+
+    cache = ClipCache(tmp_path)
+    request = _request(("甲。",))
+    clip = cache.put(request.key, SentenceToneEngine().synthesize(request))
+    clip.path.unlink()
+    with pytest.raises(RenderError, match="vanished from the cache"):
+        assemble._samples(clip)

@@ -75,13 +75,14 @@ def synthesize_with_retry(
     A permanent ``SynthesisError`` is raised at once; ``EngineError`` (for example an
     HTTP 403 from the edge service) is never retried and stops the caller's run.
     A clip that looks truncated counts as a transient fault. ``synthesize`` replaces
-    ``engine.synthesize`` (e.g. one that reuses cached sentences).
+    ``engine.synthesize`` on the first try (e.g. one that reuses cached sentences).
     """
     rng = rng or random.Random()
     last: SynthesisError | None = None
     for attempt in range(attempts):
         try:
-            result = (synthesize or engine.synthesize)(request)
+            # A retry asks the engine itself: the same cached pieces would give the same result.
+            result = (synthesize if synthesize is not None and attempt == 0 else engine.synthesize)(request)
         except SynthesisError as exc:
             if not exc.transient:
                 raise

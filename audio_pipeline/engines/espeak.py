@@ -138,7 +138,6 @@ class _Espeak:
         info = lib.espeak_Info(None)
         self.lib_version: str = info.decode() if info else "?"
         self.chunks: list[Int16Array] = []
-        self.settings: tuple[str, int, int, int] | None = None  # see use()
         # Keep a reference: the C library holds only the raw pointer.
         self._callback = _SynthCallback(self._collect)
         lib.espeak_SetSynthCallback(self._callback)
@@ -154,20 +153,17 @@ class _Espeak:
         langs = frozenset(p.name.lower() for p in (self.data_path / "lang").rglob("*") if p.is_file())
         return langs, variants
 
-    def use(self, settings: tuple[str, int, int, int]) -> None:
-        """Switch to (voice, rate, pitch, volume) unless already there (hold _LOCK).
-        Loading a voice costs ~0.6 ms, too much to pay for every sentence."""
-        if settings == self.settings:
-            return
-        voice, wpm, pitch, volume = settings
-        self.settings = None
+    def use(self, voice: str, wpm: int, pitch: int, volume: int) -> None:
+        """Load ``voice`` and set the parameters (hold _LOCK). Done for every sentence
+        (~0.6 ms): loading the voice also resets the language espeak may have switched to
+        inside a sentence, so a sentence's audio depends on the sentence and voice alone
+        (what lets an edited turn reuse it)."""
         if self.lib.espeak_SetVoiceByName(voice.encode()) != _EE_OK:
             raise ConfigError(f"espeak-ng cannot load voice {voice!r}")
         # Parameters outlive voice changes: set all of them with every voice.
         self.lib.espeak_SetParameter(_RATE, wpm, 0)
         self.lib.espeak_SetParameter(_PITCH, pitch, 0)
         self.lib.espeak_SetParameter(_VOLUME, volume, 0)
-        self.settings = settings
 
     def synth(self, text: str) -> Int16Array:
         """Samples for ``text`` with the current voice and parameters (hold _LOCK)."""
@@ -285,11 +281,11 @@ class EspeakEngine:
 
     def sentence_pcm(self, sentence: str, spec: VoiceSpec) -> Int16Array:
         language, _ = self.check_voice(spec.voice)
-        settings = (spec.voice.strip(), *espeak_parameters(spec))
+        wpm, pitch, volume = espeak_parameters(spec)
         text = prepare_text(sentence, language)
         with _LOCK:
             engine = _espeak()
-            engine.use(settings)
+            engine.use(spec.voice.strip(), wpm, pitch, volume)
             return _trim(engine.synth(text), self.sample_rate)
 
     def synthesize(self, request: ClipRequest) -> Synthesis:
