@@ -115,12 +115,15 @@ class Plan:
     title_jobs: tuple[Job, ...]
     sections: list[SectionPlan]
     selected: frozenset[int]
-    cached: set[str] = field(default_factory=set)
     missing: set[str] = field(default_factory=set)
     # The cached clips, as read (and checked) while planning: not read again to build.
     found: dict[str, CachedClip] = field(default_factory=dict)
     up_to_date: set[int] = field(default_factory=set)
     old_manifest: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def cached(self) -> set[str]:
+        return set(self.found)
 
     @property
     def to_build(self) -> list[int]:
@@ -205,9 +208,7 @@ def make_plan(
         if clip is None:
             plan.missing.add(job.key)
         else:
-            plan.cached.add(job.key)
             plan.found[job.key] = clip
-    plan.cached -= plan.missing
     old = {e.get("index"): e for e in plan.old_manifest.get("sections", []) if isinstance(e, dict)}
     for sp in section_plans:
         entry = old.get(sp.section.index)
