@@ -51,6 +51,7 @@ import numpy.typing as npt
 
 from . import fsutil, quality
 from .cache import CachedClip, ClipCache
+from .engines.numbers_zh import an2cn
 from .errors import PipelineError
 from .model import ClipRequest
 from .progress import Event, Reporter, silent
@@ -324,10 +325,8 @@ def _number_reading(number: str, following: str) -> str:
     if len(digits) == 4 and digits.isdigit() and following.startswith("年"):
         return "".join(_DIGITS[int(d)] for d in digits)
     try:
-        import cn2an
-
-        reading = str(cn2an.an2cn(digits))
-    except Exception:  # cn2an raises bare ValueErrors and worse on odd input
+        reading = an2cn(digits)
+    except ValueError:
         reading = "".join(_DIGITS[int(d)] if d.isdigit() else "点" for d in digits)
     return ("百分之" + reading) if percent else reading
 

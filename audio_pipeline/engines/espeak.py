@@ -44,7 +44,7 @@ import numpy.typing as npt
 
 from ..errors import ConfigError, EngineError, SynthesisError
 from ..model import ClipRequest, Synthesis, VoiceSpec
-from . import sentences
+from . import numbers_zh, sentences
 
 # Bump when this module's output for the same input changes.
 CODE_REVISION = "1"
@@ -66,7 +66,6 @@ _RATE, _VOLUME, _PITCH = 1, 2, 3
 
 _PERCENT_RE = re.compile(r"^([+-]\d+)%$")
 _HZ_RE = re.compile(r"^([+-]\d+)Hz$")
-_DIGIT_RE = re.compile(r"[0-9]")
 
 _SynthCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
 
@@ -214,17 +213,13 @@ def _is_chinese(language: str) -> bool:
 
 def prepare_text(text: str, language: str) -> str:
     """espeak's Mandarin rules misread ranges, decimals, times, fractions and percentages:
-    spell numbers out in Chinese first (the Kokoro engine's normalization + cn2an)."""
+    spell numbers out in Chinese first (the Kokoro engine's normalization, then every
+    number read as cn2an reads it: :mod:`.numbers_zh`)."""
     if not _is_chinese(language):
         return text
     from .kokoro import normalize_numbers
 
-    normalized = normalize_numbers(text)  # full-width digits are ASCII from here on
-    if not _DIGIT_RE.search(normalized):
-        return normalized  # nothing for cn2an to read, and its import costs ~0.3 s
-    import cn2an
-
-    return str(cn2an.transform(normalized, "an2cn"))
+    return numbers_zh.transform(normalize_numbers(text))  # full-width digits are ASCII after normalizing
 
 
 def _trim(samples: Int16Array, rate: int) -> Int16Array:

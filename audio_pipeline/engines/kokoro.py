@@ -20,7 +20,6 @@ Heavy imports (onnxruntime, misaki, phonemizer) happen on first use, so that
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import importlib.metadata
 import json
@@ -39,7 +38,7 @@ import numpy.typing as npt
 from ..digests import file_digest
 from ..errors import ConfigError, EngineError, SynthesisError
 from ..model import ClipRequest, Synthesis, VoiceSpec
-from . import sentences
+from . import numbers_zh, sentences
 
 # Bump when this module's output for the same input changes (text handling, gaps, trimming).
 CODE_REVISION = "1"
@@ -77,23 +76,14 @@ _DATE_RE = re.compile(r"(?<![\d.])(\d{4})([-/])(\d{1,2})\2(\d{1,2})(?![\d.])")
 _THOUSANDS_RE = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?![\d,]|\.\d)")
 
 
-@functools.cache
-def _an2cn() -> Callable[[str, str], Any]:
-    # cn2an compiles hundreds of regexes on import (~0.3 s): load it on first use,
-    # not in every command that merely creates the engine (a no-op render).
-    import cn2an
-
-    return cn2an.an2cn  # type: ignore[no-any-return]
-
-
 def _cn(number: str) -> str:
     """Read a number ("3.5", "20") the way cn2an does in running text."""
-    return str(_an2cn()(number, "low"))
+    return numbers_zh.an2cn(number, "low")
 
 
 def _cn_year(digits: str) -> str:
     """Read a year digit by digit: 2014 -> 二零一四."""
-    return str(_an2cn()(digits, "direct"))
+    return numbers_zh.an2cn(digits, "direct")
 
 
 def _range(match: re.Match[str]) -> str:
