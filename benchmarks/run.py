@@ -25,9 +25,14 @@ ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "seeds" / "luo-yonghao-yan-junjie.md"
 BIN = Path(sys.executable).parent
 CLI = [str(BIN / "audio-pipeline")]
-#: One turn edited three ways (each a new clip): the edit figure is their median.
-EDIT_FROM = "完全超出预期。"
-EDIT_TO = ("完全超出了所有人的预期。", "完全超出了大家的预期。", "完全超出了我们的预期。")
+#: One turn of section 3 edited three ways (each a new clip): words changed in a plain
+#: sentence, words changed in a sentence with a number, a sentence added. The edit
+#: figure is their median.
+EDITS = (
+    ("完全超出预期。", "完全超出了所有人的预期。"),
+    ("2022年世界杯前我去中东", "2022年世界杯前我去了一趟中东"),
+    ("完全超出预期。", "完全超出预期。这一点我们自己也没想到。"),
+)
 REPEATS = 3  # no-op and edit runs: one figure is the median of these (the machine is shared)
 
 
@@ -243,10 +248,10 @@ def main() -> None:
         }
 
         seed_text = (work / SEED.name).read_text("utf-8")
-        assert seed_text.count(EDIT_FROM) == 1
+        assert all(seed_text.count(old) == 1 for old, _ in EDITS)
         edit_runs, plans = [], []
-        for replacement in EDIT_TO:
-            (work / SEED.name).write_text(seed_text.replace(EDIT_FROM, replacement), "utf-8")
+        for old, new in EDITS:
+            (work / SEED.name).write_text(seed_text.replace(old, new), "utf-8")
             plans.append(json.loads(
                 run_cli(["plan", SEED.name, "--engine", "espeak", "--out", "out", "--json"], work)[2].split("PEAK")[0]
             ))  # fmt: skip
@@ -259,7 +264,7 @@ def main() -> None:
             "sections_rebuilt": sorted({i for p in plans for i in p["sections_to_build"]}),
             "ratio_to_cold": round(edit_s / cold_s, 3),
         }
-        results["one_edit_phases"] = edit_phases(work, seed_text.replace(EDIT_FROM, "完全超出了他们的预期。"))
+        results["one_edit_phases"] = edit_phases(work, seed_text.replace("完全超出预期。", "完全超出了他们的预期。"))
         (work / SEED.name).write_text(seed_text, "utf-8")
 
         if not args.skip_4x:
