@@ -28,7 +28,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -372,6 +372,7 @@ class _Envelope:
         return out
 
 
+_T = TypeVar("_T")
 _POOL_LOCK = threading.Lock()
 _POOL: cf.ThreadPoolExecutor | None = None
 
@@ -384,16 +385,13 @@ def _pool() -> cf.ThreadPoolExecutor:
         return _POOL
 
 
-def _in_parallel(work: Callable[[int, int], None], ranges: Sequence[tuple[int, int]]) -> None:
-    """``work(a, b)`` for every range, on up to two threads: the heavy parts (FFTs,
-    gathers, ufuncs over large arrays) run in numpy without the GIL, so a section
-    levelled alone (an edit) uses both cores. Each range writes only its own slice."""
+def _in_parallel(work: Callable[[int, int], _T], ranges: Sequence[tuple[int, int]]) -> list[_T]:
+    """``work(a, b)`` for every range, on up to two threads, results in order: the heavy
+    parts (FFTs, gathers, ufuncs over large arrays) run in numpy without the GIL, so a
+    section levelled alone (an edit) uses both cores. Each range writes only its own slice."""
     if len(ranges) < 2:
-        for a, b in ranges:
-            work(a, b)
-        return
-    for done in [_pool().submit(work, a, b) for a, b in ranges]:
-        done.result()
+        return [work(a, b) for a, b in ranges]
+    return [done.result() for done in [_pool().submit(work, a, b) for a, b in ranges]]
 
 
 def _chunks(n: int, size: int) -> Iterator[tuple[int, int]]:
@@ -441,14 +439,7 @@ class _PeakMap:
         """(samples, their neighbourhood peak) for every sample whose peak reaches ``threshold``."""
         if threshold < self.covered:
             self.covered = threshold / 10 ** (2 / 20)  # 2 dB more, so a few gain steps reuse it
-            parts = list(_chunks(len(self.x), 1 << 19))
-            slots: list[tuple[I64, F64] | None] = [None] * len(parts)
-
-            def part(i: int, _: int) -> None:
-                slots[i] = self._over(*parts[i])
-
-            _in_parallel(part, [(i, i) for i in range(len(parts))])
-            found = [slot for slot in slots if slot is not None]
+            found = _in_parallel(self._over, list(_chunks(len(self.x), 1 << 19)))
             self.points = np.concatenate([f[0] for f in found]) if found else np.zeros(0, dtype=np.int64)
             self.peaks = np.concatenate([f[1] for f in found]) if found else np.zeros(0)
         keep = self.peaks >= threshold
