@@ -5,7 +5,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -383,6 +383,17 @@ def _onsets(pcm: np.ndarray[Any, Any], sr: int, count: int) -> list[float]:
         i for i in range(1, len(loud)) if loud[i] and not loud[i - 1] and not loud[max(0, i - 15) : i].any()
     ]
     return [float(s) for s in starts[:count]]
+
+
+def assert_joined_at(path: Path, duration_ms: float, starts_ms: Sequence[float]) -> None:
+    """A joined file decodes to ``duration_ms`` and each of its tone bursts starts within
+    2 ms of ``starts_ms`` (1 ms resolution, plus codec pre-echo)."""
+    joined = np.frombuffer(ffmpeg.decode(path).raw_data, "<i2").astype(float)
+    assert len(joined) == round(duration_ms * SR / 1000)
+    found = _onsets(joined, SR, len(starts_ms))
+    assert len(found) == len(starts_ms)
+    for want, got in zip(starts_ms, found, strict=True):
+        assert abs(want - got) <= 2.0
 
 
 # --------------------------------------------------------------------------- MP3 + AAC in one run
