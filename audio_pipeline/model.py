@@ -22,16 +22,29 @@ def _digest(payload: Mapping[str, Any]) -> str:
 
 
 @dataclass(frozen=True)
+class Notice:
+    """Something the parser skipped or is unsure of; ``line`` is 1-based (None: the file)."""
+
+    line: int | None
+    message: str
+    level: str = "notice"  # or "warning": the output is probably not what the user wants
+
+
+@dataclass(frozen=True)
 class Turn:
     """One speaker's turn (or narration when ``speaker`` is None).
 
     ``paragraphs`` holds the cleaned, speakable text of each source paragraph;
-    ``line`` is the 1-based line in the source file where the turn starts.
+    ``line`` is the 1-based line in the source file where the turn starts; ``time`` the
+    first timestamp written in the turn (``HH:MM:SS``); ``directions`` the stage
+    directions and transcriber notes taken out of it (``(laughs)``, ``[crosstalk]``).
     """
 
     speaker: str | None
     paragraphs: tuple[str, ...]
     line: int
+    time: str | None = None
+    directions: tuple[str, ...] = ()
 
     @property
     def text(self) -> str:
@@ -61,6 +74,7 @@ class Transcript:
     source: str
     sections: tuple[Section, ...]
     meta: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    notices: tuple[Notice, ...] = field(default=(), compare=False)
 
     @property
     def speakers(self) -> tuple[str, ...]:

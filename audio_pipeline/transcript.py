@@ -1,78 +1,42 @@
-"""Markdown interview transcript -> Transcript. ``parse`` is pure: text in, values out."""
+"""Markdown interview transcript -> Transcript. ``parse`` is pure: text in, values out.
+
+The file is read in four passes. Blocks that are never spoken (code, tables,
+``<details>``, tables of contents…) are blanked (``mdblocks``). Every line is read on
+its own: timestamps out, a marker candidate at its start (``markers``). The speakers
+are decided over the whole file: a bold name with a colon is a speaker; a bold name
+without one, once it opens two paragraphs; a plain ``Name:``, once the name is known;
+labels in a block of metadata before the first turn are not speakers. Then turns
+are built, stage directions cut out (``mdtext``) and the result checked for signs
+that the parser guessed wrong (``Notice`` with level "warning").
+"""
 
 from __future__ import annotations
 
 import datetime as _dt
-import html
 import re
-import unicodedata
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import yamlsafe
+from . import markers, mdblocks, yamlsafe
 from .errors import TranscriptError
-from .model import Section, Transcript, Turn
+from .markers import Candidate, Kind, name_key
+from .mdtext import clean_inline, is_cjk, is_speakable, split_directions, strip_timestamps
+from .model import Notice, Section, Transcript, Turn
 
-MAX_NAME = 40
-_COLON = "[:：]"
-_TIME = (
-    r"(?:\[\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?\]"
-    r"|\(\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d+)?\)"
-    r"|（\d{1,2}:\d{2}(?::\d{2})?）)"
-)
-# Optional list bullet or quote marker, then a bold name with its colon inside or
-# right after the closing stars, with an optional timestamp on either side.
-_BOLD_MARKER = re.compile(
-    rf"^[ \t]*(?:[-*+][ \t]+|>[ \t]*)?(?:{_TIME}[ \t]*)?"
-    rf"\*\*[ \t]*(?P<name>[^*\n]+?)[ \t]*(?:{_TIME}[ \t]*)?(?P<inner>{_COLON})?[ \t]*\*\*"
-    rf"[ \t]*(?:{_TIME}[ \t]*)?(?P<outer>{_COLON})?[ \t]*(?:{_TIME}[ \t]*)?"
-)
-_PLAIN_MARKER = re.compile(
-    rf"^[ \t]*(?:[-*+][ \t]+|>[ \t]*)?(?:{_TIME}[ \t]*)?(?P<name>[^:：\s*#>\[\]()][^:：*\n]*?)"
-    rf"[ \t]*(?:{_TIME}[ \t]*)?{_COLON}[ \t]*(?:{_TIME}[ \t]*)?"
-)
-_SENTENCE_PUNCT = set("。！？!?，,；;、…")
-_HEADING = re.compile(r"^[ \t]{0,3}(?P<hashes>#{1,6})[ \t]+(?P<text>.*?)[ \t]*#*[ \t]*$")
-_RULE = re.compile(r"^[ \t]{0,3}(?:(?:-[ \t]*){3,}|(?:\*[ \t]*){3,}|(?:_[ \t]*){3,})$")
-_FENCE = re.compile(r"^[ \t]{0,3}(```|~~~)")
-_LINK_DEF = re.compile(r"^[ \t]{0,3}\[[^\]]+\]:\s*\S+")
-_FOOTNOTE_DEF = re.compile(r"^[ \t]{0,3}\[\^[^\]]+\]:")
+__all__ = ["clean_inline", "is_speakable", "parse", "read", "to_json"]
 
-_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)|!\[[^\]]*\]\[[^\]]*\]")
-_FOOTNOTE_REF = re.compile(r"\[\^[^\]]+\]")
-_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)|\[([^\]]*)\]\[[^\]]*\]")
-_AUTOLINK = re.compile(r"<(?:https?|mailto|ftp):[^>\s]*>")
-_HTML_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>")
-_CODE = re.compile(r"`+([^`]*)`+")
-_STRONG = re.compile(r"\*\*|__(?=\S)|(?<=\S)__")
-_EM_STAR = re.compile(r"(?<![*\w])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![*\w])")
-_EM_UNDERSCORE = re.compile(r"(?<![_\w])_(?=\S)([^_\n]+?)(?<=\S)_(?![_\w])")
-_STRIKE = re.compile(r"~~(.+?)~~")
 _BULLET = re.compile(r"^[ \t]*(?:[-*+]|\d{1,3}[.)])[ \t]+")
 _QUOTE = re.compile(r"^[ \t]*(?:>[ \t]?)+")
-_CJK = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]")
-
-
-def is_speakable(text: str) -> bool:
-    """True when ``text`` holds at least one letter or digit."""
-    return any(unicodedata.category(ch)[0] in "LN" for ch in text)
-
-
-def clean_inline(text: str) -> str:
-    """Strip inline Markdown, keeping what a listener should hear."""
-    text = _IMAGE.sub("", text)
-    text = _FOOTNOTE_REF.sub("", text)
-    text = _LINK.sub(lambda m: m.group(1) if m.group(1) is not None else m.group(2), text)
-    text = _AUTOLINK.sub("", text)
-    text = _HTML_TAG.sub("", text)
-    text = _CODE.sub(r"\1", text)
-    text = _STRIKE.sub(r"\1", text)
-    text = _STRONG.sub("", text)
-    text = _EM_STAR.sub(r"\1", text)
-    text = _EM_UNDERSCORE.sub(r"\1", text)
-    text = html.unescape(text)
-    return re.sub(r"[ \t\u00a0\u3000]+", " ", text).strip()
+_LOOKS_LIKE_MARKER = re.compile(
+    r"^[ \t>*_\-+\d.)]*(?:\*\*|__)?[^\s:：*_]{1,25}(?:[ \t][^\s:：*_]{1,25}){0,3}(?:\*\*|__)?[ \t]*"
+    r"(?:[:：]|[-–—][ \t])"
+)
+# A file with more paragraphs than this and no speaker at all gets a warning.
+_FEW_PARAGRAPHS = 3
+_EMPHASIZED = (Kind.COLON, Kind.BOLD, Kind.ALONE)
 
 
 def _join_lines(lines: Iterable[str]) -> str:
@@ -81,76 +45,10 @@ def _join_lines(lines: Iterable[str]) -> str:
     for line in lines:
         if not line:
             continue
-        if out and not (_CJK.match(out[-1]) and _CJK.match(line[0])):
+        if out and not (is_cjk(out[-1]) and is_cjk(line[0])):
             out += " "
         out += line
     return out
-
-
-def _strip_comments(lines: list[str]) -> list[str]:
-    """Blank out HTML comments (which may span lines) and fenced code, keeping line count."""
-    out: list[str] = []
-    in_comment = False
-    fence: str | None = None
-    for line in lines:
-        if fence is not None:
-            out.append("")
-            if line.strip().startswith(fence):
-                fence = None
-            continue
-        if not in_comment:
-            m = _FENCE.match(line)
-            if m:
-                fence = m.group(1)
-                out.append("")
-                continue
-        result = ""
-        rest = line
-        while rest:
-            if in_comment:
-                end = rest.find("-->")
-                if end < 0:
-                    rest = ""
-                else:
-                    rest = rest[end + 3 :]
-                    in_comment = False
-            else:
-                start = rest.find("<!--")
-                if start < 0:
-                    result += rest
-                    rest = ""
-                else:
-                    result += rest[:start]
-                    rest = rest[start + 4 :]
-                    in_comment = True
-        out.append(result)
-    return out
-
-
-def _marker_name(raw: str) -> str | None:
-    name = clean_inline(raw).strip()
-    if not name or len(name) > MAX_NAME or any(ch in _SENTENCE_PUNCT for ch in name):
-        return None
-    if not is_speakable(name):
-        return None
-    return name
-
-
-def _bold_marker(line: str) -> tuple[str, str] | None:
-    """(name, rest of line) when ``line`` opens with a bold speaker marker."""
-    m = _BOLD_MARKER.match(line)
-    if not m or (m.group("inner") is None) == (m.group("outer") is None):
-        return None
-    name = _marker_name(m.group("name"))
-    return (name, line[m.end() :]) if name else None
-
-
-def _plain_marker(line: str, known: set[str]) -> tuple[str, str] | None:
-    m = _PLAIN_MARKER.match(line)
-    if not m:
-        return None
-    name = clean_inline(m.group("name")).strip()
-    return (name, line[m.end() :]) if name in known else None
 
 
 def _front_matter(lines: list[str], source: str) -> tuple[dict[str, Any], int]:
@@ -179,31 +77,189 @@ def _plain_meta(value: Any) -> Any:
     return value
 
 
+@dataclass
+class _Row:
+    """One body line, read on its own."""
+
+    number: int  # 1-based line in the file
+    text: str  # timestamps removed
+    time: str | None
+    paragraph: int  # rows between blank lines share a number
+    heading: tuple[int, str] | None = None
+    candidate: Candidate | None = None
+    role: str = "text"  # text | turn | language | metadata | blank
+
+
+def _rows(body: list[str], first_number: int) -> list[_Row]:
+    rows: list[_Row] = []
+    paragraph = 0
+    for offset, raw in enumerate(body):
+        text, time = strip_timestamps(raw)
+        row = _Row(first_number + offset, text, time, paragraph)
+        if not text.strip():
+            row.role = "blank"
+            paragraph += 1
+        elif (head := mdblocks.heading(text)) is not None:
+            row.heading = head
+            row.role = "heading"
+            paragraph += 1
+        else:
+            row.candidate = markers.find(text)
+        row.paragraph = paragraph
+        rows.append(row)
+    return rows
+
+
+@dataclass
+class _Speakers:
+    """Which candidates are speaker markers, and the name each speaker is shown by."""
+
+    known: dict[str, str]  # key -> spelling from voices.yaml
+    aliases: dict[str, str]  # key -> real name
+    accepted: set[str] = field(default_factory=set)
+    spellings: dict[str, Counter[str]] = field(default_factory=dict)
+    rejected: list[_Row] = field(default_factory=list)
+
+    def display(self, key: str) -> str:
+        if key in self.aliases:
+            return self.aliases[key]
+        if key in self.known:
+            return self.known[key]
+        counts = self.spellings[key]
+        best = max(counts.values())
+        return next(name for name in counts if counts[name] == best)  # first seen wins a tie
+
+
+def _meta_looking(rows: list[_Row]) -> bool:
+    """A paragraph of ``label: value`` lines with distinct labels, or a list of them."""
+    lines = [r for r in rows if r.role not in ("blank", "heading")]
+    labelled = [r for r in lines if r.candidate is not None and r.candidate.kind in (Kind.COLON, Kind.PLAIN)]
+    if not labelled or len(labelled) != len(lines):
+        return False
+    keys = [r.candidate.key for r in labelled if r.candidate is not None]
+    if len(set(keys)) != len(keys):
+        return False
+    return len(lines) >= 2 or all(r.candidate is not None and r.candidate.listed for r in lines)
+
+
+def _decide(rows: list[_Row], known: dict[str, str], aliases: dict[str, str]) -> _Speakers:
+    speakers = _Speakers(known, aliases)
+    cands = [r for r in rows if r.candidate is not None]
+    paragraphs: dict[int, list[_Row]] = {}
+    for row in rows:
+        paragraphs.setdefault(row.paragraph, []).append(row)
+
+    # Plain "Name:" lines in a file without bold markers: names that open at least
+    # two lines each, in a dialogue of two or more such names ("Q:"/"A:", "Ann:"/"Bob:").
+    emphasized = Counter(r.candidate.key for r in cands if r.candidate and r.candidate.kind in _EMPHASIZED)
+    plain = Counter(
+        r.candidate.key
+        for r in cands
+        if r.candidate and r.candidate.kind is Kind.PLAIN and markers.looks_like_name(r.candidate.name)
+    )
+    dialogue = {k for k, n in plain.items() if n >= 2 and not markers.is_language_label(k)}
+    if len(dialogue) < 2 or any(n >= 2 for n in emphasized.values()):
+        dialogue = set()
+
+    def is_known(c: Candidate) -> bool:
+        return c.key in known or c.key in aliases or c.key in dialogue or markers.is_generic(c.name)
+
+    def strong(c: Candidate) -> bool:
+        return c.kind in _EMPHASIZED or is_known(c)
+
+    # Where the transcript proper starts: the first paragraph (not a metadata block)
+    # with a marker whose label speaks again later or is known; failing that, the first
+    # bold marker with a colon outside a metadata block; failing that, the first marker.
+    counts_all = Counter(r.candidate.key for r in cands if r.candidate and r.candidate.kind is not Kind.BROKEN)
+
+    def opens_transcript(row: _Row, rule: int) -> bool:
+        c = row.candidate
+        if c is None or markers.is_language_label(c.name) or not strong(c):
+            return False
+        if rule == 2:
+            return True
+        if _meta_looking(paragraphs[row.paragraph]):
+            return False
+        return c.kind is Kind.COLON if rule == 1 else counts_all[c.key] >= 2 or is_known(c)
+
+    first_turn = next(
+        (r.paragraph for rule in (0, 1, 2) for r in cands if opens_transcript(r, rule)),
+        max((r.paragraph for r in rows), default=0) + 1,
+    )
+
+    later = [r for r in cands if r.paragraph >= first_turn]
+    later_keys = {r.candidate.key for r in later if r.candidate is not None}
+    # Before the first turn: labels are metadata ("- **嘉宾**：Quintus"), unless a whole
+    # block of them all speak again later (the transcript simply starts there).
+    for number in sorted({r.paragraph for r in cands if r.paragraph < first_turn}):
+        block = [r for r in paragraphs[number] if r.candidate is not None]
+        keys = {r.candidate.key for r in block if r.candidate is not None}
+        if _meta_looking(paragraphs[number]) and keys <= later_keys:
+            later.extend(block)
+        else:
+            for r in block:
+                r.role = "metadata"
+
+    counts = Counter(r.candidate.key for r in later if r.candidate is not None and r.candidate.kind is not Kind.PLAIN)
+    bold_keys: set[str] = set()
+    for row in later:
+        c = row.candidate
+        assert c is not None
+        if markers.is_language_label(c.name) and c.kind in (Kind.COLON, Kind.PLAIN):
+            row.role = "language"
+            continue
+        ok = {
+            Kind.COLON: is_known(c) or counts[c.key] >= 2 or markers.looks_like_name(c.name),
+            Kind.BOLD: is_known(c) or (counts[c.key] >= 2 and markers.looks_like_name(c.name)),
+            Kind.ALONE: is_known(c) or (counts[c.key] >= 2 and markers.looks_like_name(c.name)),
+        }.get(c.kind)
+        if ok:
+            bold_keys.add(c.key)
+    for row in later:
+        c = row.candidate
+        assert c is not None
+        if row.role == "language":
+            continue
+        # BROKEN and PLAIN lean on the name being a speaker elsewhere.
+        if c.key in bold_keys if c.kind in _EMPHASIZED else is_known(c) or c.key in bold_keys:
+            row.role = "turn"
+            speakers.accepted.add(c.key)
+            speakers.spellings.setdefault(c.key, Counter())[c.name] += 1
+        elif row.role != "metadata":
+            speakers.rejected.append(row)
+    return speakers
+
+
 class _Builder:
-    """Accumulates sections and turns while the lines are scanned."""
+    """Accumulates sections and turns while the rows are walked."""
 
     def __init__(self) -> None:
         self.sections: list[tuple[str | None, int, list[Turn]]] = []
-        self.turn_speaker: str | None = None
-        self.turn_line = 0
+        self.speaker: str | None = None
+        self.line = 0
+        self.time: str | None = None
+        self.directions: list[str] = []
         self.paragraphs: list[str] = []
         self.lines: list[str] = []
         self.open = False
+        self.read: list[tuple[int, int, bool]] = []  # (line, characters, by the narrator)
 
     def new_section(self, title: str | None, line: int) -> None:
         self.end_turn()
         self.sections.append((title, line, []))
 
-    def start_turn(self, speaker: str | None, line: int) -> None:
+    def start_turn(self, speaker: str | None, line: int, time: str | None) -> None:
         self.end_turn()
-        self.turn_speaker, self.turn_line, self.open = speaker, line, True
+        self.speaker, self.line, self.time, self.open = speaker, line, time, True
 
-    def add_line(self, text: str, line: int) -> None:
+    def add_line(self, text: str, line: int, time: str | None = None) -> None:
         if not self.open:
-            self.start_turn(None, line)
-        if not self.paragraphs and not self.lines and not text:
-            return
-        self.lines.append(text)
+            self.start_turn(None, line, time)
+        if self.time is None:
+            self.time = time
+        if text:
+            self.lines.append(text)
+            self.read.append((line, len(text), self.speaker is None))
 
     def end_paragraph(self) -> None:
         joined = _join_lines(self.lines)
@@ -215,68 +271,128 @@ class _Builder:
         self.end_paragraph()
         if self.open and self.paragraphs:
             if not self.sections:
-                self.sections.append((None, self.turn_line, []))
-            self.sections[-1][2].append(Turn(self.turn_speaker, tuple(self.paragraphs), self.turn_line))
-        self.paragraphs, self.open = [], False
+                self.sections.append((None, self.line, []))
+            turn = Turn(self.speaker, tuple(self.paragraphs), self.line, self.time, tuple(self.directions))
+            self.sections[-1][2].append(turn)
+        self.paragraphs, self.directions, self.open, self.time = [], [], False, None
+
+    @property
+    def section_speaker(self) -> str | None:
+        """The speaker of the last turn in this section (None: the narrator)."""
+        if self.open:
+            return self.speaker
+        turns = self.sections[-1][2] if self.sections else []
+        return turns[-1].speaker if turns else None
 
 
-def parse(text: str, source: str = "<transcript>", known_speakers: Iterable[str] = ()) -> Transcript:
-    """Parse a Markdown transcript. ``source`` names the file in errors and the fallback title."""
-    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+def _content(text: str) -> str:
+    return clean_inline(_QUOTE.sub("", _BULLET.sub("", _QUOTE.sub("", text))))
+
+
+def parse(
+    text: str,
+    source: str = "<transcript>",
+    known_speakers: Iterable[str] = (),
+    aliases: Mapping[str, str] | None = None,
+) -> Transcript:
+    """Parse a Markdown transcript. ``source`` names the file in errors and the fallback title.
+
+    ``known_speakers``: names from voices.yaml (their spelling wins, and a plain
+    ``Name:`` line is a marker for them). ``aliases``: label -> real name, applied
+    before anything else sees the speakers (``Speaker 0`` -> ``Prof. Lee``).
+    """
+    text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
     lines = text.split("\n")
     meta, body_start = _front_matter(lines, source)
-    body = _strip_comments(lines[body_start:])
-
-    # Bold markers anywhere make a name known, so `Name:` lines elsewhere count too.
-    known = set(known_speakers)
-    for line in body:
-        found = _bold_marker(line)
-        if found:
-            known.add(found[0])
+    body, notices = mdblocks.blank_unspoken(lines[body_start:], body_start + 1)
+    rows = _rows(body, body_start + 1)
+    known = {name_key(n): n for n in known_speakers}
+    alias_map = {name_key(k): str(v).strip() for k, v in (aliases or {}).items()}
+    speakers = _decide(rows, known, alias_map)
 
     doc_title = str(meta["title"]).strip() if meta.get("title") not in (None, "") else None
     builder = _Builder()
-    for offset, raw in enumerate(body):
-        number = body_start + offset + 1
-        if not raw.strip():  # spaces, tabs, U+00A0 and friends
+    pending: str | None = None  # a timestamp on a line of its own, for the turn below it
+    for row in rows:
+        if row.role == "blank":
             builder.end_paragraph()
+            pending = row.time or pending
             continue
-        if _RULE.match(raw) or _LINK_DEF.match(raw) or _FOOTNOTE_DEF.match(raw):
-            builder.end_paragraph()
-            continue
-        heading = _HEADING.match(raw)
-        if heading:
-            level = len(heading.group("hashes"))
-            title = clean_inline(heading.group("text"))
+        if row.heading is not None:
+            level, raw_title = row.heading
+            title = clean_inline(raw_title)
             if level == 1:
                 if doc_title is None and title:
                     doc_title = title
                 builder.end_paragraph()
             elif level == 2:
-                builder.new_section(title, number)
+                builder.new_section(title, row.number)
             elif is_speakable(title):
-                builder.start_turn(None, number)
-                builder.add_line(title, number)
+                builder.start_turn(None, row.number, row.time)
+                builder.add_line(title, row.number)
                 builder.end_paragraph()
             continue
-        found = _bold_marker(raw) or _plain_marker(raw, known)
-        if found:
-            builder.start_turn(found[0], number)
-            raw = found[1]
-        content = clean_inline(_QUOTE.sub("", _BULLET.sub("", _QUOTE.sub("", raw))))
-        if content:
-            builder.add_line(content, number)
+        line = row.text
+        time = row.time or pending
+        pending = None
+        c = row.candidate
+        if c is not None and row.role == "turn":
+            builder.start_turn(speakers.display(c.key), row.number, time)
+            line = c.rest
+        elif c is not None and row.role == "language":
+            builder.start_turn(builder.section_speaker, row.number, time)
+            line = c.rest
+        listed = row.role == "metadata" or _BULLET.match(line) is not None
+        if listed:
+            builder.end_paragraph()  # list items and metadata lines are sentences of their own
+        pieces = split_directions(_content(line))
+        if pieces.directions and not builder.open:
+            builder.start_turn(None, row.number, time)
+        builder.directions.extend(pieces.directions)
+        for segment in pieces.segments:
+            if segment is None:
+                builder.end_paragraph()  # a stage direction is a short pause
+            else:
+                builder.add_line(segment, row.number, time)
+        if listed:
+            builder.end_paragraph()
     builder.end_turn()
 
     title = doc_title or Path(source).stem
     sections: list[Section] = []
     for sec_title, start, turns in builder.sections:
-        if sec_title is None and not turns:
+        if not turns:
+            if sec_title is not None:
+                notices.append(Notice(start, f"section {sec_title!r} has nothing to read: no episode"))
             continue
         sections.append(Section(len(sections) + 1, sec_title or title, start, tuple(turns)))
     if not any(s.turns for s in sections):
         raise TranscriptError("nothing speakable in the transcript", path=source)
-    return Transcript(title=title, source=source, sections=tuple(sections), meta=meta)
+    notices.extend(_warnings(speakers, builder.read, rows))
+    notices.sort(key=lambda n: n.line or 0)
+    return Transcript(title=title, source=source, sections=tuple(sections), meta=meta, notices=tuple(notices))
+
+
+def _warnings(speakers: _Speakers, read: list[tuple[int, int, bool]], rows: list[_Row]) -> list[Notice]:
+    """Signs that the parser missed the speaker markers. Metadata lines before the
+    first turn are narration by design and do not count."""
+    by_number = {r.number: r for r in rows}
+    body = [(n, size, narrated) for n, size, narrated in read if by_number[n].role != "metadata"]
+    paragraphs = len({by_number[n].paragraph for n, _, _ in body})
+    spoken = sum(size for _, size, _ in body)
+    narrated = sum(size for _, size, by_narrator in body if by_narrator)
+    suspect = next((r.number for r in speakers.rejected), None)
+    if suspect is None:
+        suspect = next((n for n, _, by in body if by and _LOOKS_LIKE_MARKER.match(by_number[n].text)), None)
+    hint = f"; line {suspect} looks like an unrecognised speaker marker" if suspect is not None else ""
+    if not speakers.accepted and paragraphs > _FEW_PARAGRAPHS:
+        message = f"no speaker markers recognised: all {paragraphs} paragraphs are read by the narrator{hint}"
+        return [Notice(suspect, message, "warning")]
+    if speakers.accepted and spoken and narrated * 2 > spoken:
+        share = round(100 * narrated / spoken)
+        message = f"{share}% of the text is read by the narrator although it has speakers{hint}"
+        return [Notice(suspect, message, "warning")]
+    return []
 
 
 def _is_utf8(data: bytes) -> bool:
@@ -322,8 +438,26 @@ def to_json(transcript: Transcript) -> dict[str, Any]:
                 "index": s.index,
                 "title": s.title,
                 "line": s.line,
-                "turns": [{"speaker": t.speaker, "text": t.text, "line": t.line} for t in s.turns],
+                "turns": [
+                    {
+                        "speaker": t.speaker,
+                        "text": t.text,
+                        "line": t.line,
+                        "time": t.time,
+                        "directions": list(t.directions),
+                    }
+                    for t in s.turns
+                ],
             }
             for s in transcript.sections
         ],
     }
+
+
+def speaker_counts(transcript: Transcript) -> dict[str, int]:
+    """Turns per speaker, in order of first appearance."""
+    counts: dict[str, int] = {}
+    for turn in transcript.turns:
+        if turn.speaker is not None:
+            counts[turn.speaker] = counts.get(turn.speaker, 0) + 1
+    return counts

@@ -114,7 +114,7 @@ def test_plain_markers(text: str, known: tuple[str, ...], expected: list[tuple[s
         ("**A:** a <!-- hidden\nstill hidden --> b", [("A", "a b")]),
         (
             "**A:** x\n\n- item one\n- item two\n\n> quoted\n\n---\n\n[^1]: note",
-            [("A", "x\nitem one item two\nquoted")],
+            [("A", "x\nitem one\nitem two\nquoted")],
         ),
         ("**A:** Tom &amp; Jerry ~~gone~~", [("A", "Tom & Jerry gone")]),
         # Soft-wrapped English lines join with a space, Chinese without.

@@ -1,0 +1,162 @@
+"""Blocks of a Markdown transcript that are never spoken. Pure.
+
+``blank_unspoken`` returns the lines with every such block blanked (line numbers stay
+the same) and one notice per block: code, tables, ``<details>`` (usually a second copy
+of the text), footnote definitions, tables of contents. HTML comments, link
+definitions and rules are blanked silently: they are never content.
+"""
+
+from __future__ import annotations
+
+import re
+
+from . import markers
+from .mdtext import strip_timestamps
+from .model import Notice
+
+_FENCE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})")
+_RULE = re.compile(r"^[ \t]{0,3}(?:(?:-[ \t]*){3,}|(?:\*[ \t]*){3,}|(?:_[ \t]*){3,})$")
+_LINK_DEF = re.compile(r"^[ \t]{0,3}\[[^\]^]+\]:\s*\S+")
+_FOOTNOTE_DEF = re.compile(r"^[ \t]{0,3}\[\^[^\]]+\]:")
+_DETAILS_OPEN = re.compile(r"<details\b", re.IGNORECASE)
+_DETAILS_CLOSE = re.compile(r"</details\s*>", re.IGNORECASE)
+_RAW_OPEN = re.compile(r"^[ \t]*<(script|style|table|pre)\b", re.IGNORECASE)
+_TABLE_ROW = re.compile(r"^[ \t]*\|.*\|[ \t]*$|^[^|\n]+\|[^|\n]+")
+_TABLE_DELIM = re.compile(
+    r"^[ \t]*\|?[ \t]*:?-{2,}:?[ \t]*(?:\|[ \t]*:?-{2,}:?[ \t]*)+\|?[ \t]*$|^[ \t]*\|[ \t]*:?-{2,}:?[ \t]*\|"
+)
+_LIST_ITEM = re.compile(r"^[ \t]*(?:[-*+]|\d{1,3}[.)])[ \t]+(?P<body>.*)$")
+_LINK = re.compile(r"\[[^\]]*\]\([^)]*\)")
+_HEADING = re.compile(r"^[ \t]{0,3}(?P<hashes>#{1,6})[ \t]+(?P<text>.*?)[ \t]*#*[ \t]*$")
+_TOC_TITLE = re.compile(
+    r"^(?:table of contents|contents|toc|chapters|chapter list|timestamps|time ?stamps|timeline|"
+    r"outline|目录|章节|章节目录|时间轴|时间线|时间戳|本期目录|内容目录)\W*$",
+    re.IGNORECASE,
+)
+
+
+def heading(line: str) -> tuple[int, str] | None:
+    m = _HEADING.match(line)
+    return (len(m.group("hashes")), m.group("text")) if m else None
+
+
+def _strip_comments(lines: list[str]) -> list[str]:
+    """Blank out HTML comments, which may span lines."""
+    out: list[str] = []
+    in_comment = False
+    for line in lines:
+        result, rest = "", line
+        while rest:
+            if in_comment:
+                end = rest.find("-->")
+                rest, in_comment = ("", True) if end < 0 else (rest[end + 3 :], False)
+            else:
+                start = rest.find("<!--")
+                if start < 0:
+                    result, rest = result + rest, ""
+                else:
+                    result, rest, in_comment = result + rest[:start], rest[start + 4 :], True
+        out.append(result)
+    return out
+
+
+def _tocish(body: str) -> bool:
+    """A list item that is mostly a link or starts with a timestamp."""
+    rest, time = strip_timestamps(body)
+    found = markers.find(rest)
+    if found is not None and (found.kind is markers.Kind.COLON or markers.is_generic(found.name)):
+        return False  # a turn in a bulleted transcript
+    links = _LINK.findall(rest)
+    if time is None and not links:
+        return False
+    words = _LINK.sub("", rest).split()
+    return len(words) <= 12
+
+
+class _Scan:
+    def __init__(self, lines: list[str], first: int) -> None:
+        self.lines = lines
+        self.first = first
+        self.notices: list[Notice] = []
+
+    def blank(self, start: int, end: int, what: str | None) -> int:
+        for i in range(start, end):
+            self.lines[i] = ""
+        if what:
+            self.notices.append(Notice(self.first + start, f"{what} not read"))
+        return end
+
+    def until(self, start: int, done: re.Pattern[str], opener: re.Pattern[str] | None = None) -> int:
+        """Index after the line closing a block opened at ``start`` (nesting counted)."""
+        depth = 0
+        for i in range(start, len(self.lines)):
+            line = self.lines[i]
+            if opener is not None:
+                depth += len(opener.findall(line))
+            depth -= len(done.findall(line))
+            if (opener is None and i > start and done.search(line)) or (opener is not None and depth <= 0):
+                return i + 1
+        return len(self.lines)
+
+
+def blank_unspoken(lines: list[str], first_number: int) -> tuple[list[str], list[Notice]]:
+    """``first_number``: the file line number of ``lines[0]``."""
+    scan = _Scan(_strip_comments(list(lines)), first_number)
+    lines = scan.lines
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        fence = _FENCE.match(line)
+        if fence:
+            mark = fence.group(1)
+            end = next(
+                (j + 1 for j in range(i + 1, len(lines)) if lines[j].strip().startswith(mark[0] * len(mark))),
+                len(lines),
+            )
+            i = scan.blank(i, end, "code block")
+            continue
+        if _DETAILS_OPEN.search(line):
+            i = scan.blank(i, scan.until(i, _DETAILS_CLOSE, _DETAILS_OPEN), "<details> block")
+            continue
+        raw = _RAW_OPEN.match(line)
+        if raw:
+            close = re.compile(rf"</{raw.group(1)}\s*>", re.IGNORECASE)
+            end = i + 1 if close.search(line) else scan.until(i, close)
+            i = scan.blank(i, end, f"HTML <{raw.group(1).lower()}> block")
+            continue
+        if _TABLE_ROW.match(line) and i + 1 < len(lines) and _TABLE_DELIM.match(lines[i + 1]):
+            end = i + 2
+            while end < len(lines) and lines[end].strip() and "|" in lines[end]:
+                end += 1
+            i = scan.blank(i, end, "table")
+            continue
+        if _FOOTNOTE_DEF.match(line):
+            end = i + 1
+            while end < len(lines) and lines[end].startswith(("    ", "\t")) and lines[end].strip():
+                end += 1
+            i = scan.blank(i, end, "footnote")
+            continue
+        if _RULE.match(line) or _LINK_DEF.match(line):
+            lines[i] = ""
+            i += 1
+            continue
+        head = heading(line)
+        if head and _TOC_TITLE.match(strip_timestamps(head[1])[0].strip(" *_")):
+            end = i + 1
+            while end < len(lines) and not ((h := heading(lines[end])) and h[0] <= head[0]):
+                end += 1
+            i = scan.blank(i, end, "table of contents")
+            continue
+        if _LIST_ITEM.match(line):
+            end = i
+            items: list[str] = []
+            while end < len(lines) and (m := _LIST_ITEM.match(lines[end])):
+                items.append(m.group("body"))
+                end += 1
+            if len(items) >= 2 and sum(map(_tocish, items)) * 10 >= len(items) * 6:
+                i = scan.blank(i, end, "table of contents")
+            else:
+                i = end
+            continue
+        i += 1
+    return lines, scan.notices

@@ -1,0 +1,211 @@
+"""Inline text of a transcript line: timestamps, stage directions, Markdown. Pure functions.
+
+What a listener should hear is what is left after three passes: timestamps go (the
+first is kept as the turn's time), stage directions and transcriber notes go (each is
+recorded and becomes a short pause), inline Markdown is reduced to its words.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from dataclasses import dataclass
+
+# -- timestamps -------------------------------------------------------------------
+
+# 12:34, 0:12:34, 00:12:34.5, 00:00:07:190 (ASR tools write milliseconds after a colon).
+_CLOCK = r"\d{1,2}(?::\d{2}){1,2}(?:[.,]\d{1,3}|:\d{3})?"
+_CLOCK3 = r"\d{1,2}:\d{2}:\d{2}(?:[.,]\d{1,3}|:\d{3})?"
+_RANGE_SEP = r"[ \t]*(?:-{1,2}>?|–|—|~|to)[ \t]*"
+_SPAN = rf"{_CLOCK}(?:{_RANGE_SEP}{_CLOCK})?"
+_OPEN, _CLOSE = r"(?:\\?\[|\(|（|【)", r"(?:\\?\]|\)|）|】)"
+_TIMESTAMP = re.compile(
+    # a timestamp link (YouTube-style chapters), bracketed or bare spans, bold-wrapped ones
+    rf"\[[ \t]*(?P<l>{_CLOCK})[ \t]*\]\([^)\s]*\)"
+    rf"|{_OPEN}[ \t]*(?P<b>{_CLOCK})(?:{_RANGE_SEP}{_CLOCK})?[ \t]*{_CLOSE}"
+    rf"|(?<![\d:.,])(?P<t>{_CLOCK3})(?:{_RANGE_SEP}{_CLOCK})?(?![\d:])"
+)
+# A bare m:ss counts as a timestamp only where a line (or its marker) starts.
+_LEADING_CLOCK = re.compile(
+    rf"^(?P<lead>[ \t]*(?:[-*+][ \t]+|\d{{1,3}}[.)][ \t]+|>[ \t]*)?(?:\*\*|__|\*|_)?[ \t]*)"
+    rf"(?P<t>{_SPAN})(?=[ \t*_]|$)"
+)
+
+
+def normal_time(clock: str) -> str:
+    """'0:12:34.5' -> '00:12:34'; '12:34' -> '00:12:34'; '00:00:07:190' -> '00:00:07'."""
+    parts = re.split(r"[:.,]", clock)
+    numbers = [int(p) for p in parts]
+    if len(parts) >= 3 and len(parts[-1]) != 2:  # a fraction or milliseconds
+        numbers = numbers[:-1]
+    while len(numbers) < 3:
+        numbers.insert(0, 0)
+    h, m, s = numbers[-3:]
+    return f"{h:02d}:{m:02d}:{s:02d}"
+
+
+def strip_timestamps(line: str) -> tuple[str, str | None]:
+    """Remove every timestamp from ``line``; return the rest and the first one, normalized."""
+    first: str | None = None
+    m = _LEADING_CLOCK.match(line)
+    if m:
+        first = normal_time(re.split(_RANGE_SEP, m.group("t"))[0])
+        line = m.group("lead") + line[m.end() :]
+
+    def drop(match: re.Match[str]) -> str:
+        nonlocal first
+        if first is None:
+            first = normal_time(match.group("l") or match.group("b") or match.group("t"))
+        return " "
+
+    line = _TIMESTAMP.sub(drop, line)
+    if first is not None:
+        line = re.sub(r"(\*\*|__)[ \t]*\1", "", line)  # "**[00:12:34]**" left empty bold behind
+    return line, first
+
+
+# -- stage directions ----------------------------------------------------------------
+
+_EN_DIRECTION = re.compile(
+    r"^(?:both |all |everyone |audience |crowd |group |long |brief |short |soft |nervous |light |loud |"
+    r"\w+ (?=laughs|chuckles|sighs|coughs|applauds|claps))?"
+    r"(?:laugh|chuckl|giggl|applau|clap|music|intro\b|outro|theme music|jingle|cross-?talk|overlap|"
+    r"inaudible|unintelligible|indiscernible|incomprehensible|silence|pause|sigh|cough|"
+    r"clears? (?:his |her |their )?throat|"
+    r"background|ad break|advert|sponsor|cheer|groan|gasp|sound ?effect|sfx|static|beep|bleep|"
+    r"crying|cries|sniff|whisper|smil|nod|snap|phone|door|technical|audio|video|recording|break\b|"
+    r"end of|transcript|interrupt|overtalk|noise|no audio|blank audio|sound of|upbeat|soft music|mumbl)",
+    re.IGNORECASE,
+)
+_ZH_DIRECTION = re.compile(
+    r"笑|掌声|鼓掌|音乐|片头|片尾|停顿|沉默|叹气|咳嗽|听不清|杂音|插话|广告|间奏|音效|静音|背景音"
+)
+# Bracketed runs: [..] (not a link, footnote or checkbox), 【..】, (..) and （..）.
+_BRACKETED = re.compile(
+    r"\\?\[(?!\^)(?P<sq>[^\[\]\n]{1,120}?)\\?\](?![(\[:])"
+    r"|【(?P<cjk>[^【】\n]{1,60})】"
+    r"|(?<![\w])\((?P<par>[^()\n]{1,120})\)"
+    r"|（(?P<fpar>[^（）\n]{1,60})）"
+)
+
+
+def _is_direction(inner: str, kind: str, whole: bool) -> bool:
+    inner = inner.strip(" \t*_")
+    if not inner or inner.lower() in ("x", " "):
+        return False
+    if _EN_DIRECTION.match(inner):
+        return True
+    if _ZH_DIRECTION.search(inner) and len(inner) <= 12:
+        return True
+    if whole:  # a line that is nothing but a bracketed note
+        return True
+    letters = [ch for ch in inner if ch.isalpha()]
+    if kind == "sq" and len(letters) >= 3 and all(ch.isupper() for ch in letters if ch.isascii()) and inner.isascii():
+        return True  # [MUSIC], [LAUGHTER]
+    return kind == "cjk" and len(inner) <= 8
+
+
+_DANGLING = "，,、。.;；:：!！?？ \t"
+
+
+@dataclass(frozen=True)
+class Pieces:
+    """A line's text cut where stage directions stood: ``segments`` holds the text
+    pieces in order with None where a direction was (a short pause)."""
+
+    segments: tuple[str | None, ...]
+    directions: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        return " ".join(s for s in self.segments if s)
+
+
+def split_directions(text: str) -> Pieces:
+    """Cut stage directions and transcriber notes out of ``text`` (already free of markup).
+    A bracketed aside that is not a direction ("[the company]") keeps its words."""
+    whole = _BRACKETED.fullmatch(text.strip()) is not None
+    segments: list[str | None] = []
+    directions: list[str] = []
+    out = ""
+    last = 0
+    for m in _BRACKETED.finditer(text):
+        kind = m.lastgroup or "par"
+        inner = m.group(kind)
+        if _is_direction(inner, kind, whole):
+            out += text[last : m.start()]
+            segments.extend([out.strip(" \t"), None])
+            directions.append(re.sub(r"\s+(?=[\]\)）】])", "", m.group(0).replace("\\", "")))
+            out = ""
+        elif kind == "sq":
+            out += text[last : m.start()] + inner
+        else:
+            out += text[last : m.end()]
+        last = m.end()
+    segments.append((out + text[last:]).strip(" \t"))
+    # After a direction, a dangling comma or stop belongs to nothing: "大家好（笑），欢迎".
+    segments = [s.lstrip(_DANGLING) if s and i and segments[i - 1] is None else s for i, s in enumerate(segments)]
+    return Pieces(tuple(s for s in segments if s is None or s), tuple(directions))
+
+
+# -- inline Markdown -------------------------------------------------------------
+
+_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|<>~:])")
+_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)|!\[[^\]]*\]\[[^\]]*\]")
+_FOOTNOTE_REF = re.compile(r"\[\^[^\]]+\]")
+_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)|\[([^\]]*)\]\[[^\]]*\]")
+_AUTOLINK = re.compile(r"<(?:https?|mailto|ftp):[^>\s]*>")
+_HTML_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>")
+_CODE = re.compile(r"`+([^`]*)`+")
+_STRONG = re.compile(r"\*\*|__(?=\S)|(?<=\S)__")
+_EM_STAR = re.compile(r"(?<![*\w])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![*\w])")
+_EM_UNDERSCORE = re.compile(r"(?<![_\w])_(?=\S)([^_\n]+?)(?<=\S)_(?![_\w])")
+_STRIKE = re.compile(r"~~(.+?)~~")
+# Escaped characters are parked in the private-use area while markup is removed, so
+# "\*" stays a star and "\[" never starts a link.
+_PARK = 0xE000
+
+
+def is_speakable(text: str) -> bool:
+    """True when ``text`` holds at least one letter or digit."""
+    return any(unicodedata.category(ch)[0] in "LN" for ch in text)
+
+
+def clean_inline(text: str) -> str:
+    """Strip inline Markdown, keeping what a listener should hear."""
+    text = _ESCAPE.sub(lambda m: chr(_PARK + ord(m.group(1))), text)
+    text = _IMAGE.sub("", text)
+    text = _FOOTNOTE_REF.sub("", text)
+    text = _LINK.sub(lambda m: m.group(1) if m.group(1) is not None else m.group(2), text)
+    text = _AUTOLINK.sub("", text)
+    text = _HTML_TAG.sub("", text)
+    text = _CODE.sub(r"\1", text)
+    text = _STRIKE.sub(r"\1", text)
+    text = _STRONG.sub("", text)
+    text = _EM_STAR.sub(r"\1", text)
+    text = _EM_UNDERSCORE.sub(r"\1", text)
+    text = html.unescape(text)
+    text = "".join(chr(ord(ch) - _PARK) if _PARK <= ord(ch) < _PARK + 128 else ch for ch in text)
+    text = re.sub(r"[ \t\u00a0\u3000]+", " ", text).strip()
+    return re.sub(r"(?<=[：，；、。]) ", "", text)  # "主题： 大模型" once the bold is gone
+
+
+_CJK = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\u3000-\u303f\uff00-\uffef]")
+
+
+def is_cjk(ch: str) -> bool:
+    return bool(_CJK.match(ch))
+
+
+def join_text(pieces: list[str] | tuple[str, ...]) -> str:
+    """Join pieces of running text: nothing between CJK characters, one space otherwise
+    ("meetup." + "Three" -> "meetup. Three"; "我们。" + "他们" -> "我们。他们")."""
+    out = ""
+    for piece in pieces:
+        if not piece:
+            continue
+        if out and not out[-1].isspace() and not piece[0].isspace() and not (is_cjk(out[-1]) or is_cjk(piece[0])):
+            out += " "
+        out += piece
+    return out
