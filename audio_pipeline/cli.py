@@ -59,6 +59,19 @@ def find_config(config: str | None, transcript_path: str | None) -> Path:
     raise PipelineError("no voices.yaml here or beside the transcript; pass --config PATH")
 
 
+def echo_transcript_report(parsed: Transcript) -> None:
+    """On stderr: what the parser skipped or doubts, and each speaker with its turn count,
+    so a transcript read wrongly shows before anything is rendered."""
+    for notice in parsed.notices:
+        where = f"{parsed.source}:{notice.line}" if notice.line is not None else parsed.source
+        click.echo(f"{notice.level}: {where}: {notice.message}", err=True)
+    counts = transcript.speaker_counts(parsed)
+    for name, count in counts.items():
+        click.echo(f"speaker: {name} ({count} turn{'s' if count != 1 else ''})", err=True)
+    if not counts:
+        click.echo("speaker: none found; everything is read by the narrator", err=True)
+
+
 def _echo_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
@@ -80,6 +93,7 @@ def parse(file: str, config: str | None, as_json: bool) -> None:
     if config:
         known = voices.load(config).speakers
     parsed = transcript.read(file, known)
+    echo_transcript_report(parsed)
     if as_json:
         _echo_json(transcript.to_json(parsed))
         return
@@ -165,6 +179,7 @@ def _prepare(
     jobs: int | None,
     base_url: str | None,
     report: Reporter,
+    announce: bool = False,
 ) -> tuple[Transcript, voices.VoiceMap, Engine, render_mod.Settings]:
     vmap = voices.load(find_config(config, file))
     parsed = transcript.read(file, vmap.speakers)
@@ -177,6 +192,8 @@ def _prepare(
         base_url=base_url,
     )
     engine = render_mod.choose_engine(settings, vmap, report)
+    if announce:  # once the options are known to be good: a bad one prints only its error
+        echo_transcript_report(parsed)
     return parsed, vmap, engine, settings
 
 
@@ -199,7 +216,7 @@ def render(
     reporter = TqdmReporter()
     try:
         parsed, vmap, chosen, settings = _prepare(
-            file, config, engine, out_root, sections_spec, cache_dir, jobs, base_url, reporter
+            file, config, engine, out_root, sections_spec, cache_dir, jobs, base_url, reporter, announce=True
         )
         result = render_mod.render(parsed, vmap, chosen, settings, reporter)
     finally:

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from .cache import CachedClip
+from .mdtext import join_text
 from .synth import Job
 from .voices import Pauses
 
@@ -112,7 +113,7 @@ class _Builder:
             end = shifted(min(self.frames(mark.end_ms), clip.frames))
             if end > begin:
                 self.cues.append(PlacedCue(self.ms(begin), self.ms(end), job.speaker, text))
-        written = "\n".join("".join(p) for p in job.shown)
+        written = "\n".join(join_text(p) for p in job.shown)
         self.turns.append(
             PlacedTurn(job.turn, job.speaker, job.line, clip.key, self.ms(start), self.ms(self.pos), written)
         )

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .mdtext import join_text
+
 with warnings.catch_warnings():
     # pydub looks for ffmpeg on PATH at import time; we hand it imageio-ffmpeg's own.
     warnings.simplefilter("ignore", RuntimeWarning)
@@ -142,7 +144,7 @@ class ClipRequest:
 
     @property
     def text(self) -> str:
-        return "\n".join("".join(p) for p in self.paragraphs)
+        return "\n".join(join_text(p) for p in self.paragraphs)
 
 
 @dataclass(frozen=True)

@@ -61,11 +61,20 @@ def jobs_for(transcript: Transcript, vmap: VoiceMap, engine_name: str, engine_ve
     if vmap.read_title:
         add(TITLE_SECTION, None, 1, None, [transcript.title])
     for section in transcript.sections:
-        if vmap.read_headings:
+        # A first section named like the interview would have its title read twice.
+        repeats_title = vmap.read_title and section.index == 1 and _same_words(section.title, transcript.title)
+        if vmap.read_headings and not repeats_title:
             add(section.index, None, section.line, None, [section.title])
         for i, turn in enumerate(section.turns):
             add(section.index, i, turn.line, turn.speaker, turn.paragraphs)
     return jobs
+
+
+def _same_words(a: str, b: str) -> bool:
+    def words(text: str) -> str:
+        return "".join(ch for ch in text.casefold() if ch.isalnum())
+
+    return words(a) == words(b)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ that the parser guessed wrong (``Notice`` with level "warning").
 
 from __future__ import annotations
 
+import codecs
 import datetime as _dt
 import re
 from collections import Counter
@@ -403,30 +404,50 @@ def _is_utf8(data: bytes) -> bool:
     return True
 
 
-def read(path: str | Path, known_speakers: Iterable[str] = ()) -> Transcript:
-    """Read and parse a transcript file, turning decoding trouble into one clear error."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise TranscriptError(f"cannot read: {exc.strerror or exc}", path=str(path)) from None
+_UNICODE_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),  # before UTF-16: its BOM starts the same way
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def decode(data: bytes, source: str) -> str:
+    """Bytes of a transcript -> text: UTF-8 (with or without BOMs) or UTF-16/32 with a BOM."""
+    for bom, codec in _UNICODE_BOMS:
+        if data.startswith(bom):
+            try:
+                return data.decode(codec)
+            except UnicodeDecodeError as exc:
+                raise TranscriptError(
+                    f"not {codec.upper()} text despite its byte-order mark ({exc.reason})", path=source
+                ) from None
     # A stray NUL inside text is dropped by parse(); NULs in what is not UTF-8, or
     # many of them, mean a binary file.
     head = data[:8192]
     nuls = head.count(b"\x00")
     if nuls and (nuls > len(head) // 100 or not _is_utf8(data)):
         line = data[: data.index(b"\x00")].count(b"\n") + 1
-        raise TranscriptError("binary file (NUL byte), not a text transcript", path=str(path), line=line)
+        raise TranscriptError("binary file (NUL byte), not a text transcript", path=source, line=line)
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise TranscriptError(
             f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})",
-            path=str(path),
+            path=source,
             line=line,
         ) from None
-    return parse(text, str(path), known_speakers)
+
+
+def read(path: str | Path, known_speakers: Iterable[str] = (), aliases: Mapping[str, str] | None = None) -> Transcript:
+    """Read and parse a transcript file, turning decoding trouble into one clear error."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise TranscriptError(f"cannot read: {exc.strerror or exc}", path=str(path)) from None
+    return parse(decode(data, str(path)), str(path), known_speakers, aliases)
 
 
 def to_json(transcript: Transcript) -> dict[str, Any]:

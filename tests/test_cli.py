@@ -28,7 +28,7 @@ def test_version_and_help(runner: CliRunner) -> None:
 def test_parse_json_matches_golden(runner: CliRunner) -> None:
     result = runner.invoke(main, ["parse", str(SEED), "--json"])
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)
     golden = json.loads((ROOT / "tests" / "golden" / "luo-yonghao-yan-junjie.json").read_text("utf-8"))
     assert data == golden
     assert data["sections"][0]["index"] == 1
@@ -44,7 +44,7 @@ def test_parse_text_summary(runner: CliRunner) -> None:
 def test_voices_json(runner: CliRunner) -> None:
     result = runner.invoke(main, ["voices", str(SEED), "--config", str(VOICES), "--engine", "edge", "--json"])
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.output)
+    rows = json.loads(result.stdout)
     by_speaker = {row["speaker"]: row for row in rows}
     assert set(by_speaker) == {None, "罗永浩", "闫俊杰"}
     assert all(row["engine"] == "edge" for row in rows)
@@ -58,7 +58,7 @@ def test_voices_finds_config_in_cwd(runner: CliRunner, tmp_path: Path, monkeypat
     Path("t.md").write_text("## S\n\nCarol: hi\n\n**Dan:** yo\n", "utf-8")
     result = runner.invoke(main, ["voices", "t.md", "--json"])
     assert result.exit_code == 0, result.output
-    assert {row["speaker"] for row in json.loads(result.output)} == {None, "Dan"}
+    assert {row["speaker"] for row in json.loads(result.stdout)} == {None, "Dan"}
 
 
 @pytest.mark.parametrize(
