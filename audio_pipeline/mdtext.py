@@ -161,6 +161,7 @@ _CODE = re.compile(r"`+([^`]*)`+")
 _STRONG = re.compile(r"\*\*|__(?=\S)|(?<=\S)__")
 _EM_STAR = re.compile(r"(?<![*\w])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![*\w])")
 _EM_UNDERSCORE = re.compile(r"(?<![_\w])_(?=\S)([^_\n]+?)(?<=\S)_(?![_\w])")
+_STRAY_STAR = re.compile(r"(?<=\S)\*+|\*+(?=\S)")
 _STRIKE = re.compile(r"~~(.+?)~~")
 # Escaped characters are parked in the private-use area while markup is removed, so
 # "\*" stays a star and "\[" never starts a link.
@@ -185,6 +186,7 @@ def clean_inline(text: str) -> str:
     text = _STRONG.sub("", text)
     text = _EM_STAR.sub(r"\1", text)
     text = _EM_UNDERSCORE.sub(r"\1", text)
+    text = _STRAY_STAR.sub("", text)  # "**Ann* text": a broken closing leaves a star behind
     text = html.unescape(text)
     text = "".join(chr(ord(ch) - _PARK) if _PARK <= ord(ch) < _PARK + 128 else ch for ch in text)
     text = re.sub(r"[ \t\u00a0\u3000]+", " ", text).strip()

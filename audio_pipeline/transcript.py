@@ -32,8 +32,8 @@ __all__ = ["clean_inline", "is_speakable", "parse", "read", "to_json"]
 _BULLET = re.compile(r"^[ \t]*(?:[-*+]|\d{1,3}[.)])[ \t]+")
 _QUOTE = re.compile(r"^[ \t]*(?:>[ \t]?)+")
 _LOOKS_LIKE_MARKER = re.compile(
-    r"^[ \t>*_\-+\d.)]*(?:\*\*|__)?[^\s:：*_]{1,25}(?:[ \t][^\s:：*_]{1,25}){0,3}(?:\*\*|__)?[ \t]*"
-    r"(?:[:：]|[-–—][ \t])"
+    r"^[ \t>*_\-+\d.)]*(?:\*\*|__)?(?P<label>[^\s:：*_]{1,25}(?:[ \t][^\s:：*_\-–—][^\s:：*_]{0,24}){0,3})(?:\*\*|__)?[ \t]*"
+    r"(?:[:：]|[ \t]*(?:-{1,2}|–|—)[ \t])"
 )
 # A file with more paragraphs than this and no speaker at all gets a warning.
 _FEW_PARAGRAPHS = 3
@@ -101,7 +101,10 @@ def _rows(body: list[str], first_number: int) -> list[_Row]:
             row.role = "blank"
             paragraph += 1
         elif (head := mdblocks.heading(text)) is not None:
-            row.heading = head
+            level, title = head
+            title, heading_time = strip_timestamps(title)  # "## 00:00 开场": the bare m:ss too
+            row.heading = (level, title)
+            row.time = row.time or heading_time
             row.role = "heading"
             paragraph += 1
         else:
@@ -150,8 +153,8 @@ def _decide(rows: list[_Row], known: dict[str, str], aliases: dict[str, str]) ->
     for row in rows:
         paragraphs.setdefault(row.paragraph, []).append(row)
 
-    # Plain "Name:" lines in a file without bold markers: names that open at least
-    # two lines each, in a dialogue of two or more such names ("Q:"/"A:", "Ann:"/"Bob:").
+    # Plain "Name:" lines: names that open at least two lines each, in a dialogue with
+    # another such name ("Q:"/"A:") or with bold-marked speakers.
     emphasized = Counter(r.candidate.key for r in cands if r.candidate and r.candidate.kind in _EMPHASIZED)
     plain = Counter(
         r.candidate.key
@@ -159,8 +162,8 @@ def _decide(rows: list[_Row], known: dict[str, str], aliases: dict[str, str]) ->
         if r.candidate and r.candidate.kind is Kind.PLAIN and markers.looks_like_name(r.candidate.name)
     )
     dialogue = {k for k, n in plain.items() if n >= 2 and not markers.is_language_label(k)}
-    if len(dialogue) < 2 or any(n >= 2 for n in emphasized.values()):
-        dialogue = set()
+    if len(dialogue) < 2 and not any(n >= 2 for n in emphasized.values()):
+        dialogue = set()  # one repeated "Note:" is not a dialogue
 
     def is_known(c: Candidate) -> bool:
         return c.key in known or c.key in aliases or c.key in dialogue or markers.is_generic(c.name)
@@ -393,7 +396,32 @@ def _warnings(speakers: _Speakers, read: list[tuple[int, int, bool]], rows: list
         share = round(100 * narrated / spoken)
         message = f"{share}% of the text is read by the narrator although it has speakers{hint}"
         return [Notice(suspect, message, "warning")]
-    return []
+    return _repeated_labels(rows, speakers)
+
+
+def _repeated_labels(rows: list[_Row], speakers: _Speakers) -> list[Notice]:
+    """A label that opens several paragraphs but is no speaker: its lines are read, label
+    and all, as part of someone else's turn."""
+    opening: dict[int, _Row] = {}
+    for row in rows:
+        if row.role == "text":
+            opening.setdefault(row.paragraph, row)
+    found: dict[str, list[int]] = {}
+    for row in opening.values():
+        m = _LOOKS_LIKE_MARKER.match(row.text)
+        if m:
+            label = name_key(clean_inline(m.group("label")))
+            if label and label not in speakers.accepted:
+                found.setdefault(label, []).append(row.number)
+    out = []
+    for label, lines in found.items():
+        if len(lines) >= 2:
+            message = (
+                f"{len(lines)} paragraphs open with {label!r} like a speaker marker, but it is not one; "
+                f"write it as **Name:** or list the name under speakers in voices.yaml"
+            )
+            out.append(Notice(lines[0], message, "warning"))
+    return out
 
 
 def _is_utf8(data: bytes) -> bool:
