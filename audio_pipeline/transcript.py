@@ -152,6 +152,7 @@ def _decide(rows: list[_Row], known: dict[str, str], aliases: dict[str, str]) ->
     paragraphs: dict[int, list[_Row]] = {}
     for row in rows:
         paragraphs.setdefault(row.paragraph, []).append(row)
+    meta_looking = {number: _meta_looking(members) for number, members in paragraphs.items()}
 
     # Plain "Name:" lines: names that open at least two lines each, in a dialogue with
     # another such name ("Q:"/"A:") or with bold-marked speakers.
@@ -182,7 +183,7 @@ def _decide(rows: list[_Row], known: dict[str, str], aliases: dict[str, str]) ->
             return False
         if rule == 2:
             return True
-        if _meta_looking(paragraphs[row.paragraph]):
+        if meta_looking[row.paragraph]:
             return False
         return c.kind is Kind.COLON if rule == 1 else counts_all[c.key] >= 2 or is_known(c)
 
@@ -198,7 +199,7 @@ def _decide(rows: list[_Row], known: dict[str, str], aliases: dict[str, str]) ->
     for number in sorted({r.paragraph for r in cands if r.paragraph < first_turn}):
         block = [r for r in paragraphs[number] if r.candidate is not None]
         keys = {r.candidate.key for r in block if r.candidate is not None}
-        if _meta_looking(paragraphs[number]) and keys <= later_keys:
+        if meta_looking[number] and keys <= later_keys:
             later.extend(block)
         else:
             for r in block:
