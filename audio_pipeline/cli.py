@@ -6,9 +6,11 @@ Everything else lives in the library; a ``PipelineError`` becomes one clear line
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -197,12 +199,7 @@ def _prepare(
     return parsed, vmap, engine, settings
 
 
-@main.command()
-@click.argument("file", type=click.Path(dir_okay=False))
-@_render_options
-@click.option("--base-url", help="Absolute URL where the output folder will be published (for feed.xml).")
-@_reports_errors
-def render(
+def _render_once(
     file: str,
     config: str | None,
     engine: str,
@@ -211,8 +208,7 @@ def render(
     cache_dir: str | None,
     jobs: int | None,
     base_url: str | None,
-) -> None:
-    """Render FILE: episodes per section, the whole interview, subtitles, manifest, feed, player."""
+) -> render_mod.Result:
     reporter = TqdmReporter()
     try:
         parsed, vmap, chosen, settings = _prepare(
@@ -227,6 +223,105 @@ def render(
         f"sections built {list(result.built) or 'none'}; "
         f"whole interview {'rebuilt' if result.whole_built else 'unchanged'}"
     )
+    return result
+
+
+def _watch_renders(
+    file: str, config: str | None, render_once: Callable[[], object], stop: threading.Event | None = None
+) -> None:
+    """Render now and after every save of FILE or its voices.yaml; a bad edit prints its
+    error and the loop goes on, the last good outputs staying in place."""
+    from . import watch
+
+    paths = [Path(file)]
+    with contextlib.suppress(PipelineError):
+        paths.append(find_config(config, file))
+
+    def run(saved: set[Path]) -> None:
+        if len(saved) < len(paths) or len(paths) == 1:
+            click.echo(f"changed: {', '.join(sorted(str(p) for p in saved))}", err=True)
+        try:
+            render_once()
+        except PipelineError as exc:
+            for line in str(exc).splitlines():
+                click.echo(f"Error: {line}", err=True)
+        click.echo(f"watching {', '.join(str(p) for p in paths)} (Ctrl-C stops)", err=True)
+
+    watch.loop(paths, run, stop=stop)
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@_render_options
+@click.option("--base-url", help="Absolute URL where the output folder will be published (for feed.xml).")
+@click.option("--watch", is_flag=True, help="Render again whenever FILE or voices.yaml is saved.")
+@_reports_errors
+def render(
+    file: str,
+    config: str | None,
+    engine: str,
+    out_root: str,
+    sections_spec: str | None,
+    cache_dir: str | None,
+    jobs: int | None,
+    base_url: str | None,
+    watch: bool,
+) -> None:
+    """Render FILE: episodes per section, the whole interview, subtitles, manifest, feed, player."""
+    args = (file, config, engine, out_root, sections_spec, cache_dir, jobs, base_url)
+    if watch:
+        _watch_renders(file, config, lambda: _render_once(*args))
+    else:
+        _render_once(*args)
+
+
+@main.command()
+@click.argument("target", required=False, type=click.Path())
+@_render_options
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="0: any free port.")
+@click.option("--watch", is_flag=True, help="With a transcript: render it again whenever it or voices.yaml is saved.")
+@_reports_errors
+def serve(
+    target: str | None,
+    config: str | None,
+    engine: str,
+    out_root: str,
+    sections_spec: str | None,
+    cache_dir: str | None,
+    jobs: int | None,
+    host: str,
+    port: int,
+    watch: bool,
+) -> None:
+    """Serve a rendered interview (TARGET: its transcript or output folder) with its player.
+
+    Seeking works (HTTP Range) and the page refreshes itself when a render changes the
+    manifest. With --watch and a transcript: edit, save, listen.
+    """
+    from . import serve as serve_mod
+
+    is_transcript = target is not None and Path(target).is_file()
+    if watch and not is_transcript:
+        raise PipelineError("--watch needs the transcript to render (serve FILE --watch)")
+    if is_transcript:
+        assert target is not None
+        vmap = voices.load(find_config(config, target))
+        folder = render_mod.Settings(out_root=Path(out_root)).out_dir(transcript.read(target, vmap.speakers))
+        folder.mkdir(parents=True, exist_ok=True)
+    else:
+        folder = Path(target or out_root)
+    server = serve_mod.start(folder, host, port)
+    click.echo(f"serving {folder} at {server.url} (Ctrl-C stops)", err=True)
+    try:
+        if watch:
+            assert target is not None
+            args = (target, config, engine, out_root, sections_spec, cache_dir, jobs, None)
+            _watch_renders(target, config, lambda: _render_once(*args))
+        else:
+            threading.Event().wait()
+    finally:
+        server.stop()
 
 
 @main.command()

@@ -32,7 +32,8 @@ __all__ = ["clean_inline", "is_speakable", "parse", "read", "to_json"]
 _BULLET = re.compile(r"^[ \t]*(?:[-*+]|\d{1,3}[.)])[ \t]+")
 _QUOTE = re.compile(r"^[ \t]*(?:>[ \t]?)+")
 _LOOKS_LIKE_MARKER = re.compile(
-    r"^[ \t>*_\-+\d.)]*(?:\*\*|__)?(?P<label>[^\s:：*_]{1,25}(?:[ \t][^\s:：*_\-–—][^\s:：*_]{0,24}){0,3})(?:\*\*|__)?[ \t]*"
+    r"^[ \t>*_\-+\d.)]*(?:\*\*|__)?"
+    r"(?P<label>[^\s:：*_]{1,25}(?:[ \t][^\s:：*_\-–—][^\s:：*_]{0,24}){0,3})(?:\*\*|__)?[ \t]*"
     r"(?:[:：]|[ \t]*(?:-{1,2}|–|—)[ \t])"
 )
 # A file with more paragraphs than this and no speaker at all gets a warning.

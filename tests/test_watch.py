@@ -1,0 +1,86 @@
+"""render --watch: a real file edited on disk, a bad edit reported without stopping."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from audio_pipeline import cli, watch
+
+from .conftest import VOICES
+
+TALK = "# Talk\n\n## One\n\n**罗永浩**：你好。\n\n**闫俊杰**：谢谢。\n"
+
+
+def wait_for(condition: object, seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if callable(condition) and condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def save(path: Path, text: str) -> None:
+    """As editors do: write a new file, rename it over the old one."""
+    tmp = path.with_name(path.name + ".swp~")
+    tmp.write_text(text, "utf-8")
+    os.replace(tmp, path)
+
+
+def test_changes_yields_only_the_watched_files(tmp_path: Path) -> None:
+    a, b, other = tmp_path / "a.md", tmp_path / "voices.yaml", tmp_path / "other.txt"
+    for p in (a, b, other):
+        p.write_text("x", "utf-8")
+    stop = threading.Event()
+    seen: list[set[Path]] = []
+
+    def consume() -> None:
+        for saved in watch.changes([a, b], stop=stop, debounce_ms=50):
+            seen.append(saved)
+
+    thread = threading.Thread(target=consume)
+    thread.start()
+    time.sleep(0.5)
+    other.write_text("y", "utf-8")
+    save(a, "edited")
+    wait_for(lambda: seen)
+    stop.set()
+    thread.join(5)
+    assert seen[0] == {a}
+
+
+def test_render_watch_rerenders_and_survives_a_bad_edit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "voices.yaml").write_text(VOICES.read_text("utf-8"), "utf-8")
+    talk = tmp_path / "talk.md"
+    talk.write_text(TALK, "utf-8")
+    stop = threading.Event()
+    args = (str(talk), None, "espeak", "output", None, None, None, None)
+    thread = threading.Thread(
+        target=cli._watch_renders, args=(str(talk), None, lambda: cli._render_once(*args), stop)
+    )
+    thread.start()
+    manifest = tmp_path / "output" / "talk" / "manifest.json"
+    try:
+        wait_for(manifest.exists, 60)
+        first = manifest.read_bytes()
+        time.sleep(0.5)
+        save(talk, "---\ntitle: [unclosed\n---\n" + TALK)  # a bad edit
+        wait_for(lambda: "Error:" in capsys.readouterr().err, 30)
+        assert manifest.read_bytes() == first  # the last good outputs stay
+        save(talk, TALK.replace("谢谢。", "谢谢你。"))
+        wait_for(lambda: manifest.read_bytes() != first, 60)
+        texts = [t["text"] for s in json.loads(manifest.read_text("utf-8"))["sections"] for t in s["turns"]]
+        assert "谢谢你。" in texts
+    finally:
+        stop.set()
+        thread.join(30)
+    assert not thread.is_alive()
