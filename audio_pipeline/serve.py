@@ -23,18 +23,20 @@ from aiohttp import web
 
 from .errors import PipelineError
 
-EVENTS_PATH = "/__events"
+EVENTS_NAME = "__events"
+EVENTS_PATH = "/" + EVENTS_NAME
 MANIFEST = "manifest.json"
 POLL_SECONDS = 0.25
 DEFAULT_HOST = "127.0.0.1"
+LIVE_META = f'<head><meta name="audio-pipeline-live" content="{EVENTS_NAME}">'.encode()
 
 
 class ServeError(PipelineError):
     """The server cannot start (the port is taken, the folder is missing)."""
 
 
-def resolve(root: Path, path: str) -> Path | None:
-    """The file ``path`` (URL path, already percent-decoded) names inside ``root``, or None."""
+def resolve_folder(root: Path, path: str) -> Path | None:
+    """The folder or file ``path`` (URL path, percent-decoded) names inside ``root``, or None."""
     parts = [p for p in path.replace("\\", "/").split("/") if p not in ("", ".")]
     if any(p == ".." or p.startswith(".") or "\x00" in p for p in parts):
         return None
@@ -46,6 +48,14 @@ def resolve(root: Path, path: str) -> Path | None:
     base = root.resolve()
     if real != base and base not in real.parents:
         return None  # a symlink that leads out of the folder
+    return real
+
+
+def resolve(root: Path, path: str) -> Path | None:
+    """The file ``path`` names inside ``root`` (a folder: its index.html), or None."""
+    real = resolve_folder(root, path)
+    if real is None:
+        return None
     if real.is_dir():
         real = real / "index.html"
         if not real.is_file():
@@ -65,17 +75,17 @@ def manifest_version(root: Path) -> str:
 def make_app(root: Path, poll_seconds: float = POLL_SECONDS) -> web.Application:
     root = root.resolve()
 
-    async def events(request: web.Request) -> web.StreamResponse:
+    async def events(request: web.Request, folder: Path) -> web.StreamResponse:
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         )
         await response.prepare(request)
-        seen = manifest_version(root)
+        seen = manifest_version(folder)
         await response.write(f"event: hello\ndata: {seen}\n\n".encode())
         try:
             while request.transport is not None and not request.transport.is_closing():
                 await asyncio.sleep(poll_seconds)
-                now = manifest_version(root)
+                now = manifest_version(folder)
                 if now != seen and now:
                     seen = now
                     await response.write(f"event: manifest\ndata: {now}\n\n".encode())
@@ -84,14 +94,24 @@ def make_app(root: Path, poll_seconds: float = POLL_SECONDS) -> web.Application:
         return response
 
     async def files(request: web.Request) -> web.StreamResponse:
-        target = resolve(root, request.match_info.get("tail", ""))
+        tail = request.match_info.get("tail", "")
+        folder_path, _, name = tail.rpartition("/")
+        if name == EVENTS_NAME:  # the event stream of the page in that folder
+            folder = resolve_folder(root, folder_path)
+            if folder is None or not folder.is_dir():
+                raise web.HTTPNotFound()
+            return await events(request, folder)
+        target = resolve(root, tail)
         if target is None:
             raise web.HTTPNotFound()
         headers = {"Cache-Control": "no-cache"}  # renders replace files in place
+        if target.suffix == ".html":
+            # The page learns it is served live (a static host has no event stream).
+            page = target.read_bytes().replace(b"<head>", LIVE_META, 1)
+            return web.Response(body=page, content_type="text/html", charset="utf-8", headers=headers)
         return web.FileResponse(target, headers=headers)
 
     app = web.Application()
-    app.router.add_get(EVENTS_PATH, events)
     app.router.add_get("/{tail:.*}", files)
     return app
 

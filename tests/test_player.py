@@ -424,3 +424,44 @@ def test_player_over_http(page: Page, site: tuple[Path, dict[str, Any]]) -> None
         page.evaluate("document.getElementById('audio').pause()")
         assert page.evaluate("fetch('feed.xml').then(r => r.status)") == 200
     assert console.errors == []
+
+
+def test_live_reload_keeps_track_and_position(page: Page, site: tuple[Path, dict[str, Any]]) -> None:
+    """Served by ``audio-pipeline serve``: a new manifest is taken in place, the listener
+    stays on the same episode at the same moment, and the changed turn is marked."""
+    import copy
+
+    from audio_pipeline import serve as serve_mod
+
+    out, manifest = site
+    for section in manifest["sections"]:
+        for j, turn in enumerate(section["turns"]):
+            turn["clip_key"] = f"k{section['index']}-{j}"
+    (out / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False), "utf-8")
+    write_player(out, manifest)
+    console = Console(page)
+    with serve_mod.running(out) as server:
+        page.goto(server.url + "index.html#episode-2")
+        wait_ready(page)
+        page.evaluate("document.getElementById('audio').currentTime = 2.0")
+        page.wait_for_function("Math.abs(document.getElementById('audio').currentTime - 2.0) < 0.1")
+        page.wait_for_timeout(400)  # the event stream is open
+        edited = copy.deepcopy(manifest)
+        turn = edited["sections"][1]["turns"][1]
+        turn["clip_key"], turn["text"] = "k2-1-edited", "改过的一句话。"
+        edited["sections"][1]["sha256"] = "0" * 64  # its audio file was rewritten
+        tmp = out / ".manifest.json.part"
+        tmp.write_text(json.dumps(edited, ensure_ascii=False), "utf-8")
+        os.replace(tmp, out / "manifest.json")
+        page.wait_for_selector(".turn.changed")
+        assert page.eval_on_selector_all(".turn.changed", "els => els.map(e => e.textContent)") == [
+            page.eval_on_selector(".turn.changed", "e => e.textContent")
+        ]
+        assert "改过的一句话。" in page.eval_on_selector(".turn.changed", "e => e.textContent")
+        assert page.evaluate("document.getElementById('track').value") == "episode-2"
+        assert "?v=0000" in page.evaluate("document.getElementById('audio').src")
+        page.wait_for_function(
+            "document.getElementById('audio').readyState >= 1 && "
+            "Math.abs(document.getElementById('audio').currentTime - 2.0) < 0.1"
+        )
+    assert console.errors == []

@@ -41,7 +41,8 @@ def test_binds_loopback_and_serves_the_player(site: Path) -> None:
     with serve.running(site) as server:
         assert urlsplit(server.url).hostname == "127.0.0.1"
         status, _, body = request(server.url, "/")
-        assert (status, body) == (200, b"<html>player</html>")
+        assert status == 200 and body.startswith(b"<html>")
+        assert b"player" in body
 
 
 def test_range_requests_get_206(site: Path) -> None:
@@ -80,11 +81,27 @@ def test_nothing_outside_the_folder_or_hidden(site: Path, path: str) -> None:
     assert b"secret" not in body and b"hidden" not in body and b"root:" not in body
 
 
-def test_manifest_changes_are_announced(site: Path) -> None:
+def test_pages_learn_they_are_served_live(site: Path) -> None:
+    (site / "index.html").write_text("<!doctype html><html><head><title>t</title></head></html>", "utf-8")
     with serve.running(site) as server:
+        _, headers, body = request(server.url, "/index.html")
+    assert b'<head><meta name="audio-pipeline-live" content="__events"><title>' in body
+    assert headers["content-type"].startswith("text/html")
+    assert (site / "index.html").read_bytes().count(b"audio-pipeline-live") == 0  # the file is untouched
+
+
+@pytest.mark.parametrize("folder", ["", "talk/"])
+def test_manifest_changes_are_announced(site: Path, folder: str) -> None:
+    root = site
+    if folder:  # serving the output root: each interview's page has its own stream
+        talk = site / "talk"
+        talk.mkdir()
+        (talk / "manifest.json").write_text("{}", "utf-8")
+        site = talk
+    with serve.running(root) as server:
         parts = urlsplit(server.url)
         conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=5)
-        conn.request("GET", serve.EVENTS_PATH)
+        conn.request("GET", "/" + folder + serve.EVENTS_NAME)
         response = conn.getresponse()
         assert response.status == 200 and response.getheader("Content-Type") == "text/event-stream"
         assert response.readline().startswith(b"event: hello")
