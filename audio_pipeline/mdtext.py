@@ -14,55 +14,78 @@ from dataclasses import dataclass
 
 # -- timestamps -------------------------------------------------------------------
 
-# 12:34, 0:12:34, 00:12:34.5, 00:00:07:190 (ASR tools write milliseconds after a colon).
-_CLOCK = r"\d{1,2}(?::\d{2}){1,2}(?:[.,]\d{1,3}|:\d{3})?"
-_CLOCK3 = r"\d{1,2}:\d{2}:\d{2}(?:[.,]\d{1,3}|:\d{3})?"
-_RANGE_SEP = r"[ \t]*(?:-{1,2}>?|–|—|~|to)[ \t]*"
+# 12:34, 0:12:34, 00:12:34.5, 00:00:07:190 (ASR tools write milliseconds after a colon),
+# 00:00:04;12 (broadcast timecode: frames after a semicolon).
+_FRACTION = r"(?:[.,]\d{1,3}|[:;]\d{2,3})"
+_CLOCK = rf"\d{{1,2}}(?::\d{{2}}){{1,2}}{_FRACTION}?"
+_CLOCK3 = rf"\d{{1,2}}:\d{{2}}:\d{{2}}{_FRACTION}?"
+_RANGE_SEP = r"[ \t]*(?:-{1,2}>?|–|—|~|→|to)[ \t]*"
 _SPAN = rf"{_CLOCK}(?:{_RANGE_SEP}{_CLOCK})?"
 _OPEN, _CLOSE = r"(?:\\?\[|\(|（|【)", r"(?:\\?\]|\)|）|】)"
 _TIMESTAMP = re.compile(
-    # a timestamp link (YouTube-style chapters), bracketed or bare spans, bold-wrapped ones
-    rf"\[[ \t]*(?P<l>{_CLOCK})[ \t]*\]\([^)\s]*\)"
+    # a timestamp wrapped in markup that would be left empty: `[00:00:05]`, *[00:12:47]*,
+    # **[00:12:34]**, <span class="ts">00:01:20</span>
+    rf"(?P<w>`{{1,3}}|\*{{1,3}}|_{{1,3}})[ \t]*(?:{_OPEN}[ \t]*)?(?P<wt>{_CLOCK})(?:{_RANGE_SEP}{_CLOCK})?"
+    rf"(?:[ \t]*{_CLOSE})?[ \t]*(?P=w)"
+    rf"|<(?P<tag>[a-zA-Z][\w-]*)[^<>]*>[ \t]*(?:{_OPEN}[ \t]*)?(?P<ht>{_CLOCK})(?:{_RANGE_SEP}{_CLOCK})?"
+    rf"(?:[ \t]*{_CLOSE})?[ \t]*</(?P=tag)>"
+    # a timestamp link (YouTube-style chapters), bracketed or bare spans
+    rf"|\[[ \t]*(?P<l>{_CLOCK})[ \t]*\]\([^)\s]*\)"
     rf"|{_OPEN}[ \t]*(?P<b>{_CLOCK})(?:{_RANGE_SEP}{_CLOCK})?[ \t]*{_CLOSE}"
     rf"|(?<![\d:.,])(?P<t>{_CLOCK3})(?:{_RANGE_SEP}{_CLOCK})?(?![\d:])"
 )
-# A bare m:ss counts as a timestamp only where a line (or its marker) starts.
+# A bare m:ss where a line (or its marker) starts: a timestamp when the line holds
+# nothing else, or in a file where such lines are common ("0:04 so today we…"), not in
+# prose ("11:45 is usually when it calms down").
 _LEADING_CLOCK = re.compile(
     rf"^(?P<lead>[ \t]*(?:[-*+][ \t]+|\d{{1,3}}[.)][ \t]+|>[ \t]*)?(?:\*\*|__|\*|_)?[ \t]*)"
     rf"(?P<t>{_SPAN})(?=[ \t*_]|$)"
 )
+# What may follow a leading clock in prose and still make it a timestamp: a marker.
+_MARKER_AFTER = re.compile(r"[ \t]*(?:$|\*\*|__|\[|\(|<|[-–—|·][ \t])")
+_SEPARATOR = re.compile(r"^[ \t]*[-–—:|·][ \t]+")
 
 
 def normal_time(clock: str) -> str:
     """'0:12:34.5' -> '00:12:34'; '12:34' -> '00:12:34'; '00:00:07:190' -> '00:00:07'."""
-    parts = re.split(r"[:.,]", clock)
-    numbers = [int(p) for p in parts]
-    if len(parts) >= 3 and len(parts[-1]) != 2:  # a fraction or milliseconds
-        numbers = numbers[:-1]
+    clock = re.sub(_FRACTION + "$", "", clock) if clock.count(":") == 3 or re.search(r"[.,;]", clock) else clock
+    numbers = [int(p) for p in clock.split(":")]
     while len(numbers) < 3:
         numbers.insert(0, 0)
     h, m, s = numbers[-3:]
     return f"{h:02d}:{m:02d}:{s:02d}"
 
 
-def strip_timestamps(line: str) -> tuple[str, str | None]:
-    """Remove every timestamp from ``line``; return the rest and the first one, normalized."""
+def strip_separator(text: str) -> str:
+    """"– Data quality" -> "Data quality": what separated a removed timestamp from a title."""
+    return _SEPARATOR.sub("", text)
+
+
+def starts_with_clock(line: str) -> bool:
+    return _LEADING_CLOCK.match(line) is not None
+
+
+def strip_timestamps(line: str, loose: bool = True) -> tuple[str, str | None]:
+    """Remove every timestamp from ``line``; return the rest and the first one, normalized.
+    ``loose``: a bare m:ss opening the line is a timestamp even before prose."""
     first: str | None = None
     m = _LEADING_CLOCK.match(line)
-    if m:
+    if m and (loose or _MARKER_AFTER.match(line, m.end())):
         first = normal_time(re.split(_RANGE_SEP, m.group("t"))[0])
-        line = m.group("lead") + line[m.end() :]
+        rest = line[m.end() :]
+        line = m.group("lead") + _SEPARATOR.sub("", rest) if m.group("lead").strip() == "" else m.group("lead") + rest
 
     def drop(match: re.Match[str]) -> str:
         nonlocal first
+        clock = next(g for g in (match.group(k) for k in ("wt", "ht", "l", "b", "t")) if g)
         if first is None:
-            first = normal_time(match.group("l") or match.group("b") or match.group("t"))
+            first = normal_time(clock)
         return " "
 
-    line = _TIMESTAMP.sub(drop, line)
-    if first is not None:
-        line = re.sub(r"(\*\*|__)[ \t]*\1", "", line)  # "**[00:12:34]**" left empty bold behind
-    return line, first
+    stripped = _TIMESTAMP.sub(drop, line)
+    if stripped != line and first is not None and not m:
+        stripped = _SEPARATOR.sub("", stripped) if stripped.strip() != "" and _SEPARATOR.match(stripped) else stripped
+    return stripped, first
 
 
 # -- stage directions ----------------------------------------------------------------
@@ -75,15 +98,21 @@ _EN_DIRECTION = re.compile(
     r"clears? (?:his |her |their )?throat|"
     r"background|ad break|advert|sponsor|cheer|groan|gasp|sound ?effect|sfx|static|beep|bleep|"
     r"crying|cries|sniff|whisper|smil|nod|snap|phone|door|technical|audio|video|recording|break\b|"
-    r"end of|transcript|interrupt|overtalk|noise|no audio|blank audio|sound of|upbeat|soft music|mumbl)",
+    r"end of|transcript|interrupt|overtalk|noise|no audio|blank audio|sound of|upbeat|soft music|mumbl|"
+    r"indistinct|unclear|foreign language|speaking (?:in )?\w+$|off[ -]mic|sic$|ph$|through (?:an )?interpreter|"
+    r"interpret|translat|chatter|siren|"
+    # other languages' transcripts: French, Spanish, German, Italian, Portuguese, Japanese
+    r"rires?\b|musique|applaudissements|risas?\b|aplausos|música|lacht|lachen|musik\b|applaus|risate|"
+    r"applausi|musica\b|palmas|笑い|拍手|音楽)",
     re.IGNORECASE,
 )
 _ZH_DIRECTION = re.compile(
-    r"笑|掌声|鼓掌|音乐|片头|片尾|停顿|沉默|叹气|咳嗽|听不清|杂音|插话|广告|间奏|音效|静音|背景音"
+    r"笑|掌声|鼓掌|音乐|片头|片尾|停顿|沉默|叹气|咳嗽|听不清|杂音|插话|广告|间奏|音效|静音|背景音|拍手"
 )
 # Bracketed runs: [..] (not a link, footnote or checkbox), 【..】, (..) and （..）.
 _BRACKETED = re.compile(
-    r"\\?\[(?!\^)(?P<sq>[^\[\]\n]{1,120}?)\\?\](?![(\[:])"
+    r"(?P<music>♪[^♪\n]{0,200}♪|[♪♫]+)"
+    r"|\\?\[(?!\^)(?P<sq>[^\[\]\n]{1,120}?)\\?\](?![(\[:])"
     r"|【(?P<cjk>[^【】\n]{1,60})】"
     r"|(?<![\w])\((?P<par>[^()\n]{1,120})\)"
     r"|（(?P<fpar>[^（）\n]{1,60})）"
@@ -91,6 +120,8 @@ _BRACKETED = re.compile(
 
 
 def _is_direction(inner: str, kind: str, whole: bool) -> bool:
+    if kind == "music":
+        return True  # ♪ lyrics ♪
     inner = inner.strip(" \t*_")
     if not inner or inner.lower() in ("x", " "):
         return False
@@ -98,8 +129,8 @@ def _is_direction(inner: str, kind: str, whole: bool) -> bool:
         return True
     if _ZH_DIRECTION.search(inner) and len(inner) <= 12:
         return True
-    if whole:  # a line that is nothing but a bracketed note
-        return True
+    if whole and len(inner) <= 40 and not re.search(r"[：=＝。！？]|[:.!?]\s", inner):
+        return True  # a line that is nothing but a short bracketed note (not a legend or an editor's note)
     letters = [ch for ch in inner if ch.isalpha()]
     if kind == "sq" and len(letters) >= 3 and all(ch.isupper() for ch in letters if ch.isascii()) and inner.isascii():
         return True  # [MUSIC], [LAUGHTER]
@@ -120,6 +151,21 @@ class Pieces:
     @property
     def text(self) -> str:
         return " ".join(s for s in self.segments if s)
+
+
+_ITALIC = re.compile(r"(?<![*\w])([*_])([^*_\n]{1,40}?)\1(?![*\w])")
+
+
+def bracket_italic_directions(text: str) -> str:
+    """"*laughs*" -> "(laughs)" before emphasis is removed, so it is seen as a direction."""
+
+    def mark(m: re.Match[str]) -> str:
+        inner = m.group(2).strip()
+        if len(inner.split()) <= 4 and (_EN_DIRECTION.match(inner) or _ZH_DIRECTION.fullmatch(inner)):
+            return f"({inner})"
+        return m.group(0)
+
+    return _ITALIC.sub(mark, text)
 
 
 def split_directions(text: str) -> Pieces:

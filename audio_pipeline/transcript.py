@@ -24,7 +24,17 @@ from typing import Any
 from . import markers, mdblocks, yamlsafe
 from .errors import TranscriptError
 from .markers import Candidate, Kind, name_key
-from .mdtext import clean_inline, is_cjk, is_speakable, split_directions, strip_timestamps
+from .mdtext import (
+    bracket_italic_directions,
+    clean_inline,
+    is_cjk,
+    is_speakable,
+    normal_time,
+    split_directions,
+    starts_with_clock,
+    strip_separator,
+    strip_timestamps,
+)
 from .model import Notice, Section, Transcript, Turn
 
 __all__ = ["clean_inline", "is_speakable", "parse", "read", "to_json"]
@@ -93,10 +103,18 @@ class _Row:
 
 
 def _rows(body: list[str], first_number: int) -> list[_Row]:
+    # A bare m:ss opening a line is a timestamp in a file of such lines, not in prose.
+    loose = sum(1 for line in body if starts_with_clock(line)) >= 3
     rows: list[_Row] = []
     paragraph = 0
     for offset, raw in enumerate(body):
-        text, time = strip_timestamps(raw)
+        named = markers.find_name_clock(raw)
+        if named is not None:  # "Maya Okafor  0:03", the turn on the lines below
+            candidate, clock = named
+            text = strip_timestamps(raw)[0]  # if it is no marker after all, the clock still goes
+            rows.append(_Row(first_number + offset, text, normal_time(clock), paragraph, None, candidate))
+            continue
+        text, time = strip_timestamps(raw, loose)
         row = _Row(first_number + offset, text, time, paragraph)
         if not text.strip():
             row.role = "blank"
@@ -104,10 +122,16 @@ def _rows(body: list[str], first_number: int) -> list[_Row]:
         elif (head := mdblocks.heading(text)) is not None:
             level, title = head
             title, heading_time = strip_timestamps(title)  # "## 00:00 开场": the bare m:ss too
+            if row.time or heading_time:
+                title = strip_separator(title)  # "## 0:12:40 – Data quality"
             row.heading = (level, title)
             row.time = row.time or heading_time
             row.role = "heading"
             paragraph += 1
+            if level >= 3:  # "### Ruth Calloway" above her turn, when it recurs
+                found = markers.valid_name(title)
+                if found is not None and not found[1] and markers.looks_like_name(found[0]):
+                    row.candidate = markers.Candidate(found[0], "", Kind.ALONE, False)
         else:
             row.candidate = markers.find(text)
         row.paragraph = paragraph
@@ -123,6 +147,7 @@ class _Speakers:
     aliases: dict[str, str]  # key -> real name
     accepted: set[str] = field(default_factory=set)
     spellings: dict[str, Counter[str]] = field(default_factory=dict)
+    labels: dict[str, set[str]] = field(default_factory=dict)  # whole labels, roles included
     rejected: list[_Row] = field(default_factory=list)
 
     def display(self, key: str) -> str:
@@ -130,6 +155,9 @@ class _Speakers:
             return self.aliases[key]
         if key in self.known:
             return self.known[key]
+        labels = self.labels.get(key, set())
+        if len(labels) == 1 and name_key(next(iter(labels))) != key:
+            return next(iter(labels))  # always written with the same role: keep it
         counts = self.spellings[key]
         best = max(counts.values())
         return next(name for name in counts if counts[name] == best)  # first seen wins a tie
@@ -186,7 +214,7 @@ def _decide(rows: list[_Row], known: dict[str, str], aliases: dict[str, str]) ->
             return True
         if meta_looking[row.paragraph]:
             return False
-        return c.kind is Kind.COLON if rule == 1 else counts_all[c.key] >= 2 or is_known(c)
+        return c.kind is Kind.COLON if rule == 1 else counts_all[c.key] >= 2 or is_known(c) or _sentence(c.rest)
 
     first_turn = next(
         (r.paragraph for rule in (0, 1, 2) for r in cands if opens_transcript(r, rule)),
@@ -206,6 +234,18 @@ def _decide(rows: list[_Row], known: dict[str, str], aliases: dict[str, str]) ->
             for r in block:
                 r.role = "metadata"
 
+    # After it, a list of distinct labels seen nowhere else is show notes, not turns
+    # ("- **Paper:** …", "- **Dataset:** …").
+    outside_lists = Counter(r.candidate.key for r in later if r.candidate and not meta_looking[r.paragraph])
+    for number in sorted({r.paragraph for r in later if meta_looking[r.paragraph] and outside_lists}):
+        block = [r for r in paragraphs[number] if r.candidate is not None]
+        if all(r.candidate.listed for r in block if r.candidate) and not any(
+            r.candidate and (outside_lists[r.candidate.key] or is_known(r.candidate)) for r in block
+        ):
+            for r in block:
+                r.role = "metadata"
+    later = [r for r in later if r.role != "metadata"]
+
     counts = Counter(r.candidate.key for r in later if r.candidate is not None and r.candidate.kind is not Kind.PLAIN)
     bold_keys: set[str] = set()
     for row in later:
@@ -213,6 +253,9 @@ def _decide(rows: list[_Row], known: dict[str, str], aliases: dict[str, str]) ->
         assert c is not None
         if markers.is_language_label(c.name) and c.kind in (Kind.COLON, Kind.PLAIN):
             row.role = "language"
+            continue
+        if markers.is_editorial(c.name) and not is_known(c):
+            row.role = "metadata"  # "**Note:** …" is read by the narrator, label and all
             continue
         ok = {
             Kind.COLON: is_known(c) or counts[c.key] >= 2 or markers.looks_like_name(c.name),
@@ -224,16 +267,23 @@ def _decide(rows: list[_Row], known: dict[str, str], aliases: dict[str, str]) ->
     for row in later:
         c = row.candidate
         assert c is not None
-        if row.role == "language":
+        if row.role in ("language", "metadata"):
             continue
         # BROKEN and PLAIN lean on the name being a speaker elsewhere.
         if c.key in bold_keys if c.kind in _EMPHASIZED else is_known(c) or c.key in bold_keys:
             row.role = "turn"
             speakers.accepted.add(c.key)
             speakers.spellings.setdefault(c.key, Counter())[c.name] += 1
+            speakers.labels.setdefault(c.key, set()).add(c.label or c.name)
         elif row.role != "metadata":
             speakers.rejected.append(row)
     return speakers
+
+
+def _sentence(text: str) -> bool:
+    """Text that reads as speech rather than a metadata value: a sentence's end, or long."""
+    text = clean_inline(text)
+    return text.rstrip("\"'”’)）").endswith(tuple(".!?。！？…")) or len(text.split()) >= 8 or len(text) >= 40
 
 
 class _Builder:
@@ -292,7 +342,7 @@ class _Builder:
 
 
 def _content(text: str) -> str:
-    return clean_inline(_QUOTE.sub("", _BULLET.sub("", _QUOTE.sub("", text))))
+    return clean_inline(bracket_italic_directions(_QUOTE.sub("", _BULLET.sub("", _QUOTE.sub("", text)))))
 
 
 def parse(
@@ -324,6 +374,9 @@ def parse(
             builder.end_paragraph()
             pending = row.time or pending
             continue
+        if row.heading is not None and row.role == "turn" and row.candidate is not None:
+            builder.start_turn(speakers.display(row.candidate.key), row.number, row.time)
+            continue
         if row.heading is not None:
             level, raw_title = row.heading
             title = clean_inline(raw_title)
@@ -342,6 +395,8 @@ def parse(
         time = row.time or pending
         pending = None
         c = row.candidate
+        if row.role == "metadata" and builder.open and builder.speaker is not None:
+            builder.start_turn(None, row.number, time)  # a note after a turn is the narrator's
         if c is not None and row.role == "turn":
             builder.start_turn(speakers.display(c.key), row.number, time)
             line = c.rest
