@@ -76,7 +76,11 @@ _BROKEN = re.compile(rf"^{_LEAD}\*\*[ \t]*(?P<name>[^*\n]+?)[ \t]*\*(?!\*)[ \t]*
 # Plain "Name:" ("Name｜" in some Chinese transcripts); never the colon of a clock ("0:03").
 _PLAIN = re.compile(rf"^{_LEAD}(?P<name>[^:：\s*#>\[\]()|`_][^:：*\n|｜]*?)[ \t]*(?:[:：](?!\d)|｜)(?!//)[ \t]*")
 # "[SPEAKER_00]: text" (WhisperX), "<v Kenji>text</v>" (WebVTT voice tags).
-_BRACKETED_NAME = re.compile(rf"^{_LEAD}\[(?P<name>[^\[\]\n]{{1,40}})\][ \t]*[:：][ \t]*")
+_BRACKETED_NAME = re.compile(
+    rf"^{_LEAD}\[(?P<name>[^\[\]\n:：]{{1,40}})(?:\][ \t]*[:：]|[:：][ \t]*\])[ \t]*"
+)
+# Markers inside a line, where a transcript runs several turns together.
+MID_LINE = re.compile(r"(?<=\S)[ \t]+(?=(?:\*\*[^*\n]{1,40}?[:：]\*\*|\[[^\[\]\n]{1,40}?[:：]\])[ \t])")
 _VOICE_TAG = re.compile(r"^[ \t]*<v(?:\.[\w.-]+)?[ \t]+(?P<name>[^>\n]{1,40})>[ \t]*")
 # "【主持人】欢迎…": a name in lenticular brackets opening the line.
 _LENTICULAR = re.compile(rf"^{_LEAD}【(?P<name>[^【】\n]{{1,12}})】[ \t]*(?P<outer>{_COLON})?[ \t]*")
@@ -94,9 +98,9 @@ _NAME_CLOCK = re.compile(
 )
 # Generic labels of ASR tools and anonymized transcripts: "Speaker 1", "SPEAKER_00", "说话人2".
 _GENERIC = re.compile(
-    r"^(?:speaker|spk|person|participant|voice|unknown speaker|interviewee|respondent|"
-    r"unidentified (?:person|speaker|male|female)|"
-    r"说话人|发言人|讲者|发言者|嘉宾|受访者)[ _-]?#?(?:\d{1,3}|[A-Z])$",
+    r"^(?:(?:speaker|spk|person|participant|voice|interviewee|respondent|"
+    r"说话人|发言人|讲者|发言者|嘉宾|受访者)[ _-]?#?(?:\d{1,3}|[A-Z])"
+    r"|(?:unknown|unidentified) (?:speaker|person|male|female|voice)(?:[ _-]?#?(?:\d{1,3}|[A-Z]))?)$",
     re.IGNORECASE,
 )
 # Labels that name a language, not a person ("**EN:** … **CN:** …" in translations):
@@ -110,6 +114,19 @@ _EDITORIAL = frozenset(
     ["note", "notes", "update", "updated", "correction", "editor's note", "editors' note", "editor’s note"]
     + ["disclaimer", "ps", "p.s", "编者注", "编者按", "注", "备注", "更正", "声明", "说明", "按"]
 )
+
+
+# Labels of a metadata block ("**时间：** …", "**Recorded:** …").
+_METADATA = frozenset(
+    ["date", "time", "location", "place", "venue", "guest", "guests", "host", "hosts", "topic", "theme", "recorded"]
+    + ["source", "author", "editor", "transcript", "transcribed by", "episode", "duration", "tags", "links", "link"]
+    + ["时间", "日期", "地点", "主题", "嘉宾", "主持", "主持人", "译者", "翻译", "整理", "编辑", "来源", "作者", "链接"]
+    + ["标签", "时长", "文字整理", "校对", "出品", "制作", "本期嘉宾", "本期主播"]
+)
+
+
+def is_metadata_label(name: str) -> bool:
+    return name_key(name) in _METADATA
 
 
 def is_generic(name: str) -> bool:
@@ -214,8 +231,7 @@ def find(line: str) -> Candidate | None:
         inner, outer = m.group("inner"), m.group("outer")
         colon = any(sep is not None and sep.strip() in ":：" for sep in (inner, outer))
         if colon:
-            whole = f"{label} {clean_inline(role)}" if role else label
-            return Candidate(name, rest, Kind.COLON, _listed(m), shortened or role is not None, whole)
+            return Candidate(name, rest, Kind.COLON, _listed(m), shortened or role is not None, label)
         if shortened:
             return None  # "**第一，这跟…**": a role is cut off only before a colon
         if strong:

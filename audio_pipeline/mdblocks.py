@@ -35,6 +35,24 @@ _TOC_TITLE = re.compile(
 )
 
 
+# Caption files pasted as a transcript: cue timings, with an id or number above each.
+_CUE = re.compile(r"^[ \t]*(?:\d{1,2}:)?\d{1,2}:\d{2}[.,]\d{3}[ \t]*-->[ \t]*(?:\d{1,2}:)?\d{1,2}:\d{2}[.,]\d{3}")
+
+
+def _blank_caption_ids(lines: list[str]) -> None:
+    """WEBVTT headers and cue ids (a number, a UUID) are not speech."""
+    cues = [i for i, line in enumerate(lines) if _CUE.match(line)]
+    if len(cues) < 2:
+        return
+    for i, line in enumerate(lines):
+        if line.strip().startswith("WEBVTT"):
+            lines[i] = ""
+    for i in cues:
+        above = lines[i - 1].strip() if i else ""
+        if above and " " not in above and not _HEADING.match(above):
+            lines[i - 1] = ""
+
+
 def heading(line: str) -> tuple[int, str] | None:
     m = _HEADING.match(line)
     return (len(m.group("hashes")), m.group("text")) if m else None
@@ -103,6 +121,7 @@ def blank_unspoken(lines: list[str], first_number: int) -> tuple[list[str], list
     """``first_number``: the file line number of ``lines[0]``."""
     scan = _Scan(_strip_comments(list(lines)), first_number)
     lines = scan.lines
+    _blank_caption_ids(lines)
     i = 0
     while i < len(lines):
         line = lines[i]

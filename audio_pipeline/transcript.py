@@ -102,20 +102,52 @@ class _Row:
     role: str = "text"  # text | turn | language | metadata | blank
 
 
+def _split_turns(body: list[str], first_number: int) -> list[tuple[int, str]]:
+    """(line number, text) for every body line; a line that runs several turns together
+    ("[Ann:] Hi. [Bob:] Hello.") is cut before each marker of a known label."""
+    starts = set()
+    for line in body:
+        found = markers.find(strip_timestamps(line)[0])
+        if found is not None and found.kind is Kind.COLON:
+            starts.add(found.key)
+    pieces: list[list[str]] = []
+    mid: Counter[str] = Counter()
+    for line in body:
+        parts = markers.MID_LINE.split(line)
+        pieces.append(parts)
+        for part in parts[1:]:
+            found = markers.find(part)
+            if found is not None:
+                mid[found.key] += 1
+    out: list[tuple[int, str]] = []
+    for offset, parts in enumerate(pieces):
+        text = parts[0]
+        for part in parts[1:]:
+            found = markers.find(part)
+            said = is_speakable(clean_inline(strip_timestamps(text)[0]))  # not "- " or a timestamp
+            if said and found is not None and found.kind is Kind.COLON and (found.key in starts or mid[found.key] >= 2):
+                out.append((first_number + offset, text))
+                text = part
+            else:
+                text += " " + part
+        out.append((first_number + offset, text))
+    return out
+
+
 def _rows(body: list[str], first_number: int) -> list[_Row]:
     # A bare m:ss opening a line is a timestamp in a file of such lines, not in prose.
     loose = sum(1 for line in body if starts_with_clock(line)) >= 3
     rows: list[_Row] = []
     paragraph = 0
-    for offset, raw in enumerate(body):
+    for number, raw in _split_turns(body, first_number):
         named = markers.find_name_clock(raw)
         if named is not None:  # "Maya Okafor  0:03", the turn on the lines below
             candidate, clock = named
             text = strip_timestamps(raw)[0]  # if it is no marker after all, the clock still goes
-            rows.append(_Row(first_number + offset, text, normal_time(clock), paragraph, None, candidate))
+            rows.append(_Row(number, text, normal_time(clock), paragraph, None, candidate))
             continue
         text, time = strip_timestamps(raw, loose)
-        row = _Row(first_number + offset, text, time, paragraph)
+        row = _Row(number, text, time, paragraph)
         if not text.strip():
             row.role = "blank"
             paragraph += 1
@@ -172,7 +204,10 @@ def _meta_looking(rows: list[_Row]) -> bool:
     keys = [r.candidate.key for r in labelled if r.candidate is not None]
     if len(set(keys)) != len(keys):
         return False
-    return len(lines) >= 2 or all(r.candidate is not None and r.candidate.listed for r in lines)
+    if all(r.candidate is not None and r.candidate.listed for r in lines):
+        return True
+    # An unlisted block: short values ("**主题：** 大模型"), not turns run together.
+    return len(lines) >= 2 and not any(r.candidate is not None and _sentence(r.candidate.rest) for r in lines)
 
 
 def _decide(rows: list[_Row], known: dict[str, str], aliases: dict[str, str]) -> _Speakers:
@@ -214,7 +249,9 @@ def _decide(rows: list[_Row], known: dict[str, str], aliases: dict[str, str]) ->
             return True
         if meta_looking[row.paragraph]:
             return False
-        return c.kind is Kind.COLON if rule == 1 else counts_all[c.key] >= 2 or is_known(c) or _sentence(c.rest)
+        if rule == 1:
+            return c.kind is Kind.COLON
+        return counts_all[c.key] >= 2 or is_known(c) or (_sentence(c.rest) and not markers.is_metadata_label(c.name))
 
     first_turn = next(
         (r.paragraph for rule in (0, 1, 2) for r in cands if opens_transcript(r, rule)),
