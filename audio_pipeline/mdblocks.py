@@ -117,11 +117,32 @@ class _Scan:
         return len(self.lines)
 
 
+_SETEXT = re.compile(r"^[ \t]{0,3}(=+|-+)[ \t]*$")
+
+
+def _setext_headings(lines: list[str]) -> None:
+    """"Title" over "=====" is a "# " heading, over "-----" a "## " one (one-line paragraphs)."""
+    for i in range(1, len(lines)):
+        m = _SETEXT.match(lines[i])
+        above = lines[i - 1]
+        if not m or not above.strip() or (i >= 2 and lines[i - 2].strip()):
+            continue
+        if heading(above) or _LIST_ITEM.match(above) or _FENCE.match(above):
+            continue
+        if above.lstrip().startswith((">", "|", "<")):
+            continue
+        if m.group(1)[0] == "-" and len(m.group(1)) < 2:
+            continue
+        lines[i - 1] = ("# " if m.group(1)[0] == "=" else "## ") + above.strip()
+        lines[i] = ""
+
+
 def blank_unspoken(lines: list[str], first_number: int) -> tuple[list[str], list[Notice]]:
     """``first_number``: the file line number of ``lines[0]``."""
     scan = _Scan(_strip_comments(list(lines)), first_number)
     lines = scan.lines
     _blank_caption_ids(lines)
+    _setext_headings(lines)
     i = 0
     while i < len(lines):
         line = lines[i]

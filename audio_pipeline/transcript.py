@@ -15,6 +15,7 @@ from __future__ import annotations
 import codecs
 import datetime as _dt
 import re
+import tomllib
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -64,7 +65,10 @@ def _join_lines(lines: Iterable[str]) -> str:
 
 
 def _front_matter(lines: list[str], source: str) -> tuple[dict[str, Any], int]:
-    """Return (metadata, index of the first body line)."""
+    """Return (metadata, index of the first body line): YAML between ``---`` lines, or
+    TOML between ``+++`` lines (Hugo's form)."""
+    if lines and lines[0].strip() == "+++":
+        return _toml_front_matter(lines, source)
     if not lines or lines[0].strip() != "---":
         return {}, 0
     for i in range(1, len(lines)):
@@ -76,6 +80,20 @@ def _front_matter(lines: list[str], source: str) -> tuple[dict[str, Any], int]:
                 raise TranscriptError("front matter must be a mapping of keys", path=source, line=2)
             return _plain_meta(doc.data), i + 1
     raise TranscriptError("front matter opened here is never closed with '---'", path=source, line=1)
+
+
+def _toml_front_matter(lines: list[str], source: str) -> tuple[dict[str, Any], int]:
+    for i in range(1, len(lines)):
+        if lines[i].strip() == "+++":
+            try:
+                data = tomllib.loads("\n".join(lines[1:i]))
+            except tomllib.TOMLDecodeError as exc:
+                line = getattr(exc, "lineno", None)
+                raise TranscriptError(
+                    f"invalid TOML front matter: {exc}", path=source, line=line + 1 if line else 2
+                ) from None
+            return _plain_meta(data), i + 1
+    raise TranscriptError("front matter opened here is never closed with '+++'", path=source, line=1)
 
 
 def _plain_meta(value: Any) -> Any:
@@ -404,6 +422,11 @@ def parse(
     speakers = _decide(rows, known, alias_map)
 
     doc_title = str(meta["title"]).strip() if meta.get("title") not in (None, "") else None
+    # Several "# " headings and no "## ": the later ones (all of them, under a front-matter
+    # title) are the chapters.
+    h1 = [r.number for r in rows if r.heading is not None and r.heading[0] == 1]
+    h1_sections = len(h1) > 1 and not any(r.heading is not None and r.heading[0] == 2 for r in rows)
+    first_h1 = h1[0] if h1 and doc_title is None else -1
     builder = _Builder()
     pending: str | None = None  # a timestamp on a line of its own, for the turn below it
     for row in rows:
@@ -417,11 +440,11 @@ def parse(
         if row.heading is not None:
             level, raw_title = row.heading
             title = clean_inline(raw_title)
-            if level == 1:
+            if level == 1 and not (h1_sections and row.number != first_h1):
                 if doc_title is None and title:
                     doc_title = title
                 builder.end_paragraph()
-            elif level == 2:
+            elif level <= 2:
                 builder.new_section(title, row.number)
             elif is_speakable(title):
                 builder.start_turn(None, row.number, row.time)
