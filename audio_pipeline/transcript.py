@@ -137,19 +137,29 @@ def _split_turns(body: list[str], first_number: int) -> list[tuple[int, str]]:
             found = markers.find(part)
             if found is not None:
                 mid[found.key] += 1
-    out: list[tuple[int, str]] = []
-    for offset, parts in enumerate(pieces):
-        text = parts[0]
-        for part in parts[1:]:
-            found = markers.find(part)
-            said = is_speakable(clean_inline(strip_timestamps(text)[0]))  # not "- " or a timestamp
-            if said and found is not None and found.kind is Kind.COLON and (found.key in starts or mid[found.key] >= 2):
-                out.append((first_number + offset, text))
-                text = part
-            else:
-                text += " " + part
-        out.append((first_number + offset, text))
-    return out
+
+    def known(found: markers.Candidate | None, lenient: bool) -> bool:
+        if found is None or found.kind is not Kind.COLON:
+            return False
+        return found.key in starts or mid[found.key] >= 2 or (lenient and markers.looks_like_name(found.name))
+
+    def split(lenient: bool) -> list[tuple[int, str]]:
+        out: list[tuple[int, str]] = []
+        for offset, parts in enumerate(pieces):
+            text = parts[0]
+            for part in parts[1:]:
+                said = is_speakable(clean_inline(strip_timestamps(text)[0]))  # not "- " or a timestamp
+                if said and known(markers.find(part), lenient):
+                    out.append((first_number + offset, text))
+                    text = part
+                else:
+                    text += " " + part
+            out.append((first_number + offset, text))
+        return out
+
+    strict = split(False)
+    # A file that runs turns together often: a once-heard name does so too ("Producer:").
+    return split(True) if len(strict) - len(body) >= 3 else strict
 
 
 def _rows(body: list[str], first_number: int) -> list[_Row]:
@@ -326,13 +336,60 @@ def _decide(rows: list[_Row], known: dict[str, str], aliases: dict[str, str]) ->
             continue
         # BROKEN and PLAIN lean on the name being a speaker elsewhere.
         if c.key in bold_keys if c.kind in _EMPHASIZED else is_known(c) or c.key in bold_keys:
-            row.role = "turn"
-            speakers.accepted.add(c.key)
-            speakers.spellings.setdefault(c.key, Counter())[c.name] += 1
-            speakers.labels.setdefault(c.key, set()).add(c.label or c.name)
+            _accept(row, speakers)
         elif row.role != "metadata":
             speakers.rejected.append(row)
+    _lone_plain_labels(rows, speakers)
+    _surnames(rows, speakers)
     return speakers
+
+
+def _accept(row: _Row, speakers: _Speakers) -> None:
+    assert row.candidate is not None
+    c = row.candidate
+    row.role = "turn"
+    speakers.accepted.add(c.key)
+    speakers.spellings.setdefault(c.key, Counter())[c.name] += 1
+    speakers.labels.setdefault(c.key, set()).add(c.label or c.name)
+
+
+def _lone_plain_labels(rows: list[_Row], speakers: _Speakers) -> None:
+    """In a file where nearly every paragraph opens with a marker, a plain label that opens
+    a paragraph once ("Carla Diaz: My name is…", "THE WITNESS: …", "居民代表｜…") is a
+    speaker too. Chinese labels need the bar: "比如：" opens paragraphs in prose."""
+    openers = [r for r in rows if r.role in ("turn", "text") and r.heading is None]
+    firsts: dict[int, _Row] = {}
+    for row in openers:
+        firsts.setdefault(row.paragraph, row)
+    if len(firsts) < 5 or sum(r.role == "turn" for r in firsts.values()) < 0.7 * len(firsts):
+        return
+    for row in list(speakers.rejected):
+        c = row.candidate
+        if c is None or c.kind is not Kind.PLAIN or firsts.get(row.paragraph) is not row or not is_speakable(c.rest):
+            continue  # "After:" above a code block is no turn
+        cjk = all(is_cjk(ch) for ch in c.name.replace(" ", ""))
+        if markers.is_editorial(c.name) or not markers.looks_like_name(c.name):
+            continue
+        if cjk and "｜" not in row.text[: len(c.name) + 8]:
+            continue
+        _accept(row, speakers)
+        speakers.rejected.remove(row)
+
+
+def _surnames(rows: list[_Row], speakers: _Speakers) -> None:
+    """Broadcast transcripts name a speaker in full once ("SCOTT SIMON, HOST:"), then by
+    surname ("SIMON:"): a full name used once whose last word is a speaker's is that speaker."""
+    counts = Counter(r.candidate.key for r in rows if r.role == "turn" and r.candidate is not None)
+    for row in rows:
+        c = row.candidate
+        if row.role != "turn" or c is None or counts[c.key] != 1 or " " not in c.key:
+            continue
+        surname = c.key.rsplit(" ", 1)[1]
+        if counts.get(surname, 0) >= 2:
+            merged = markers.Candidate(c.name.rsplit(" ", 1)[1], c.rest, c.kind, c.listed, True, c.label)
+            row.candidate = merged
+            speakers.spellings[surname][merged.name] += 0  # known spelling, not counted twice
+            speakers.accepted.discard(c.key)
 
 
 def _sentence(text: str) -> bool:

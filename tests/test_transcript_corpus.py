@@ -13,7 +13,13 @@ import pytest
 from audio_pipeline import transcript
 
 CORPUS = Path(__file__).parent / "fixtures" / "transcripts"
-FILES = sorted(CORPUS.glob("[0-9]*.md"))
+ALL = sorted(CORPUS.glob("*.md"))
+ALL = [p for p in ALL if p.name != "README.md"]
+# Judgement calls the parser answers differently (README.md): NPR's full name once and
+# the surname after it, a Japanese interview in 「」 and ―― style, a table that is the
+# transcript. They count in the overall figure, not file by file.
+OPEN = {"b08-npr-caps-with-role", "b15-ja-interview-dash-and-kagi", "b17-table-transcript"}
+FILES = [p for p in ALL if p.stem not in OPEN]
 
 
 def squash(text: str) -> str:
@@ -52,9 +58,9 @@ def test_corpus_file(path: Path) -> None:
 
 def test_corpus_attribution_overall() -> None:
     right = total = 0
-    for path in FILES:
+    for path in ALL:
         parsed, answer = load(path)
         expected = [t for t in answer["turns"] if t[0] is not None]
         right += matched(expected, [(t.speaker, t.text) for t in parsed.turns])
         total += len(expected)
-    assert total > 250 and right / total >= 0.95
+    assert total > 500 and right / total >= 0.95
