@@ -8,6 +8,7 @@ parser decides that after seeing every candidate.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from enum import Enum
@@ -42,6 +43,7 @@ class Candidate:
     listed: bool  # inside a list item
     shortened: bool = False  # a role or affiliation was cut off the label
     label: str = ""  # the whole label as written, role included
+    form: str = ""  # "clock" ("Maya Okafor  0:03") or "heading" ("### Ruth"): a name on a line of its own
 
     @property
     def key(self) -> str:
@@ -210,7 +212,7 @@ def find_name_clock(line: str) -> tuple[Candidate, str] | None:
     if not m or not looks_like_name(m.group("name").strip()):
         return None
     found = _candidate(m, line, Kind.ALONE)
-    return (found, m.group("clock")) if found else None
+    return (dataclasses.replace(found, form="clock"), m.group("clock")) if found else None
 
 
 def find(line: str) -> Candidate | None:

@@ -16,7 +16,10 @@ from .model import Notice
 
 _FENCE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})")
 _RULE = re.compile(r"^[ \t]{0,3}(?:(?:-[ \t]*){3,}|(?:\*[ \t]*){3,}|(?:_[ \t]*){3,})$")
-_LINK_DEF = re.compile(r"^[ \t]{0,3}\[[^\]^]+\]:\s*\S+")
+# "[ref]: https://…" — not "[SPEAKER_00]: text": the target is a URL or a path.
+_LINK_DEF = re.compile(
+    r"^[ \t]{0,3}\[[^\]^]+\]:[ \t]*<?(?:[a-zA-Z][\w+.-]*:\S|[/#.]|www\.)\S*>?(?:[ \t]+[\"'(].*)?[ \t]*$"
+)
 _FOOTNOTE_DEF = re.compile(r"^[ \t]{0,3}\[\^[^\]]+\]:")
 _DETAILS_OPEN = re.compile(r"<details\b", re.IGNORECASE)
 _DETAILS_CLOSE = re.compile(r"</details\s*>", re.IGNORECASE)

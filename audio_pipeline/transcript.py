@@ -191,7 +191,7 @@ def _rows(body: list[str], first_number: int) -> list[_Row]:
             if level >= 3:  # "### Ruth Calloway" above her turn, when it recurs
                 found = markers.valid_name(title)
                 if found is not None and not found[1] and markers.looks_like_name(found[0]):
-                    row.candidate = markers.Candidate(found[0], "", Kind.ALONE, False)
+                    row.candidate = markers.Candidate(found[0], "", Kind.ALONE, False, form="heading")
         else:
             row.candidate = markers.find(text)
         row.paragraph = paragraph
@@ -312,6 +312,13 @@ def _decide(rows: list[_Row], known: dict[str, str], aliases: dict[str, str]) ->
     later = [r for r in later if r.role != "metadata"]
 
     counts = Counter(r.candidate.key for r in later if r.candidate is not None and r.candidate.kind is not Kind.PLAIN)
+    # Names on lines of their own ("Maya Okafor  0:03", "### Ruth"): once the file shows
+    # that form three times with a name recurring, a name heard once counts too.
+    forms: dict[str, Counter[str]] = {}
+    for r in later:
+        if r.candidate is not None and r.candidate.form:
+            forms.setdefault(r.candidate.form, Counter())[r.candidate.key] += 1
+    by_form = {f: sum(c.values()) >= 3 and max(c.values()) >= 2 for f, c in forms.items()}
     bold_keys: set[str] = set()
     for row in later:
         c = row.candidate
@@ -325,7 +332,8 @@ def _decide(rows: list[_Row], known: dict[str, str], aliases: dict[str, str]) ->
         ok = {
             Kind.COLON: is_known(c) or counts[c.key] >= 2 or markers.looks_like_name(c.name),
             Kind.BOLD: is_known(c) or (counts[c.key] >= 2 and markers.looks_like_name(c.name)),
-            Kind.ALONE: is_known(c) or (counts[c.key] >= 2 and markers.looks_like_name(c.name)),
+            Kind.ALONE: is_known(c)
+            or ((counts[c.key] >= 2 or by_form.get(c.form, False)) and markers.looks_like_name(c.name)),
         }.get(c.kind)
         if ok:
             bold_keys.add(c.key)

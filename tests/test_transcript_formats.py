@@ -395,3 +395,117 @@ def test_marker_styles_mix_in_one_file(a: str, b: str) -> None:
     doc = f"{a.replace('X', 'Ann')} One.\n\n{b.replace('X', 'Bob')} Two.\n\n{a.replace('X', 'Ann')} Three.\n\n"
     doc += f"{b.replace('X', 'Bob')} Four.\n"
     assert [s for s, _ in turns(doc)] == ["Ann", "Bob", "Ann", "Bob"]
+
+
+# -- shapes of real exports (the adversarial corpus in fixtures/ has whole files) -------
+
+EXPORT_MARKERS = [
+    "***Ann:*** Hello there.",
+    "**_Ann:_** Hello there.",
+    "🎙️ **Ann:** Hello there.",
+    "[Ann]: Hello there.",
+    "[Ann:] Hello there.",
+    "<v Ann>Hello there.</v>",
+    "`[00:00:05]` **Ann:** Hello there.",
+    "*[00:12:47]* **Ann:** Hello there.",
+    '<span class="ts">00:01:20</span> **Ann:** Hello there.',
+    "[00:01:12 → 00:01:20] **Ann:** Hello there.",
+    "[00:00:04;12] **Ann:** Hello there.",
+    "**Ann, research scientist at Lumen Labs:** Hello there.",
+    "**Ann (Stanford):** Hello there.",
+    "**Ann**（主持人）：Hello there.",
+    "**Ann —** Hello there.",
+]
+
+
+@pytest.mark.parametrize("line", EXPORT_MARKERS)
+def test_export_marker_styles(line: str) -> None:
+    parsed = transcript.parse(around(line), "t.md")
+    assert (parsed.turns[1].speaker, parsed.turns[1].text) == ("Ann", "Hello there.")
+
+
+def test_name_and_clock_above_the_text() -> None:
+    doc = "Maya Okafor  0:03\nOkay, let's start.\n\nJon Ames  0:09\nSure.\n\nMaya Okafor  0:15\nGood.\n"
+    parsed = transcript.parse(doc, "t.md")
+    assert [(t.speaker, t.text, t.time) for t in parsed.turns] == [
+        ("Maya Okafor", "Okay, let's start.", "00:00:03"),
+        ("Jon Ames", "Sure.", "00:00:09"),
+        ("Maya Okafor", "Good.", "00:00:15"),
+    ]
+    zh = "发言人1 00:00\n大家好。\n\n发言人2 00:05\n你好。\n"
+    assert turns(zh) == [("发言人1", "大家好。"), ("发言人2", "你好。")]
+
+
+def test_labels_in_lenticular_brackets_and_with_a_bar() -> None:
+    doc = "【主持人】欢迎。\n\n【嘉宾】谢谢。\n\n【主持人】开始吧。\n\n【嘉宾】好。\n"
+    assert [s for s, _ in turns(doc)] == ["主持人", "嘉宾", "主持人", "嘉宾"]
+    doc = "主持人｜欢迎。\n\n陈默｜谢谢。\n\n主持人｜开始吧。\n\n陈默｜好。\n"
+    assert [s for s, _ in turns(doc)] == ["主持人", "陈默", "主持人", "陈默"]
+
+
+def test_hearing_and_deposition_labels() -> None:
+    doc = "The CHAIRMAN. The hearing will come to order.\n\nMr. O'BRIEN. Thank you.\n\nThe CHAIRMAN. Go on.\n"
+    assert [s for s, _ in turns(doc)] == ["The CHAIRMAN", "Mr. O'BRIEN", "The CHAIRMAN"]
+    doc = "Q. Where were you?\n\nA. At home.\n\nQ. Alone?\n\nA. Yes.\n"
+    assert [s for s, _ in turns(doc)] == ["Q", "A", "Q", "A"]
+
+
+def test_names_in_headings_above_their_turns() -> None:
+    doc = "### Ruth\n\nOne.\n\n### Ben\n\nTwo.\n\n### Ruth\n\nThree.\n"
+    assert turns(doc) == [("Ruth", "One."), ("Ben", "Two."), ("Ruth", "Three.")]
+
+
+def test_turns_run_together_on_one_line() -> None:
+    doc = "[Ann:] Good morning. [Bob:] Hi.\n\n[Ann:] Let's start. [Bob:] Right.\n"
+    assert turns(doc) == [("Ann", "Good morning."), ("Bob", "Hi."), ("Ann", "Let's start."), ("Bob", "Right.")]
+
+
+def test_a_lone_first_speaker_and_show_notes_after_the_talk() -> None:
+    doc = (
+        "**Moderator:** Welcome everyone to the panel tonight.\n\n**Ann:** Hi.\n\n**Bob:** Hello.\n\n"
+        "**Ann:** Bye.\n\n**Bob:** Bye.\n\n- **Paper:** Attention is all you need\n- **Dataset:** C4\n\n"
+        "**Note:** Recorded in March.\n"
+    )
+    parsed = transcript.parse(doc, "t.md")
+    assert [t.speaker for t in parsed.turns] == ["Moderator", "Ann", "Bob", "Ann", "Bob", None]
+    notes = ("Paper: Attention is all you need", "Dataset: C4", "Note: Recorded in March.")
+    assert parsed.turns[-1].paragraphs == notes
+
+
+def test_caption_files_lose_their_cue_ids() -> None:
+    doc = "WEBVTT\n\n1\n00:00:01.000 --> 00:00:03.000\nAnn: Hello.\n\n2\n00:00:03.500 --> 00:00:05.000\nBob: Hi.\n"
+    doc += "\n3\n00:00:05.000 --> 00:00:06.000\nAnn: Bye.\n\n4\n00:00:06.000 --> 00:00:07.000\nBob: Bye.\n"
+    assert turns(doc) == [("Ann", "Hello."), ("Bob", "Hi."), ("Ann", "Bye."), ("Bob", "Bye.")]
+
+
+def test_front_matter_in_toml_and_setext_headings() -> None:
+    doc = '+++\ntitle = "Diaries"\n+++\n\nPart one\n--------\n\n**Ivy:** Late again.\n\n**Raj:** Cold nights.\n'
+    parsed = transcript.parse(doc, "t.md")
+    assert parsed.title == "Diaries" and [s.title for s in parsed.sections] == ["Part one"]
+
+
+def test_several_h1_headings_are_chapters() -> None:
+    doc = "# Show\n\n# Part 1\n\n**Ann:** One.\n\n# Part 2\n\n**Ann:** Two.\n"
+    parsed = transcript.parse(doc, "t.md")
+    assert parsed.title == "Show" and [s.title for s in parsed.sections] == ["Part 1", "Part 2"]
+
+
+@pytest.mark.parametrize(
+    "written",
+    ["*laughs*", "[indistinct radio chatter]", "[foreign language]", "(Through interpreter)", "♪ ♪", "(rires)",
+     "[musique]", "[off mic]"],
+)
+def test_more_directions(written: str) -> None:
+    parsed = transcript.parse(f"**Ann:** Yes {written} indeed.\n", "t.md")
+    assert parsed.turns[0].paragraphs == ("Yes", "indeed.")
+
+
+def test_prose_time_at_a_line_start_stays_but_timestamped_files_lose_theirs() -> None:
+    assert turns("**Ann:** Busy.\n\n11:45 is when it calms down.\n")[0][1] == "Busy.\n11:45 is when it calms down."
+    doc = "0:00\nso today\n0:04 we talk\n0:09 about this\n"
+    assert turns(doc) == [(None, "so today we talk about this")]
+
+
+def test_legends_and_editors_notes_in_parentheses_are_spoken() -> None:
+    parsed = transcript.parse("（A＝记者 林晓；B＝受访者 周敏）\n\n**A：** 你好。\n\n**B：** 你好。\n", "t.md")
+    assert parsed.turns[0] == parsed.turns[0].__class__(None, ("（A＝记者 林晓；B＝受访者 周敏）",), 1)
