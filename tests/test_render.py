@@ -19,6 +19,7 @@ from audio_pipeline.export.subtitles import Cue
 
 from .conftest import VOICES
 from .fakes import ToneEngine
+from .readers import chap_starts, ffmpeg_chapters
 from .test_ffmpeg import espeak_speech
 
 TEXT = """---
@@ -114,6 +115,11 @@ def test_outputs_read_back_with_real_readers(tmp_path: Path) -> None:
     assert [c.start_time for c in chaps] == [c["start_ms"] for c in whole["chapters"]]
     assert all(a.end_time == b.start_time for a, b in zip(chaps, chaps[1:], strict=False))
     assert id3.getall("CTOC")[0].child_element_ids == [c.element_id for c in chaps]
+    # In the file, as readers that do not sort see them: in time order (whole and episodes).
+    assert chap_starts(out / whole["mp3"]) == [c["start_ms"] for c in whole["chapters"]]
+    assert [t for _s, _e, t in ffmpeg_chapters(out / whole["mp3"])] == ["一、开场", "二、正题", "三、结尾"]
+    for section in manifest["sections"]:
+        assert chap_starts(out / section["audio"]) == [t["start_ms"] for t in section["turns"]]
     whole_len = len(ffmpeg.decode(out / whole["mp3"]))
     assert abs(chaps[-1].end_time - whole_len) < 100
     # M4B chapters.
