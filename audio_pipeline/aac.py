@@ -134,14 +134,17 @@ def adts_frames(path: StrPath) -> tuple[int, int]:
     return len(stream.sizes), stream.rate
 
 
-def adts_layout(inputs: Sequence[StrPath], frames: Sequence[int | None] | None = None) -> ConcatResult:
+def adts_layout(
+    inputs: Sequence[StrPath], frames: Sequence[int | None] | None = None, *, end_padding: int = 0
+) -> ConcatResult:
     """Where each input's audio starts when :func:`concat_adts` joins them, as a decoder plays it.
 
     Every piece keeps its encoder delay (AAC_PRIMING samples of near-silence) inside
     the join, ahead of its own audio; the joined file's edit list drops the first
     piece's only. So piece i starts at the total length of the pieces before it.
     ``frames[i]``, when known (from :func:`adts_frames` when the piece was written),
-    saves walking that piece's frame headers again.
+    saves walking that piece's frame headers again. ``end_padding``: samples at the
+    end of the last piece the edit list leaves out (as :func:`concat_adts`).
     """
     if not inputs:
         raise ValueError("nothing to join")
@@ -161,7 +164,7 @@ def adts_layout(inputs: Sequence[StrPath], frames: Sequence[int | None] | None =
         first_rate = first_rate or rate
         starts.append(pos * 1000 / first_rate)
         pos += count * AAC_FRAME
-    return ConcatResult(starts_ms=tuple(starts), duration_ms=(pos - AAC_PRIMING) * 1000 / first_rate)
+    return ConcatResult(starts_ms=tuple(starts), duration_ms=(pos - AAC_PRIMING - end_padding) * 1000 / first_rate)
 
 
 # --------------------------------------------------------------------------- MP4 boxes
@@ -359,6 +362,7 @@ def concat_adts(
     chapters: Sequence[Chapter] = (),
     metadata: Mapping[str, str] | None = None,
     frames: Sequence[int | None] | None = None,
+    end_padding: int = 0,
 ) -> Path:
     """Join ADTS pieces from :func:`audio_pipeline.ffmpeg.encode_pair` (same format)
     into one M4A/M4B without re-encoding; returns the path.
@@ -368,7 +372,9 @@ def concat_adts(
     artist, date, genre; ``chapters`` (place them with :func:`adts_layout`) become a
     QuickTime chapter track and a Nero chapter list (its first 255). ``frames``: the
     frame counts the chapters were placed by (:func:`adts_layout`); a piece that holds
-    another number is refused rather than joined under misplaced chapters. Written to
+    another number is refused rather than joined under misplaced chapters. ``end_padding``:
+    samples of encoder padding at the end of the last piece, left out of the edit list
+    (so the file plays as long as the audio it was made from). Written to
     a temporary name and renamed into place. Raises :class:`EncodeError` for a bad or
     mismatched piece.
     """
@@ -404,7 +410,9 @@ def concat_adts(
     sizes = np.concatenate([s.sizes for s in streams]).astype(np.int64)
     head = streams[0]
     rate = head.rate
-    play_ms = round((len(sizes) * AAC_FRAME - AAC_PRIMING) * 1000 / rate)
+    if not 0 <= end_padding < len(streams[-1].sizes) * AAC_FRAME - AAC_PRIMING:
+        raise ValueError(f"end padding of {end_padding} samples is more than the last piece holds")
+    play_ms = round((len(sizes) * AAC_FRAME - AAC_PRIMING - end_padding) * 1000 / rate)
     per_chunk = [len(s.sizes) for s in streams]
     chunk_bytes = [int(s.sizes.sum()) for s in streams]
     audio_bytes = sum(chunk_bytes)

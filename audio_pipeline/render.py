@@ -189,7 +189,7 @@ def make_plan(
             date=date,
         )
         stem = naming.episode_stem(section.index, count, section.title)
-        key = _hash(["section/1", stem, [j.key for j in section_jobs], vmap.pauses, tags, ffmpeg.build_id()])
+        key = _hash(["section/2", stem, [j.key for j in section_jobs], vmap.pauses, tags, ffmpeg.build_id()])
         section_plans.append(SectionPlan(section, stem, section_jobs, tags, key))
     chosen = selected if selected is not None else frozenset(s.index for s in transcript.sections)
     plan = Plan(
@@ -353,7 +353,7 @@ def _assemble(
         _load_clips(plan.title_jobs, cache, clips)
         ordered = [entries[s.section.index] for s in plan.sections]
         whole_key = _hash(
-            ["whole/2", [e["sha256"] for e in ordered], [j.key for j in plan.title_jobs], plan.vmap.pauses]
+            ["whole/3", [e["sha256"] for e in ordered], [j.key for j in plan.title_jobs], plan.vmap.pauses]
         )
         stem = naming.slug(Path(plan.transcript.source).stem)
         if not (whole and whole.get("build_key") == whole_key and _whole_present(out_dir, whole)):

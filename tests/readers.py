@@ -39,9 +39,10 @@ def chap_starts(path: Path) -> list[int]:
 
 
 def ffmpeg_chapters(path: Path) -> list[tuple[float, float, str]]:
-    """(start s, end s, title) as ffmpeg lists the file's chapters (file order)."""
+    """(start s, end s, title) as ffmpeg lists the file's chapters (file order), as stored:
+    ``-copyts`` keeps ffmpeg from shifting them by the input's start time (as ffprobe shows them)."""
     proc = subprocess.run(
-        [ffmpeg.ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "ffmetadata", "-"],
+        [ffmpeg.ffmpeg_exe(), "-v", "error", "-copyts", "-i", str(path), "-f", "ffmetadata", "-"],
         capture_output=True, check=True,
     )  # fmt: skip
     text = proc.stdout.decode("utf-8")
