@@ -35,11 +35,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from . import aac, ffmpeg, fsutil, loudness, mp3
+from . import aac, ffmpeg, fsutil, loudness, mp3, naming
 from .cache import CachedClip
 from .errors import PipelineError, RenderError
 from .export.subtitles import Cue, write_srt, write_vtt
-from .export.tags import Chapter, id3_bytes, write_id3
+from .export.tags import Chapter, Id3Fields, id3_bytes, write_id3
 from .layout import Timeline, lay_out
 from .model import EpisodeTags, Section, Transcript
 from .synth import Job
@@ -221,11 +221,6 @@ def encode_leveled(
     return leveled
 
 
-def _aac_piece(out_dir: Path, build_key: str) -> Path:
-    """An episode's AAC piece for the M4B, written beside its MP3 by the same encode."""
-    return out_dir / ".parts" / f"episode-{build_key[:32]}.aac"
-
-
 def _cues(timeline: Timeline, offset_ms: int = 0) -> list[Cue]:
     return [Cue(c.start_ms + offset_ms, c.end_ms + offset_ms, c.speaker, c.text) for c in timeline.cues]
 
@@ -249,30 +244,42 @@ def build_episode(
     tags: EpisodeTags,
     build_key: str,
     *,
+    audio_key: str,
     alone: bool = False,
+    reuse: Path | None = None,
 ) -> dict[str, Any]:
     """Write one section's MP3 (tagged, with a chapter per turn), AAC piece, VTT, SRT and
-    JSON chapters. ``alone``: no other section is being built (see :func:`encode_leveled`)."""
+    JSON chapters. ``alone``: no other section is being built (see :func:`encode_leveled`).
+
+    ``reuse``: an MP3 that already holds this section's audio (same ``audio_key``: same
+    clips, pauses and encoder), whose AAC piece is in place: its audio frames are copied
+    behind the new tags, nothing is encoded (a renamed, renumbered or re-tagged episode).
+    """
     timeline = joinable(lay_out(jobs, clips, pauses, tail_ms=TAIL_MS))
     rel = Path("episodes")
     audio = out_dir / rel / f"{stem}.mp3"
     chapters = _turn_chapters(timeline, section.title)
+    fields: Id3Fields = {
+        "title": tags.title,
+        "album": tags.album,
+        "artist": tags.artist,
+        "track": tags.track,
+        "date": tags.date,
+        "chapters": chapters,
+    }
 
-    def tag(tmp: Path) -> None:
-        write_id3(
-            tmp,
-            title=tags.title,
-            album=tags.album,
-            artist=tags.artist,
-            track=tags.track,
-            date=tags.date,
-            chapters=chapters,
+    piece = naming.episode_piece(out_dir, audio_key)
+    if reuse is not None and piece.is_file():
+        mp3.retag_copy(reuse, audio, id3_bytes(**fields))
+    else:
+        encode_leveled(
+            lambda: section_pcm(timeline, clips),
+            timeline.sample_rate,
+            audio,
+            piece,
+            postprocess=lambda tmp: write_id3(tmp, **fields),
+            split=alone,
         )
-
-    piece = _aac_piece(out_dir, build_key)
-    encode_leveled(
-        lambda: section_pcm(timeline, clips), timeline.sample_rate, audio, piece, postprocess=tag, split=alone
-    )
     # Read once here, remembered for the whole-interview join (and recorded in the manifest).
     aac_frames, _rate = aac.adts_frames(piece)
     mp3.scan(audio)
@@ -297,6 +304,7 @@ def build_episode(
         "bytes": audio.stat().st_size,
         "sha256": _sha256(audio),
         "build_key": build_key,
+        "audio_key": audio_key,
         "aac_frames": aac_frames,
         "speakers": list(section.speakers),
         "turns": [
@@ -322,14 +330,14 @@ def prescan(out_dir: Path, entries: Iterable[Mapping[str, Any]]) -> None:
     for entry in entries:
         with contextlib.suppress(PipelineError, OSError, KeyError, TypeError):
             mp3.scan(out_dir / entry["audio"])
-            aac.scan(_aac_piece(out_dir, entry["build_key"]))
+            aac.scan(naming.episode_piece(out_dir, entry["audio_key"]))
 
 
 def prune_parts(out_dir: Path, entries: Iterable[Mapping[str, Any]], also: Iterable[str] = ()) -> None:
     """Delete the pieces in .parts nothing uses any more: AAC pieces of episodes not in
     ``entries`` (earlier versions of edited sections) and title and gap pieces other
     than ``also`` (the ones the whole interview was joined from)."""
-    keep = {_aac_piece(out_dir, str(e.get("build_key", ""))).name for e in entries} | set(also)
+    keep = {naming.episode_piece(out_dir, str(e.get("audio_key", ""))).name for e in entries} | set(also)
     for piece in (out_dir / ".parts").glob("*"):
         if piece.name not in keep and not piece.name.startswith("."):  # temporaries: swept elsewhere
             with contextlib.suppress(FileNotFoundError, IsADirectoryError):
@@ -403,7 +411,7 @@ def build_whole(
             aac_frames.append(None)
         section_slots.append(len(pieces))
         pieces.append(out_dir / entry["audio"])
-        aac_pieces.append(_aac_piece(out_dir, entry["build_key"]))
+        aac_pieces.append(naming.episode_piece(out_dir, entry["audio_key"]))
         recorded = entry.get("aac_frames")
         aac_frames.append(recorded if isinstance(recorded, int) and aac_pieces[-1].is_file() else None)
         if not aac_pieces[-1].is_file():  # an episode from an older render: make its piece now

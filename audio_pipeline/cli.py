@@ -239,7 +239,8 @@ def plan(
     else:
         click.echo(
             f"engine {result['engine']}: {result['clips_to_synthesize']} clips to synthesize, "
-            f"{result['clips_cached']} cached; sections to build {result['sections_to_build'] or 'none'}, "
+            f"{result['clips_cached']} cached; sections to build {result['sections_to_build'] or 'none'} "
+            f"(to encode {result['sections_to_encode'] or 'none'}), "
             f"up to date {result['sections_up_to_date'] or 'none'}"
         )
 

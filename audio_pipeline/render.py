@@ -1,9 +1,15 @@
 """plan() says what a render would do; render() does it.
 
 Data flows one way: transcript -> clip jobs -> cached clips -> section timelines ->
-episode files -> whole-interview files -> manifest. A section is rebuilt only when
-its build key (its clips in order, pauses, tags, file name) differs from the one
-recorded in manifest.json or its files are gone.
+episode files -> whole-interview files -> manifest.
+
+Each section is matched to the one it continues in the previous render
+(:mod:`audio_pipeline.identity`: by title without numbering, then by text) and keeps
+its identity, which the feed's GUIDs derive from. Against that previous entry, a
+section is *up to date* when its build key (audio key, tags, file name) is the same
+and its files are there; *re-tagged* when only its audio key (its clips in order,
+pauses, encoder) is the same: the MP3's audio is copied behind new tags under its new
+name, nothing encoded; else *built*.
 """
 
 from __future__ import annotations
@@ -15,12 +21,13 @@ import fcntl
 import hashlib
 import json
 import os
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import engines, ffmpeg, fsutil, naming
+from . import engines, ffmpeg, fsutil, identity, naming
 from .cache import CachedClip, ClipCache
 from .engines.base import Engine
 from .errors import PipelineError, RenderError
@@ -104,6 +111,13 @@ class SectionPlan:
     jobs: tuple[Job, ...]
     tags: EpisodeTags
     build_key: str
+    audio_key: str
+    identity: str
+    # Place in the publishing order (the feed's pubDate): kept from the first render
+    # that had this section; a new section comes after every earlier one.
+    pub_order: int
+    # The previous render's entry for this section (matched by identity), if any.
+    previous: dict[str, Any] | None = field(default=None, hash=False, compare=False)
 
 
 @dataclass
@@ -119,6 +133,8 @@ class Plan:
     # The cached clips, as read (and checked) while planning: not read again to build.
     found: dict[str, CachedClip] = field(default_factory=dict)
     up_to_date: set[int] = field(default_factory=set)
+    # Sections whose audio is unchanged but whose name or tags are not: re-tagged, not encoded.
+    retag: set[int] = field(default_factory=set)
     old_manifest: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -133,12 +149,18 @@ class Plan:
             if s.section.index in self.selected and s.section.index not in self.up_to_date
         ]
 
+    @property
+    def to_encode(self) -> list[int]:
+        """Sections whose audio must be encoded (:attr:`to_build` less the re-tagged)."""
+        return [i for i in self.to_build if i not in self.retag]
+
     def to_json(self) -> dict[str, Any]:
         return {
             "engine": self.engine_name,
             "clips_to_synthesize": len(self.missing),
             "clips_cached": len(self.cached),
             "sections_to_build": self.to_build,
+            "sections_to_encode": self.to_encode,
             "sections_up_to_date": sorted(self.up_to_date & self.selected),
         }
 
@@ -163,6 +185,43 @@ def _files_present(out_dir: Path, entry: dict[str, Any]) -> bool:
         return False
 
 
+def _section_text(section: Section) -> str:
+    return "\n".join(turn.text for turn in section.turns)
+
+
+def _entry_text(entry: dict[str, Any]) -> str:
+    turns = entry.get("turns")
+    if not isinstance(turns, list):
+        return ""
+    return "\n".join(str(t.get("text") or "") for t in turns if isinstance(t, dict) and not t.get("heading"))
+
+
+def _identities(transcript: Transcript, old_manifest: dict[str, Any]) -> list[tuple[str, int, dict[str, Any] | None]]:
+    """(identity, publishing order, previous entry or None) for each section."""
+    entries = [e for e in old_manifest.get("sections", []) if isinstance(e, dict)]
+    known = [
+        identity.Known(str(e.get("id") or f"index-{e.get('index')}"), str(e.get("title") or ""), _entry_text(e))
+        for e in entries
+    ]
+    current = [identity.Current(s.title, _section_text(s)) for s in transcript.sections]
+    assigned = identity.assign(known, current)
+    # Entries from before identities were recorded: each gets one from its content now.
+    ids = [
+        new_id if i is None or entries[i].get("id") else identity.new_identity(current[j], set())
+        for j, (new_id, i) in enumerate(assigned)
+    ]
+    orders = [int(e.get("pub_order") or e.get("index") or 0) for e in entries]
+    last = max([0, *orders])
+    out: list[tuple[str, int, dict[str, Any] | None]] = []
+    for section_id, (_id, i) in zip(ids, assigned, strict=True):
+        if i is None:
+            last += 1
+            out.append((section_id, last, None))
+        else:
+            out.append((section_id, orders[i] or last + 1, entries[i]))
+    return out
+
+
 def make_plan(
     transcript: Transcript,
     vmap: VoiceMap,
@@ -178,8 +237,11 @@ def make_plan(
         by_section.setdefault(job.section, []).append(job)
     count = len(transcript.sections)
     date = str(transcript.meta.get("created") or transcript.meta.get("date") or "") or None
+    old_manifest = read_manifest(out_dir)
     section_plans = []
-    for section in transcript.sections:
+    for section, (section_id, pub_order, previous) in zip(
+        transcript.sections, _identities(transcript, old_manifest), strict=True
+    ):
         section_jobs = tuple(by_section.get(section.index, ()))
         tags = EpisodeTags(
             title=section.title,
@@ -189,8 +251,11 @@ def make_plan(
             date=date,
         )
         stem = naming.episode_stem(section.index, count, section.title)
-        key = _hash(["section/2", stem, [j.key for j in section_jobs], vmap.pauses, tags, ffmpeg.build_id()])
-        section_plans.append(SectionPlan(section, stem, section_jobs, tags, key))
+        audio_key = _hash(["audio/2", [j.key for j in section_jobs], vmap.pauses, ffmpeg.build_id()])
+        key = _hash(["section/2", audio_key, stem, tags])
+        section_plans.append(
+            SectionPlan(section, stem, section_jobs, tags, key, audio_key, section_id, pub_order, previous)
+        )
     chosen = selected if selected is not None else frozenset(s.index for s in transcript.sections)
     plan = Plan(
         transcript,
@@ -200,7 +265,7 @@ def make_plan(
         tuple(by_section.get(TITLE_SECTION, ())),
         section_plans,
         chosen,
-        old_manifest=read_manifest(out_dir),
+        old_manifest=old_manifest,
     )
     needed = [j for j in plan.title_jobs] + [j for s in section_plans if s.section.index in chosen for j in s.jobs]
     for job in needed:
@@ -209,13 +274,39 @@ def make_plan(
             plan.missing.add(job.key)
         else:
             plan.found[job.key] = clip
-    old = {e.get("index"): e for e in plan.old_manifest.get("sections", []) if isinstance(e, dict)}
     for sp in section_plans:
-        entry = old.get(sp.section.index)
-        current = entry and entry.get("build_key") == sp.build_key and _files_present(out_dir, entry)
-        if current and sp.section.index not in rebuild:
-            plan.up_to_date.add(sp.section.index)
+        entry = sp.previous
+        index = sp.section.index
+        if entry is None or index in rebuild or not _files_present(out_dir, entry):
+            continue
+        if entry.get("build_key") == sp.build_key:
+            plan.up_to_date.add(index)
+        elif entry.get("audio_key") == sp.audio_key and naming.episode_piece(out_dir, sp.audio_key).is_file():
+            plan.retag.add(index)
     return plan
+
+
+#: Namespace of the feed identities made here (a UUIDv5 of the transcript's file name).
+FEED_NAMESPACE = uuid.UUID("5b0e7c39-2f5e-5d1e-9a43-4d7f3c0a9e61")
+
+
+def _uuid(value: object) -> str | None:
+    try:
+        return str(uuid.UUID(str(value))) if value else None
+    except ValueError:
+        return None
+
+
+def feed_id(transcript: Transcript, old_manifest: dict[str, Any]) -> str:
+    """The feed's identity (a UUID), which every episode GUID derives from: the front
+    matter's ``podcast_guid`` when given, else the one the output folder's manifest
+    recorded, else a UUIDv5 of the transcript's file name. It never follows the base URL
+    or the title, so moving the feed or retitling it keeps every episode's GUID."""
+    return (
+        _uuid(transcript.meta.get("podcast_guid"))
+        or _uuid(old_manifest.get("feed_id"))
+        or str(uuid.uuid5(FEED_NAMESPACE, Path(transcript.source).name))
+    )
 
 
 def keys_in_use(transcript: Transcript, vmap: VoiceMap) -> set[str]:
@@ -246,9 +337,10 @@ def locked(out_dir: Path) -> Iterator[None]:
 class Result:
     out_dir: Path
     plan: Plan
-    built: tuple[int, ...]
+    built: tuple[int, ...]  # sections whose files were written (encoded or re-tagged)
     whole_built: bool
     manifest: dict[str, Any]
+    encoded: tuple[int, ...] = ()  # the sections among them whose audio was encoded
 
 
 def render(
@@ -298,49 +390,64 @@ def _assemble(
     plan: Plan, clips: dict[str, CachedClip], cache: ClipCache, settings: Settings, report: Reporter
 ) -> Result:
     out_dir = plan.out_dir
-    old_sections = {e.get("index"): e for e in plan.old_manifest.get("sections", []) if isinstance(e, dict)}
     entries: dict[int, dict[str, Any]] = {}
     todo = [s for s in plan.sections if s.section.index in plan.selected]
     report(Event("start", stage="sections", total=len(todo)))
     to_build: list[SectionPlan] = []
     for sp in plan.sections:
         index = sp.section.index
-        if index in plan.up_to_date:
-            entries[index] = old_sections[index]
+        if index in plan.up_to_date and sp.previous is not None:
+            entries[index] = {**sp.previous, "id": sp.identity, "pub_order": sp.pub_order}
             if index in plan.selected:
                 report(Event("step", stage="sections", cached=True))
         elif index not in plan.selected:
-            if index in old_sections:
-                entries[index] = old_sections[index]
+            if sp.previous is not None:
+                entries[index] = sp.previous
         else:
             _load_clips(sp.jobs, cache, clips)
             to_build.append(sp)
+    encoding = [sp for sp in to_build if sp.section.index not in plan.retag]
+    # A re-tagged episode's audio is copied from its previous file, which another
+    # section's new file may replace meanwhile (names follow positions): link them first.
+    reused: dict[int, Path] = {}
+    for sp in to_build:
+        if sp.section.index in plan.retag and sp.previous is not None:
+            link = out_dir / ".parts" / f".reuse-{sp.audio_key[:32]}.mp3.part"
+            if not link.exists():
+                os.link(out_dir / sp.previous["audio"], link)
+            reused[sp.section.index] = link
 
     def build(sp: SectionPlan) -> dict[str, Any]:
         from . import assemble  # the signal code, mutagen and encoders: only when building
 
-        return assemble.build_episode(
+        made = assemble.build_episode(
             out_dir, sp.stem, sp.section, sp.jobs, clips, plan.vmap.pauses, sp.tags, sp.build_key,
-            alone=len(to_build) == 1,
+            audio_key=sp.audio_key, alone=len(encoding) == 1, reuse=reused.get(sp.section.index),
         )  # fmt: skip
+        return {"id": sp.identity, "pub_order": sp.pub_order, **made}
 
     # Encoding is ffmpeg in subprocesses: two sections at once keep both cores busy
     # while holding at most two sections' audio.
-    with cf.ThreadPoolExecutor(max_workers=ASSEMBLY_WORKERS) as pool:
-        futures = {pool.submit(build, sp): sp.section.index for sp in to_build}
-        if 0 < len(to_build) < ASSEMBLY_WORKERS and entries:
-            # An edit: a worker is free while the section encodes (in ffmpeg), so it reads
-            # the finished episodes' frame layouts now, not in the whole-interview join.
-            from . import assemble
+    try:
+        with cf.ThreadPoolExecutor(max_workers=ASSEMBLY_WORKERS) as pool:
+            futures = {pool.submit(build, sp): sp.section.index for sp in to_build}
+            if 0 < len(encoding) < ASSEMBLY_WORKERS and entries:
+                # An edit: a worker is free while the section encodes (in ffmpeg), so it reads
+                # the finished episodes' frame layouts now, not in the whole-interview join.
+                from . import assemble
 
-            pool.submit(assemble.prescan, out_dir, [entries[i] for i in sorted(entries)])
-        try:
-            for future in cf.as_completed(futures):
-                entries[futures[future]] = future.result()
-                report(Event("step", stage="sections"))
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
+                pool.submit(assemble.prescan, out_dir, [entries[i] for i in sorted(entries)])
+            try:
+                for future in cf.as_completed(futures):
+                    entries[futures[future]] = future.result()
+                    report(Event("step", stage="sections"))
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+    finally:
+        for link in set(reused.values()):
+            with contextlib.suppress(FileNotFoundError):
+                link.unlink()
     built = [sp.section.index for sp in to_build]
     report(Event("end", stage="sections"))
 
@@ -387,6 +494,7 @@ def _assemble(
         "meta": dict(plan.transcript.meta),
         "engine": plan.engine_name,
         "base_url": settings.base_url,
+        "feed_id": feed_id(plan.transcript, plan.old_manifest),
         "sections": [entries[s.section.index] for s in plan.sections if s.section.index in entries],
         "whole": whole,
     }
@@ -404,7 +512,8 @@ def _assemble(
     # Feed and player derive from the manifest (and the base URL it records) alone.
     if changed or not all((out_dir / name).is_file() for name in ("feed.xml", "index.html")):
         _publish(out_dir, manifest, plan.transcript, settings, report)
-    return Result(out_dir, plan, tuple(built), whole_built, manifest)
+    encoded = tuple(sp.section.index for sp in encoding)
+    return Result(out_dir, plan, tuple(built), whole_built, manifest, encoded)
 
 
 def _whole_present(out_dir: Path, whole: dict[str, Any]) -> bool:

@@ -189,7 +189,7 @@ def test_one_edited_turn_rebuilds_one_section(tmp_path: Path) -> None:
     assert episode2 <= changed and {"talk.mp3", "talk.m4b"} <= changed
     # One AAC piece per current episode: the edited section's old piece is gone.
     assert {n for n in after if n.startswith(".parts/episode-")} == {
-        f".parts/episode-{e['build_key'][:32]}.aac" for e in result.manifest["sections"]
+        f".parts/episode-{e['audio_key'][:32]}.aac" for e in result.manifest["sections"]
     }
     assert len(pieces) == 4  # three current, one replaced
 
@@ -348,7 +348,7 @@ def test_encode_leveled_meets_the_spec_and_retries_overshoot(tmp_path: Path, mon
 def test_parts_folder_keeps_only_what_the_outputs_use(tmp_path: Path) -> None:
     first = _render(tmp_path)
     parts = first.out_dir / ".parts"
-    used = {f"episode-{e['build_key'][:32]}.aac" for e in first.manifest["sections"]}
+    used = {f"episode-{e['audio_key'][:32]}.aac" for e in first.manifest["sections"]}
     assert {p.name for p in parts.iterdir()} == used | set(first.manifest["whole"]["parts"])
     assert any(n.startswith("gap-") for n in first.manifest["whole"]["parts"])
     # Longer pauses between sections: new gap pieces; the old ones go.
@@ -358,7 +358,7 @@ def test_parts_folder_keeps_only_what_the_outputs_use(tmp_path: Path) -> None:
     settings = render.Settings(out_root=tmp_path / "out", engine="espeak")
     second = render.render(transcript.read(src, vmap.speakers), wider, ToneEngine(), settings)
     assert second.whole_built and second.manifest["whole"]["parts"] != first.manifest["whole"]["parts"]
-    now = {f"episode-{e['build_key'][:32]}.aac" for e in second.manifest["sections"]}  # pauses are in their keys
+    now = {f"episode-{e['audio_key'][:32]}.aac" for e in second.manifest["sections"]}  # pauses are in their keys
     assert {p.name for p in parts.iterdir()} == now | set(second.manifest["whole"]["parts"])
     assert not now & used
 

@@ -11,12 +11,18 @@ One item per section episode, in section order. Everything comes from
 ``manifest.json`` and the files beside it, never from the clock, so the same
 manifest and files give the same bytes:
 
-* GUID: ``sha256:<hex of the episode MP3>``; stays the same across re-renders
-  unless the audio changes, which is when podcast apps should download again.
+* GUID: a UUIDv5 of the section's identity (``id``: it follows the section
+  across edits, renumbered headings, and sections inserted, removed or moved) in
+  the namespace of the feed's identity (``feed_id``). An episode's GUID never
+  changes, as Apple and Podcasting 2.0 ask: an edit is the same episode, updated.
+  (A manifest without identities falls back to ``sha256:<hex of the MP3>``.)
+* enclosure: the MP3's URL with ``?v=<first 12 hex of its sha256>`` and its size on
+  disk, so an edited episode's new audio is fetched again under the same GUID.
 * pubDate: the front matter's ``created`` (or ``date``), else ``fallback_date``;
-  episode *i* is published *i* minutes after it so apps keep the order.
-  ``lastBuildDate`` is the newest pubDate. No date at all: no dates in the feed.
-* enclosure length: the MP3's size on disk.
+  episode published *n*-th (``pub_order``: kept across edits, a new section comes
+  after every earlier one) is dated *n* minutes after it, so apps keep the order and
+  an edit does not move an episode. ``lastBuildDate`` is the newest pubDate. No
+  date at all: no dates in the feed.
 
 URLs are relative to the output folder unless ``base_url`` is given; either
 way they are percent-encoded (titles and slugs may be CJK).
@@ -110,8 +116,15 @@ def format_duration(ms: float) -> str:
     return f"{hours}:{minutes:02d}:{seconds:02d}"
 
 
-def episode_guid(sha256: str) -> str:
-    """GUID of an episode: a function of its audio bytes only."""
+def episode_guid(feed_id: object, section_id: object, sha256: str) -> str:
+    """GUID of an episode: a UUIDv5 of the section's identity in the feed's (both from
+    the manifest), which no edit changes; ``sha256:<hex>`` of its audio when the
+    manifest records no identities (one written before they were)."""
+    if isinstance(section_id, str) and section_id:
+        try:
+            return str(uuid.uuid5(uuid.UUID(str(feed_id)), section_id))
+        except ValueError:
+            pass
     return f"sha256:{sha256.lower()}"
 
 
@@ -392,11 +405,12 @@ def build_feed(
         entry = fg.add_entry(order="append")
         entry.title(episode_title)
         entry.link(href=f"{player_url}#episode-{index}", rel="alternate")
-        entry.guid(episode_guid(sha), permalink=False)
-        entry.enclosure(_url(base, audio_rel), str(size), "audio/mpeg")
+        entry.guid(episode_guid(manifest.get("feed_id"), section.get("id"), sha), permalink=False)
+        entry.enclosure(f"{_url(base, audio_rel)}?v={sha[:12].lower()}", str(size), "audio/mpeg")
         entry.description(_episode_description(section, language))
         if start is not None:
-            published = start + dt.timedelta(minutes=index)
+            order = section.get("pub_order")
+            published = start + dt.timedelta(minutes=order if isinstance(order, int) and order > 0 else index)
             entry.pubDate(published)
             newest = published if newest is None or published > newest else newest
         duration_ms = section.get("duration_ms")
