@@ -335,7 +335,7 @@ def _chpl(chapters: Sequence[Chapter]) -> bytes:
     return _full(b"chpl", 1, 0, struct.pack(">IB", 0, len(entries)), *entries)
 
 
-def _ilst(metadata: Mapping[str, str]) -> bytes:
+def _ilst(metadata: Mapping[str, str], cover: bytes | None = None) -> bytes:
     items = []
     for key, value in metadata.items():
         atom = _ILST_KEYS.get(key)
@@ -343,12 +343,15 @@ def _ilst(metadata: Mapping[str, str]) -> bytes:
             raise ValueError(f"unsupported metadata key {key!r} (known: {', '.join(_ILST_KEYS)})")
         items.append(_box(atom, _box(b"data", struct.pack(">II", 1, 0), str(value).encode("utf-8"))))
     items.append(_box(b"\xa9too", _box(b"data", struct.pack(">II", 1, 0), b"audio_pipeline")))
+    if cover:
+        kind = 14 if cover[:8] == b"\x89PNG\r\n\x1a\n" else 13  # PNG, else JPEG
+        items.append(_box(b"covr", _box(b"data", struct.pack(">II", kind, 0), cover)))
     return _box(b"ilst", *items)
 
 
-def _udta(metadata: Mapping[str, str], chapters: Sequence[Chapter]) -> bytes:
+def _udta(metadata: Mapping[str, str], chapters: Sequence[Chapter], cover: bytes | None = None) -> bytes:
     handler = _full(b"hdlr", 0, 0, struct.pack(">I4s4s8x", 0, b"mdir", b"appl"), b"\0")  # iTunes metadata
-    meta = _full(b"meta", 0, 0, handler, _ilst(metadata))
+    meta = _full(b"meta", 0, 0, handler, _ilst(metadata, cover))
     return _box(b"udta", meta, _chpl(chapters) if chapters else b"")
 
 
@@ -363,6 +366,7 @@ def concat_adts(
     metadata: Mapping[str, str] | None = None,
     frames: Sequence[int | None] | None = None,
     end_padding: int = 0,
+    cover: bytes | None = None,
 ) -> Path:
     """Join ADTS pieces from :func:`audio_pipeline.ffmpeg.encode_pair` (same format)
     into one M4A/M4B without re-encoding; returns the path.
@@ -374,7 +378,8 @@ def concat_adts(
     frame counts the chapters were placed by (:func:`adts_layout`); a piece that holds
     another number is refused rather than joined under misplaced chapters. ``end_padding``:
     samples of encoder padding at the end of the last piece, left out of the edit list
-    (so the file plays as long as the audio it was made from). Written to
+    (so the file plays as long as the audio it was made from). ``cover``: a JPEG or PNG
+    image, stored as the iTunes ``covr`` tag. Written to
     a temporary name and renamed into place. Raises :class:`EncodeError` for a bad or
     mismatched piece.
     """
@@ -435,7 +440,7 @@ def concat_adts(
         traks = _audio_trak(head, sizes, per_chunk, offsets, rate, play_ms, 2 if chapters else None, bitrates)
         if chapters:
             traks += _text_trak(2, durations, [len(t) for t in texts], pos, play_ms)
-        return _box(b"moov", _mvhd(play_ms, 3 if chapters else 2), traks, _udta(dict(metadata or {}), chapters))
+        return _box(b"moov", _mvhd(play_ms, 3 if chapters else 2), traks, _udta(dict(metadata or {}), chapters, cover))
 
     payload = audio_bytes + sum(len(t) for t in texts)
     large = payload + 8 >= 1 << 32

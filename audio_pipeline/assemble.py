@@ -247,6 +247,7 @@ def build_episode(
     audio_key: str,
     alone: bool = False,
     reuse: Path | None = None,
+    picture: bytes | None = None,
 ) -> dict[str, Any]:
     """Write one section's MP3 (tagged, with a chapter per turn), AAC piece, VTT, SRT and
     JSON chapters. ``alone``: no other section is being built (see :func:`encode_leveled`).
@@ -254,6 +255,7 @@ def build_episode(
     ``reuse``: an MP3 that already holds this section's audio (same ``audio_key``: same
     clips, pauses and encoder), whose AAC piece is in place: its audio frames are copied
     behind the new tags, nothing is encoded (a renamed, renumbered or re-tagged episode).
+    ``picture``: the cover (JPEG) to embed.
     """
     timeline = joinable(lay_out(jobs, clips, pauses, tail_ms=TAIL_MS))
     rel = Path("episodes")
@@ -266,6 +268,7 @@ def build_episode(
         "track": tags.track,
         "date": tags.date,
         "chapters": chapters,
+        "picture": picture,
     }
 
     piece = naming.episode_piece(out_dir, audio_key)
@@ -379,9 +382,11 @@ def build_whole(
     clips: Mapping[str, CachedClip],
     pauses: Pauses,
     build_key: str,
+    picture: bytes | None = None,
 ) -> dict[str, Any]:
     """The whole interview, joined without re-encoding: the MP3 from the episode MP3s,
-    the M4B from the AAC pieces encoded beside them; subtitles for both."""
+    the M4B from the AAC pieces encoded beside them; subtitles for both. ``picture``:
+    the cover (JPEG) to embed in both."""
     parts = out_dir / ".parts"
     timelines = [joinable(lay_out(jobs, clips, pauses, tail_ms=TAIL_MS)) for jobs in section_jobs]
     rate = timelines[0].sample_rate
@@ -445,7 +450,7 @@ def build_whole(
     with cf.ThreadPoolExecutor(max_workers=1) as pool:
         m4b_done = pool.submit(
             aac.concat_adts, aac_pieces, m4b, chapters=m4b_chapters, metadata=metadata, frames=aac_frames,
-            end_padding=end_padding,
+            end_padding=end_padding, cover=picture,
         )  # fmt: skip
         mp3_path = out_dir / f"{stem}.mp3"
         joined = mp3.concat_layout(pieces)
@@ -455,7 +460,10 @@ def build_whole(
             Chapter(entry["title"], 0 if i == 0 else starts[i], starts[i + 1] if i + 1 < len(starts) else total)
             for i, entry in enumerate(entries)
         ]
-        tag = id3_bytes(title=transcript.title, album=transcript.title, artist=speakers, date=date, chapters=chapters)
+        tag = id3_bytes(
+            title=transcript.title, album=transcript.title, artist=speakers, date=date, chapters=chapters,
+            picture=picture,
+        )  # fmt: skip
         mp3.concat_copy(pieces, mp3_path, head=tag)
 
         cues: list[Cue] = []

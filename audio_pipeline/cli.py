@@ -165,6 +165,7 @@ def _prepare(
     jobs: int | None,
     base_url: str | None,
     report: Reporter,
+    cover: str | None = None,
 ) -> tuple[Transcript, voices.VoiceMap, Engine, render_mod.Settings]:
     vmap = voices.load(find_config(config, file))
     parsed = transcript.read(file, vmap.speakers)
@@ -175,6 +176,7 @@ def _prepare(
         sections=render_mod.parse_sections(sections_spec, len(parsed.sections)),
         jobs=jobs,
         base_url=base_url,
+        cover=Path(cover) if cover else None,
     )
     engine = render_mod.choose_engine(settings, vmap, report)
     return parsed, vmap, engine, settings
@@ -184,6 +186,11 @@ def _prepare(
 @click.argument("file", type=click.Path(dir_okay=False))
 @_render_options
 @click.option("--base-url", help="Absolute URL where the output folder will be published (for feed.xml).")
+@click.option(
+    "--cover",
+    type=click.Path(dir_okay=False),
+    help="Cover image (JPEG/PNG) [default: the front matter's cover:, else one is drawn].",
+)
 @_reports_errors
 def render(
     file: str,
@@ -194,12 +201,13 @@ def render(
     cache_dir: str | None,
     jobs: int | None,
     base_url: str | None,
+    cover: str | None,
 ) -> None:
     """Render FILE: episodes per section, the whole interview, subtitles, manifest, feed, player."""
     reporter = TqdmReporter()
     try:
         parsed, vmap, chosen, settings = _prepare(
-            file, config, engine, out_root, sections_spec, cache_dir, jobs, base_url, reporter
+            file, config, engine, out_root, sections_spec, cache_dir, jobs, base_url, reporter, cover
         )
         result = render_mod.render(parsed, vmap, chosen, settings, reporter)
     finally:
@@ -215,6 +223,11 @@ def render(
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @_render_options
+@click.option(
+    "--cover",
+    type=click.Path(dir_okay=False),
+    help="Cover image (JPEG/PNG) [default: the front matter's cover:, else one is drawn].",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @_reports_errors
 def plan(
@@ -225,14 +238,15 @@ def plan(
     sections_spec: str | None,
     cache_dir: str | None,
     jobs: int | None,
+    cover: str | None,
     as_json: bool,
 ) -> None:
     """Say what render would do, without doing it."""
     parsed, vmap, chosen, settings = _prepare(
-        file, config, engine, out_root, sections_spec, cache_dir, jobs, None, render_mod.silent
+        file, config, engine, out_root, sections_spec, cache_dir, jobs, None, render_mod.silent, cover
     )
     result = render_mod.make_plan(
-        parsed, vmap, chosen, settings.clip_cache(), settings.out_dir(parsed), settings.sections
+        parsed, vmap, chosen, settings.clip_cache(), settings.out_dir(parsed), settings.sections, cover=settings.cover
     ).to_json()
     if as_json:
         _echo_json(result)

@@ -31,6 +31,8 @@ from . import engines, ffmpeg, fsutil, identity, naming
 from .cache import CachedClip, ClipCache
 from .engines.base import Engine
 from .errors import PipelineError, RenderError
+from .export import cover
+from .export.cover import artwork_key
 from .model import EpisodeTags, Section, Transcript
 from .progress import Event, Reporter, silent
 
@@ -55,6 +57,8 @@ class Settings:
     # Sections to rebuild even when their build key matches (`check --fix` after it
     # replaced clips whose keys, by design, did not change).
     rebuild: frozenset[int] = frozenset()
+    # The cover image (--cover); else the front matter's ``cover:``; else one is drawn.
+    cover: Path | None = None
 
     def out_dir(self, transcript: Transcript) -> Path:
         return self.out_root / naming.slug(Path(transcript.source).stem)
@@ -129,6 +133,8 @@ class Plan:
     title_jobs: tuple[Job, ...]
     sections: list[SectionPlan]
     selected: frozenset[int]
+    cover_source: Path | None = None  # the image the cover is made from (None: drawn)
+    art_key: str = ""  # names the artwork (export.cover.artwork_key); in every build key
     missing: set[str] = field(default_factory=set)
     # The cached clips, as read (and checked) while planning: not read again to build.
     found: dict[str, CachedClip] = field(default_factory=dict)
@@ -230,6 +236,7 @@ def make_plan(
     out_dir: Path,
     selected: frozenset[int] | None = None,
     rebuild: frozenset[int] = frozenset(),
+    cover: Path | None = None,
 ) -> Plan:
     jobs = jobs_for(transcript, vmap, engine.name, engine.version)
     by_section: dict[int, list[Job]] = {}
@@ -238,6 +245,8 @@ def make_plan(
     count = len(transcript.sections)
     date = str(transcript.meta.get("created") or transcript.meta.get("date") or "") or None
     old_manifest = read_manifest(out_dir)
+    cover_source = cover_path(transcript, cover)
+    art_key = artwork_key(transcript.title, transcript.speakers, cover_source)
     section_plans = []
     for section, (section_id, pub_order, previous) in zip(
         transcript.sections, _identities(transcript, old_manifest), strict=True
@@ -252,7 +261,7 @@ def make_plan(
         )
         stem = naming.episode_stem(section.index, count, section.title)
         audio_key = _hash(["audio/2", [j.key for j in section_jobs], vmap.pauses, ffmpeg.build_id()])
-        key = _hash(["section/2", audio_key, stem, tags])
+        key = _hash(["section/2", audio_key, stem, tags, art_key])
         section_plans.append(
             SectionPlan(section, stem, section_jobs, tags, key, audio_key, section_id, pub_order, previous)
         )
@@ -265,6 +274,8 @@ def make_plan(
         tuple(by_section.get(TITLE_SECTION, ())),
         section_plans,
         chosen,
+        cover_source=cover_source,
+        art_key=art_key,
         old_manifest=old_manifest,
     )
     needed = [j for j in plan.title_jobs] + [j for s in section_plans if s.section.index in chosen for j in s.jobs]
@@ -307,6 +318,19 @@ def feed_id(transcript: Transcript, old_manifest: dict[str, Any]) -> str:
         or _uuid(old_manifest.get("feed_id"))
         or str(uuid.uuid5(FEED_NAMESPACE, Path(transcript.source).name))
     )
+
+
+def cover_path(transcript: Transcript, option: Path | None = None) -> Path | None:
+    """The cover image: the ``--cover`` option, else the front matter's ``cover:`` (a path
+    relative to the transcript), else None (a cover is drawn)."""
+    if option is not None:
+        return option
+    value = transcript.meta.get("cover")
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str):
+        raise PipelineError(f"front matter: cover must be a path to an image, not {value!r}", path=transcript.source)
+    return Path(transcript.source).parent / value.strip()
 
 
 def keys_in_use(transcript: Transcript, vmap: VoiceMap) -> set[str]:
@@ -354,7 +378,9 @@ def render(
     cache = settings.clip_cache()
     with locked(out_dir):
         _sweep_partials(out_dir)
-        plan = make_plan(transcript, vmap, engine, cache, out_dir, settings.sections, settings.rebuild)
+        plan = make_plan(
+            transcript, vmap, engine, cache, out_dir, settings.sections, settings.rebuild, cover=settings.cover
+        )
         needed = list(plan.title_jobs) + [
             j
             for s in plan.sections
@@ -407,6 +433,16 @@ def _assemble(
             _load_clips(sp.jobs, cache, clips)
             to_build.append(sp)
     encoding = [sp for sp in to_build if sp.section.index not in plan.retag]
+    artwork: list[cover.Artwork] = []
+
+    def art() -> cover.Artwork:
+        """The cover, made (or found in .parts) the first time something needs it."""
+        if not artwork:
+            transcript = plan.transcript
+            artwork.append(cover.prepare(out_dir / ".parts", transcript.title, transcript.speakers, plan.cover_source))
+        return artwork[0]
+
+    picture = art().embed if to_build else None
     # A re-tagged episode's audio is copied from its previous file, which another
     # section's new file may replace meanwhile (names follow positions): link them first.
     reused: dict[int, Path] = {}
@@ -422,7 +458,7 @@ def _assemble(
 
         made = assemble.build_episode(
             out_dir, sp.stem, sp.section, sp.jobs, clips, plan.vmap.pauses, sp.tags, sp.build_key,
-            audio_key=sp.audio_key, alone=len(encoding) == 1, reuse=reused.get(sp.section.index),
+            audio_key=sp.audio_key, alone=len(encoding) == 1, reuse=reused.get(sp.section.index), picture=picture,
         )  # fmt: skip
         return {"id": sp.identity, "pub_order": sp.pub_order, **made}
 
@@ -460,7 +496,13 @@ def _assemble(
         _load_clips(plan.title_jobs, cache, clips)
         ordered = [entries[s.section.index] for s in plan.sections]
         whole_key = _hash(
-            ["whole/3", [e["sha256"] for e in ordered], [j.key for j in plan.title_jobs], plan.vmap.pauses]
+            [
+                "whole/3",
+                [e["sha256"] for e in ordered],
+                [j.key for j in plan.title_jobs],
+                plan.vmap.pauses,
+                plan.art_key,
+            ]
         )
         stem = naming.slug(Path(plan.transcript.source).stem)
         if not (whole and whole.get("build_key") == whole_key and _whole_present(out_dir, whole)):
@@ -479,6 +521,7 @@ def _assemble(
                 clips,
                 plan.vmap.pauses,
                 whole_key,
+                picture=art().embed,
             )
             whole_built = True
             report(Event("step", stage="whole"))
@@ -495,6 +538,7 @@ def _assemble(
         "engine": plan.engine_name,
         "base_url": settings.base_url,
         "feed_id": feed_id(plan.transcript, plan.old_manifest),
+        "cover": {"image": cover.COVER_NAME, "key": plan.art_key, "generated": plan.cover_source is None},
         "sections": [entries[s.section.index] for s in plan.sections if s.section.index in entries],
         "whole": whole,
     }
@@ -505,7 +549,11 @@ def _assemble(
         in_use = [entries[s.section.index] for s in plan.sections if s.section.index in entries]
         # The title and gap pieces stay while a whole interview (this one or the last) uses them.
         joined_from = (whole or plan.old_manifest.get("whole") or {}).get("parts", [])
-        assemble.prune_parts(out_dir, in_use, joined_from)
+        assemble.prune_parts(out_dir, in_use, [*joined_from, *cover.piece_names(plan.art_key)])
+    old_cover = plan.old_manifest.get("cover")
+    cover_current = isinstance(old_cover, dict) and old_cover.get("key") == plan.art_key
+    if not cover_current or not (out_dir / cover.COVER_NAME).is_file():
+        fsutil.write_if_changed(out_dir / cover.COVER_NAME, art().feed.read_bytes())
     changed = fsutil.write_if_changed(
         out_dir / MANIFEST, (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode()
     )
@@ -529,6 +577,9 @@ def _referenced(manifest: dict[str, Any]) -> set[str]:
         names.update(str(entry[k]) for k in ("audio", "vtt", "srt", "chapters") if k in entry)
     whole = manifest.get("whole") or {}
     names.update(str(whole[k]) for k in ("mp3", "m4b", "vtt", "srt") if k in whole)
+    art = manifest.get("cover")
+    if isinstance(art, dict) and art.get("image"):
+        names.add(str(art["image"]))
     return names
 
 

@@ -349,7 +349,8 @@ def test_parts_folder_keeps_only_what_the_outputs_use(tmp_path: Path) -> None:
     first = _render(tmp_path)
     parts = first.out_dir / ".parts"
     used = {f"episode-{e['audio_key'][:32]}.aac" for e in first.manifest["sections"]}
-    assert {p.name for p in parts.iterdir()} == used | set(first.manifest["whole"]["parts"])
+    art = {f"cover-{first.manifest['cover']['key']}.jpg", f"cover-{first.manifest['cover']['key']}-1400.jpg"}
+    assert {p.name for p in parts.iterdir()} == used | set(first.manifest["whole"]["parts"]) | art
     assert any(n.startswith("gap-") for n in first.manifest["whole"]["parts"])
     # Longer pauses between sections: new gap pieces; the old ones go.
     vmap = voices.load(VOICES)
@@ -359,7 +360,7 @@ def test_parts_folder_keeps_only_what_the_outputs_use(tmp_path: Path) -> None:
     second = render.render(transcript.read(src, vmap.speakers), wider, ToneEngine(), settings)
     assert second.whole_built and second.manifest["whole"]["parts"] != first.manifest["whole"]["parts"]
     now = {f"episode-{e['audio_key'][:32]}.aac" for e in second.manifest["sections"]}  # pauses are in their keys
-    assert {p.name for p in parts.iterdir()} == now | set(second.manifest["whole"]["parts"])
+    assert {p.name for p in parts.iterdir()} == now | set(second.manifest["whole"]["parts"]) | art
     assert not now & used
 
 

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Required, TypedDict
 
 from mutagen import MutagenError
 from mutagen.id3 import (
+    APIC,
     CHAP,
     COMM,
     CTOC,
@@ -102,6 +103,7 @@ class Id3Fields(TypedDict, total=False):
     date: str | None
     chapters: Sequence[Chapter]
     comment: str | None
+    picture: bytes | None  # front cover, JPEG
 
 
 def _build(fields: Id3Fields) -> ID3:
@@ -123,6 +125,9 @@ def _build(fields: Id3Fields) -> ID3:
         tags.add(TDRC(encoding=utf16, text=[date]))
     if comment:
         tags.add(COMM(encoding=utf16, lang="und", desc="", text=[comment]))
+    picture = fields.get("picture")
+    if picture:
+        tags.add(APIC(encoding=Encoding.LATIN1, mime="image/jpeg", type=3, desc="", data=picture))
     if chapters:
         ids = [f"chp{i}" for i in range(len(chapters))]
         tags.add(
