@@ -31,7 +31,7 @@ from . import engines, ffmpeg, fsutil, identity, naming
 from .cache import CachedClip, ClipCache
 from .engines.base import Engine
 from .errors import PipelineError, RenderError
-from .export import cover
+from .export import cover, podcast_meta
 from .export.cover import artwork_key
 from .model import EpisodeTags, Section, Transcript
 from .progress import Event, Reporter, silent
@@ -245,6 +245,7 @@ def make_plan(
     count = len(transcript.sections)
     date = str(transcript.meta.get("created") or transcript.meta.get("date") or "") or None
     old_manifest = read_manifest(out_dir)
+    podcast_meta.read(transcript.meta, source=transcript.source)  # bad podcast metadata: refused now
     cover_source = cover_path(transcript, cover)
     art_key = artwork_key(transcript.title, transcript.speakers, cover_source)
     section_plans = []
@@ -538,7 +539,7 @@ def _assemble(
         "engine": plan.engine_name,
         "base_url": settings.base_url,
         "feed_id": feed_id(plan.transcript, plan.old_manifest),
-        "cover": {"image": cover.COVER_NAME, "key": plan.art_key, "generated": plan.cover_source is None},
+        "cover": {"image": cover.file_name(plan.art_key), "key": plan.art_key, "generated": plan.cover_source is None},
         "sections": [entries[s.section.index] for s in plan.sections if s.section.index in entries],
         "whole": whole,
     }
@@ -552,8 +553,8 @@ def _assemble(
         assemble.prune_parts(out_dir, in_use, [*joined_from, *cover.piece_names(plan.art_key)])
     old_cover = plan.old_manifest.get("cover")
     cover_current = isinstance(old_cover, dict) and old_cover.get("key") == plan.art_key
-    if not cover_current or not (out_dir / cover.COVER_NAME).is_file():
-        fsutil.write_if_changed(out_dir / cover.COVER_NAME, art().feed.read_bytes())
+    if not cover_current or not (out_dir / cover.file_name(plan.art_key)).is_file():
+        fsutil.write_if_changed(out_dir / cover.file_name(plan.art_key), art().feed.read_bytes())
     changed = fsutil.write_if_changed(
         out_dir / MANIFEST, (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode()
     )

@@ -51,9 +51,10 @@ def test_given_image_is_squared_and_scaled(tmp_path: Path) -> None:
 def test_cover_embedded_everywhere_and_a_new_one_only_retags(tmp_path: Path) -> None:
     first = render_text(tmp_path, text_of("a", "b"))
     out = first.out_dir
-    assert first.manifest["cover"]["image"] == "cover.jpg" and first.manifest["cover"]["generated"]
-    drawn = (out / "cover.jpg").read_bytes()
-    assert Image.open(out / "cover.jpg").size == (3000, 3000)
+    image = first.manifest["cover"]["image"]
+    assert image == f"cover-{first.manifest['cover']['key'][:8]}.jpg" and first.manifest["cover"]["generated"]
+    drawn = (out / image).read_bytes()
+    assert Image.open(out / image).size == (3000, 3000)
     for section in first.manifest["sections"]:
         (apic,) = ID3(out / section["audio"]).getall("APIC")
         assert apic.type == 3 and apic.mime == "image/jpeg"
@@ -69,7 +70,18 @@ def test_cover_embedded_everywhere_and_a_new_one_only_retags(tmp_path: Path) -> 
     second = render_text(tmp_path, text)
     assert second.encoded == () and second.built == (1, 2) and second.whole_built
     assert not second.manifest["cover"]["generated"]
-    assert (out / "cover.jpg").read_bytes() != drawn
+    assert not (out / image).exists()  # a new image, a new name (apps fetch it again)
+    assert (out / second.manifest["cover"]["image"]).read_bytes() != drawn
     red = Image.open(io.BytesIO(ID3(out / second.manifest["sections"][0]["audio"]).getall("APIC")[0].data))
     r, g, b = red.getpixel((700, 700))  # type: ignore[misc]
     assert r > 150 and g < 90 and b < 90
+
+
+def test_bad_podcast_metadata_stops_the_render_before_any_audio(tmp_path: Path) -> None:
+    from audio_pipeline.errors import PipelineError
+
+    text = text_of("a").replace("created:", "category: Podcasts\ncreated:")
+    with pytest.raises(PipelineError, match="not an Apple Podcasts category") as info:
+        render_text(tmp_path, text)
+    assert info.value.exit_code == 2
+    assert not list((tmp_path / "out").rglob("*.mp3"))

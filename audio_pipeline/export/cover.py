@@ -1,7 +1,7 @@
 """Cover art: the user's image made fit for podcast apps, or one typeset here.
 
 Apple asks for a square JPEG or PNG of 1400-3000 px under 512 KB, in RGB. The
-feed's cover (``cover.jpg`` beside feed.xml) is 3000x3000; the one embedded in
+feed's cover (``cover-<key>.jpg`` beside feed.xml) is 3000x3000; the one embedded in
 every MP3 (APIC) and the M4B (covr) is 1400x1400, so each episode carries a small
 copy. A given image is centre-cropped to a square and scaled; without one, the
 cover is set here: the interview's title and speakers on a colour derived from the
@@ -25,9 +25,8 @@ from pathlib import Path
 from ..errors import PipelineError
 from ..fsutil import atomic_path
 
-__all__ = ["COVER_NAME", "Artwork", "CoverError", "artwork_key", "piece_names", "prepare"]
+__all__ = ["Artwork", "file_name", "CoverError", "artwork_key", "piece_names", "prepare"]
 
-COVER_NAME = "cover.jpg"
 FEED_SIZE = 3000
 EMBED_SIZE = 1400
 MAX_BYTES = 512 * 1024
@@ -168,6 +167,12 @@ def artwork_key(title: str, speakers: tuple[str, ...], source: Path | None = Non
     else:
         inputs = [_VERSION, "drawn", title, list(speakers), _font_path().name]
     return hashlib.sha256(json.dumps(inputs, ensure_ascii=False).encode("utf-8")).hexdigest()[:16]
+
+
+def file_name(key: str) -> str:
+    """The cover's name beside feed.xml: it changes with the image, as Apple asks (apps
+    do not fetch an image again under the same URL, and it must end in .jpg)."""
+    return f"cover-{key[:8]}.jpg"
 
 
 def piece_names(key: str) -> tuple[str, str]:
