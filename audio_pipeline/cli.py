@@ -215,7 +215,7 @@ def render(
     plan = result.plan
     click.echo(
         f"{result.out_dir}: engine {plan.engine_name}; clips {len(plan.missing)} new, {len(plan.cached)} cached; "
-        f"sections built {list(result.built) or 'none'}; "
+        f"sections built {list(result.built) or 'none'} (encoded {list(result.encoded) or 'none'}); "
         f"whole interview {'rebuilt' if result.whole_built else 'unchanged'}"
     )
 

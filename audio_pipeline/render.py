@@ -21,6 +21,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -212,10 +213,13 @@ def _identities(transcript: Transcript, old_manifest: dict[str, Any]) -> list[tu
     current = [identity.Current(s.title, _section_text(s)) for s in transcript.sections]
     assigned = identity.assign(known, current)
     # Entries from before identities were recorded: each gets one from its content now.
-    ids = [
-        new_id if i is None or entries[i].get("id") else identity.new_identity(current[j], set())
-        for j, (new_id, i) in enumerate(assigned)
-    ]
+    taken = {new_id for new_id, i in assigned if i is None or entries[i].get("id")}
+    ids = []
+    for j, (new_id, i) in enumerate(assigned):
+        if i is not None and not entries[i].get("id"):
+            new_id = identity.new_identity(current[j], taken)
+            taken.add(new_id)
+        ids.append(new_id)
     orders = [int(e.get("pub_order") or e.get("index") or 0) for e in entries]
     last = max([0, *orders])
     out: list[tuple[str, int, dict[str, Any] | None]] = []
@@ -451,7 +455,10 @@ def _assemble(
         if sp.section.index in plan.retag and sp.previous is not None:
             link = out_dir / ".parts" / f".reuse-{sp.audio_key[:32]}.mp3.part"
             if not link.exists():
-                os.link(out_dir / sp.previous["audio"], link)
+                try:
+                    os.link(out_dir / sp.previous["audio"], link)
+                except OSError:  # a file system without hard links: a copy
+                    shutil.copyfile(out_dir / sp.previous["audio"], link)
             reused[sp.section.index] = link
 
     def build(sp: SectionPlan) -> dict[str, Any]:
