@@ -172,3 +172,22 @@ def test_front_matter_podcast_guid_is_the_feed_identity(tmp_path: Path, guid: st
     text = text_of("a").replace("created: 2025-12-28\n", f"created: 2025-12-28\npodcast_guid: {guid}\n")
     result = render_text(tmp_path, text)
     assert result.manifest["feed_id"] == guid
+
+
+def test_manifest_from_before_identities_gets_them(tmp_path: Path) -> None:
+    import json
+
+    first = render_text(tmp_path, text_of("a", "b", "c"))
+    path = first.out_dir / "manifest.json"
+    old = json.loads(path.read_text("utf-8"))
+    for key in ("feed_id", "cover"):
+        old.pop(key)
+    for entry in old["sections"]:
+        for key in ("id", "pub_order", "audio_key"):
+            entry.pop(key)
+    path.write_text(json.dumps(old, ensure_ascii=False), "utf-8")
+    again = render_text(tmp_path, text_of("a", "b", "c"))
+    assert [s["id"] for s in again.manifest["sections"]] == [s["id"] for s in first.manifest["sections"]]
+    assert [s["pub_order"] for s in again.manifest["sections"]] == [1, 2, 3]
+    assert again.manifest["feed_id"] == first.manifest["feed_id"]
+    assert feed_items(again) == feed_items(first)

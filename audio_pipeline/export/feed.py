@@ -3,9 +3,14 @@
 The feed is RSS 2.0 written with feedgen, with the iTunes namespace (feedgen's
 ``podcast`` extension) and the Podcasting 2.0 namespace
 (``https://podcastindex.org/namespace/1.0``) through the small feedgen
-extension defined here: ``podcast:chapters`` (JSON chapters) and
-``podcast:transcript`` (WebVTT and SRT) on every item, and ``podcast:guid`` on
-the channel when the feed has a public URL.
+extension defined here: ``podcast:chapters`` (JSON chapters),
+``podcast:transcript`` (WebVTT and SRT) and ``podcast:person`` (its speakers) on
+every item; ``podcast:person`` for every speaker (role host or guest when the front
+matter says), ``podcast:locked`` when asked, and ``podcast:guid`` when the feed has
+a public URL, on the channel. The channel also carries the cover (``itunes:image``
+and ``<image>``), owner, author, Apple categories, language and explicit flag
+(:mod:`audio_pipeline.export.podcast_meta`); each item's description is its notes:
+the section's first sentences and its chapters with their times.
 
 One item per section episode, in section order. Everything comes from
 ``manifest.json`` and the files beside it, never from the clock, so the same
