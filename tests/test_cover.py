@@ -84,4 +84,8 @@ def test_bad_podcast_metadata_stops_the_render_before_any_audio(tmp_path: Path) 
     with pytest.raises(PipelineError, match="not an Apple Podcasts category") as info:
         render_text(tmp_path, text)
     assert info.value.exit_code == 2
-    assert not list((tmp_path / "out").rglob("*.mp3"))
+    (tmp_path / "art.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    with pytest.raises(cover.CoverError, match="not an image") as bad:
+        render_text(tmp_path, text_of("a").replace("created:", "cover: art.png\ncreated:"))
+    assert bad.value.exit_code == 2
+    assert not list((tmp_path / "out").rglob("*.mp3")) and not list((tmp_path / "out").rglob("*.wav"))

@@ -159,11 +159,25 @@ def _read(source: Path) -> bytes:
         raise CoverError(f"cannot read the cover image: {exc.strerror or exc}", path=str(source)) from exc
 
 
+def _check_image(data: bytes, source: Path) -> None:
+    """Refuse a file that is not an image, before a render makes any audio (reads the
+    header only)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise CoverError(f"not an image Pillow can read: {exc}", path=str(source)) from exc
+
+
 def artwork_key(title: str, speakers: tuple[str, ...], source: Path | None = None) -> str:
     """What names the artwork :func:`prepare` makes: its inputs (the image's bytes, or
     the title, speakers and font), without drawing anything."""
     if source is not None:
-        inputs: list[object] = [_VERSION, "file", hashlib.sha256(_read(source)).hexdigest()]
+        data = _read(source)
+        _check_image(data, source)
+        inputs: list[object] = [_VERSION, "file", hashlib.sha256(data).hexdigest()]
     else:
         inputs = [_VERSION, "drawn", title, list(speakers), _font_path().name]
     return hashlib.sha256(json.dumps(inputs, ensure_ascii=False).encode("utf-8")).hexdigest()[:16]
