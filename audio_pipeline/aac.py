@@ -134,14 +134,17 @@ def adts_frames(path: StrPath) -> tuple[int, int]:
     return len(stream.sizes), stream.rate
 
 
-def adts_layout(inputs: Sequence[StrPath], frames: Sequence[int | None] | None = None) -> ConcatResult:
+def adts_layout(
+    inputs: Sequence[StrPath], frames: Sequence[int | None] | None = None, *, end_padding: int = 0
+) -> ConcatResult:
     """Where each input's audio starts when :func:`concat_adts` joins them, as a decoder plays it.
 
     Every piece keeps its encoder delay (AAC_PRIMING samples of near-silence) inside
     the join, ahead of its own audio; the joined file's edit list drops the first
     piece's only. So piece i starts at the total length of the pieces before it.
     ``frames[i]``, when known (from :func:`adts_frames` when the piece was written),
-    saves walking that piece's frame headers again.
+    saves walking that piece's frame headers again. ``end_padding``: samples at the
+    end of the last piece the edit list leaves out (as :func:`concat_adts`).
     """
     if not inputs:
         raise ValueError("nothing to join")
@@ -161,7 +164,7 @@ def adts_layout(inputs: Sequence[StrPath], frames: Sequence[int | None] | None =
         first_rate = first_rate or rate
         starts.append(pos * 1000 / first_rate)
         pos += count * AAC_FRAME
-    return ConcatResult(starts_ms=tuple(starts), duration_ms=(pos - AAC_PRIMING) * 1000 / first_rate)
+    return ConcatResult(starts_ms=tuple(starts), duration_ms=(pos - AAC_PRIMING - end_padding) * 1000 / first_rate)
 
 
 # --------------------------------------------------------------------------- MP4 boxes
@@ -332,7 +335,7 @@ def _chpl(chapters: Sequence[Chapter]) -> bytes:
     return _full(b"chpl", 1, 0, struct.pack(">IB", 0, len(entries)), *entries)
 
 
-def _ilst(metadata: Mapping[str, str]) -> bytes:
+def _ilst(metadata: Mapping[str, str], cover: bytes | None = None) -> bytes:
     items = []
     for key, value in metadata.items():
         atom = _ILST_KEYS.get(key)
@@ -340,12 +343,15 @@ def _ilst(metadata: Mapping[str, str]) -> bytes:
             raise ValueError(f"unsupported metadata key {key!r} (known: {', '.join(_ILST_KEYS)})")
         items.append(_box(atom, _box(b"data", struct.pack(">II", 1, 0), str(value).encode("utf-8"))))
     items.append(_box(b"\xa9too", _box(b"data", struct.pack(">II", 1, 0), b"audio_pipeline")))
+    if cover:
+        kind = 14 if cover[:8] == b"\x89PNG\r\n\x1a\n" else 13  # PNG, else JPEG
+        items.append(_box(b"covr", _box(b"data", struct.pack(">II", kind, 0), cover)))
     return _box(b"ilst", *items)
 
 
-def _udta(metadata: Mapping[str, str], chapters: Sequence[Chapter]) -> bytes:
+def _udta(metadata: Mapping[str, str], chapters: Sequence[Chapter], cover: bytes | None = None) -> bytes:
     handler = _full(b"hdlr", 0, 0, struct.pack(">I4s4s8x", 0, b"mdir", b"appl"), b"\0")  # iTunes metadata
-    meta = _full(b"meta", 0, 0, handler, _ilst(metadata))
+    meta = _full(b"meta", 0, 0, handler, _ilst(metadata, cover))
     return _box(b"udta", meta, _chpl(chapters) if chapters else b"")
 
 
@@ -359,6 +365,8 @@ def concat_adts(
     chapters: Sequence[Chapter] = (),
     metadata: Mapping[str, str] | None = None,
     frames: Sequence[int | None] | None = None,
+    end_padding: int = 0,
+    cover: bytes | None = None,
 ) -> Path:
     """Join ADTS pieces from :func:`audio_pipeline.ffmpeg.encode_pair` (same format)
     into one M4A/M4B without re-encoding; returns the path.
@@ -368,7 +376,10 @@ def concat_adts(
     artist, date, genre; ``chapters`` (place them with :func:`adts_layout`) become a
     QuickTime chapter track and a Nero chapter list (its first 255). ``frames``: the
     frame counts the chapters were placed by (:func:`adts_layout`); a piece that holds
-    another number is refused rather than joined under misplaced chapters. Written to
+    another number is refused rather than joined under misplaced chapters. ``end_padding``:
+    samples of encoder padding at the end of the last piece, left out of the edit list
+    (so the file plays as long as the audio it was made from). ``cover``: a JPEG or PNG
+    image, stored as the iTunes ``covr`` tag. Written to
     a temporary name and renamed into place. Raises :class:`EncodeError` for a bad or
     mismatched piece.
     """
@@ -404,7 +415,9 @@ def concat_adts(
     sizes = np.concatenate([s.sizes for s in streams]).astype(np.int64)
     head = streams[0]
     rate = head.rate
-    play_ms = round((len(sizes) * AAC_FRAME - AAC_PRIMING) * 1000 / rate)
+    if not 0 <= end_padding < len(streams[-1].sizes) * AAC_FRAME - AAC_PRIMING:
+        raise ValueError(f"end padding of {end_padding} samples is more than the last piece holds")
+    play_ms = round((len(sizes) * AAC_FRAME - AAC_PRIMING - end_padding) * 1000 / rate)
     per_chunk = [len(s.sizes) for s in streams]
     chunk_bytes = [int(s.sizes.sum()) for s in streams]
     audio_bytes = sum(chunk_bytes)
@@ -427,7 +440,7 @@ def concat_adts(
         traks = _audio_trak(head, sizes, per_chunk, offsets, rate, play_ms, 2 if chapters else None, bitrates)
         if chapters:
             traks += _text_trak(2, durations, [len(t) for t in texts], pos, play_ms)
-        return _box(b"moov", _mvhd(play_ms, 3 if chapters else 2), traks, _udta(dict(metadata or {}), chapters))
+        return _box(b"moov", _mvhd(play_ms, 3 if chapters else 2), traks, _udta(dict(metadata or {}), chapters, cover))
 
     payload = audio_bytes + sum(len(t) for t in texts)
     large = payload + 8 >= 1 << 32

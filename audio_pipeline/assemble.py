@@ -5,6 +5,18 @@ in-process (:func:`audio_pipeline.loudness.level`: gain to -16 LUFS, look-ahead
 true-peak limiter) and encoded once, to the episode MP3 and an AAC piece side by
 side. The whole interview is then joined without re-encoding anything: the MP3
 from the episode MP3s, the M4B from the AAC pieces.
+
+**One timeline.** A join keeps every piece's encoder delay and padding inside it
+(frames cannot be cut), so a piece spans its whole frames in the joined stream:
+MP3 frames of 576 (or 1152) samples, AAC frames of 1024. Were a piece's MP3 and
+AAC spans different, the whole MP3 and the whole M4B would drift apart at every
+join (about 80 ms per section on the seed). So every piece is made
+``k * JOIN_BLOCK - MP3_OVERHEAD`` samples long (its closing silence lengthened or
+shortened, by half a block at most): then ffmpeg's libmp3lame writes exactly
+``k * JOIN_BLOCK`` samples of frames (576 of delay, 1105 of padding) and its AAC
+encoder ``k * JOIN_BLOCK`` too (1024 of priming, 657 of padding), so every piece
+starts at the same sample in both joins, and one set of chapter and subtitle
+times is right for both files.
 """
 
 from __future__ import annotations
@@ -23,11 +35,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from . import aac, ffmpeg, fsutil, loudness, mp3
+from . import aac, ffmpeg, fsutil, loudness, mp3, naming
 from .cache import CachedClip
 from .errors import PipelineError, RenderError
 from .export.subtitles import Cue, write_srt, write_vtt
-from .export.tags import Chapter, id3_bytes, write_id3
+from .export.tags import Chapter, Id3Fields, id3_bytes, write_id3
 from .layout import Timeline, lay_out
 from .model import EpisodeTags, Section, Transcript
 from .synth import Job
@@ -53,6 +65,30 @@ MAX_ATTEMPTS = 3
 METER_MARGIN_DB = 0.05
 #: Pieces encoded at once when the whole interview needs some (as render builds sections).
 WORKERS = min(2, os.cpu_count() or 1)
+#: Samples every piece of a join spans, in whole units: a multiple of MP3 frames (576
+#: and 1152 samples) and of AAC frames (1024): their least common multiple.
+JOIN_BLOCK = 9216
+#: What libmp3lame (through ffmpeg) adds to n samples, at least: 576 of encoder delay
+#: and 1105 of padding. ``k * JOIN_BLOCK - MP3_OVERHEAD`` samples encode to exactly
+#: k * JOIN_BLOCK / 576 frames (measured at 16-48 kHz; checked by the tests), and to
+#: k * JOIN_BLOCK / 1024 AAC frames with the AAC encoder's 1024 of priming.
+MP3_OVERHEAD = 576 + 1105
+
+
+def join_length(frames: int, closing_silence: int) -> int:
+    """The length to give a piece of ``frames`` samples so that its MP3 and AAC span
+    the same whole number of JOIN_BLOCKs: the nearest such length, or the next one up
+    when the nearest would cut more than the piece's closing silence (less one frame)."""
+    up = -(-(frames + MP3_OVERHEAD) // JOIN_BLOCK) * JOIN_BLOCK - MP3_OVERHEAD
+    down = up - JOIN_BLOCK
+    if down > 0 and frames - down < closing_silence and frames - down < up - frames:
+        return down
+    return up
+
+
+def joinable(timeline: Timeline) -> Timeline:
+    """``timeline`` with its closing silence fitted to :func:`join_length`."""
+    return timeline.with_frames(join_length(timeline.frames, timeline.closing_silence))
 
 
 def clip_gain(clip: CachedClip) -> float:
@@ -114,17 +150,6 @@ def _chunked(pcm: npt.NDArray[np.int16], size: int = 1 << 18) -> Iterator[bytes]
         yield pcm[start : start + size].tobytes()
 
 
-def _aac_samples(pcm: npt.NDArray[np.int16]) -> int | None:
-    """How much of ``pcm`` to give the AAC encoder: a whole number of frames when
-    the part beyond is silence (then the joined M4B carries no frame padding)."""
-    n = len(pcm)
-    extra = n % aac.AAC_FRAME
-    if extra == 0 or n < aac.AAC_FRAME:
-        return None
-    sound = np.flatnonzero(pcm[n - extra :])
-    return n - extra if sound.size == 0 else None
-
-
 def _excess_db(files: Sequence[tuple[Path | None, str]], pcm_peak_dbtp: float) -> float:
     """How far the encoded files' true peak passes the limit (<= 0: it does not).
 
@@ -145,13 +170,11 @@ def _encode_checked(
     pcm: npt.NDArray[np.int16], sample_rate: int, mp3: Path | None, aac: Path | None, peak_dbtp: float, split: bool
 ) -> float:
     """Encode ``pcm`` to the outputs given and return :func:`_excess_db` of the result."""
-    aac_samples = _aac_samples(pcm)
 
     def encode(mp3_out: Path | None, aac_out: Path | None) -> float:
         ffmpeg.encode_pair(
-            _chunked(pcm), sample_rate, mp3_out, aac_out,
-            mp3_bitrate=MP3_BITRATE, aac_bitrate=AAC_BITRATE, aac_samples=aac_samples,
-        )  # fmt: skip
+            _chunked(pcm), sample_rate, mp3_out, aac_out, mp3_bitrate=MP3_BITRATE, aac_bitrate=AAC_BITRATE
+        )
         return _excess_db([(mp3_out, "mp3"), (aac_out, "aac")], peak_dbtp)
 
     if split and mp3 is not None and aac is not None:
@@ -198,11 +221,6 @@ def encode_leveled(
     return leveled
 
 
-def _aac_piece(out_dir: Path, build_key: str) -> Path:
-    """An episode's AAC piece for the M4B, written beside its MP3 by the same encode."""
-    return out_dir / ".parts" / f"episode-{build_key[:32]}.aac"
-
-
 def _cues(timeline: Timeline, offset_ms: int = 0) -> list[Cue]:
     return [Cue(c.start_ms + offset_ms, c.end_ms + offset_ms, c.speaker, c.text) for c in timeline.cues]
 
@@ -226,30 +244,45 @@ def build_episode(
     tags: EpisodeTags,
     build_key: str,
     *,
+    audio_key: str,
     alone: bool = False,
+    reuse: Path | None = None,
+    picture: bytes | None = None,
 ) -> dict[str, Any]:
     """Write one section's MP3 (tagged, with a chapter per turn), AAC piece, VTT, SRT and
-    JSON chapters. ``alone``: no other section is being built (see :func:`encode_leveled`)."""
-    timeline = lay_out(jobs, clips, pauses, tail_ms=TAIL_MS)
+    JSON chapters. ``alone``: no other section is being built (see :func:`encode_leveled`).
+
+    ``reuse``: an MP3 that already holds this section's audio (same ``audio_key``: same
+    clips, pauses and encoder), whose AAC piece is in place: its audio frames are copied
+    behind the new tags, nothing is encoded (a renamed, renumbered or re-tagged episode).
+    ``picture``: the cover (JPEG) to embed.
+    """
+    timeline = joinable(lay_out(jobs, clips, pauses, tail_ms=TAIL_MS))
     rel = Path("episodes")
     audio = out_dir / rel / f"{stem}.mp3"
     chapters = _turn_chapters(timeline, section.title)
+    fields: Id3Fields = {
+        "title": tags.title,
+        "album": tags.album,
+        "artist": tags.artist,
+        "track": tags.track,
+        "date": tags.date,
+        "chapters": chapters,
+        "picture": picture,
+    }
 
-    def tag(tmp: Path) -> None:
-        write_id3(
-            tmp,
-            title=tags.title,
-            album=tags.album,
-            artist=tags.artist,
-            track=tags.track,
-            date=tags.date,
-            chapters=chapters,
+    piece = naming.episode_piece(out_dir, audio_key)
+    if reuse is not None and piece.is_file():
+        mp3.retag_copy(reuse, audio, id3_bytes(**fields))
+    else:
+        encode_leveled(
+            lambda: section_pcm(timeline, clips),
+            timeline.sample_rate,
+            audio,
+            piece,
+            postprocess=lambda tmp: write_id3(tmp, **fields),
+            split=alone,
         )
-
-    piece = _aac_piece(out_dir, build_key)
-    encode_leveled(
-        lambda: section_pcm(timeline, clips), timeline.sample_rate, audio, piece, postprocess=tag, split=alone
-    )
     # Read once here, remembered for the whole-interview join (and recorded in the manifest).
     aac_frames, _rate = aac.adts_frames(piece)
     mp3.scan(audio)
@@ -274,6 +307,7 @@ def build_episode(
         "bytes": audio.stat().st_size,
         "sha256": _sha256(audio),
         "build_key": build_key,
+        "audio_key": audio_key,
         "aac_frames": aac_frames,
         "speakers": list(section.speakers),
         "turns": [
@@ -299,14 +333,14 @@ def prescan(out_dir: Path, entries: Iterable[Mapping[str, Any]]) -> None:
     for entry in entries:
         with contextlib.suppress(PipelineError, OSError, KeyError, TypeError):
             mp3.scan(out_dir / entry["audio"])
-            aac.scan(_aac_piece(out_dir, entry["build_key"]))
+            aac.scan(naming.episode_piece(out_dir, entry["audio_key"]))
 
 
 def prune_parts(out_dir: Path, entries: Iterable[Mapping[str, Any]], also: Iterable[str] = ()) -> None:
     """Delete the pieces in .parts nothing uses any more: AAC pieces of episodes not in
     ``entries`` (earlier versions of edited sections) and title and gap pieces other
     than ``also`` (the ones the whole interview was joined from)."""
-    keep = {_aac_piece(out_dir, str(e.get("build_key", ""))).name for e in entries} | set(also)
+    keep = {naming.episode_piece(out_dir, str(e.get("audio_key", ""))).name for e in entries} | set(also)
     for piece in (out_dir / ".parts").glob("*"):
         if piece.name not in keep and not piece.name.startswith("."):  # temporaries: swept elsewhere
             with contextlib.suppress(FileNotFoundError, IsADirectoryError):
@@ -323,23 +357,19 @@ def _piece_id(*parts: object) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _silence_mp3(parts: Path, ms: int, rate: int) -> Path:
-    path = parts / f"gap-{_piece_id('gap', ms, rate, MP3_BITRATE)}.mp3"
-    if not path.is_file():
-        frames = round(ms * rate / 1000)
-        ffmpeg.encode([bytes(2 * frames)], rate, path, "mp3", bitrate=MP3_BITRATE)
-    return path
-
-
-def _silence_aac(parts: Path, ms: int, rate: int) -> Path:
-    path = parts / f"gap-{_piece_id('gap', ms, rate, AAC_BITRATE)}.aac"
-    if not path.is_file():
-        silence = np.zeros(round(ms * rate / 1000), dtype=np.int16)
-        with fsutil.atomic_path(path) as tmp:
+def _silence(parts: Path, ms: int, rate: int) -> tuple[Path, Path]:
+    """The MP3 and AAC pieces of the silence between sections, :func:`join_length` long."""
+    frames = round(ms * rate / 1000)
+    samples = join_length(frames, frames)
+    base = parts / f"gap-{_piece_id('gap/2', samples, rate, MP3_BITRATE, AAC_BITRATE)}"
+    mp3_path, aac_path = base.with_suffix(".mp3"), base.with_suffix(".aac")
+    if not (mp3_path.is_file() and aac_path.is_file()):
+        silence = np.zeros(samples, dtype=np.int16)
+        with fsutil.atomic_path(mp3_path) as tmp_mp3, fsutil.atomic_path(aac_path) as tmp_aac:
             ffmpeg.encode_pair(
-                _chunked(silence), rate, None, tmp, aac_bitrate=AAC_BITRATE, aac_samples=_aac_samples(silence)
+                _chunked(silence), rate, tmp_mp3, tmp_aac, mp3_bitrate=MP3_BITRATE, aac_bitrate=AAC_BITRATE
             )
-    return path
+    return mp3_path, aac_path
 
 
 def build_whole(
@@ -352,19 +382,21 @@ def build_whole(
     clips: Mapping[str, CachedClip],
     pauses: Pauses,
     build_key: str,
+    picture: bytes | None = None,
 ) -> dict[str, Any]:
     """The whole interview, joined without re-encoding: the MP3 from the episode MP3s,
-    the M4B from the AAC pieces encoded beside them; subtitles for both."""
+    the M4B from the AAC pieces encoded beside them; subtitles for both. ``picture``:
+    the cover (JPEG) to embed in both."""
     parts = out_dir / ".parts"
-    timelines = [lay_out(jobs, clips, pauses, tail_ms=TAIL_MS) for jobs in section_jobs]
+    timelines = [joinable(lay_out(jobs, clips, pauses, tail_ms=TAIL_MS)) for jobs in section_jobs]
     rate = timelines[0].sample_rate
     pieces: list[Path] = []
     aac_pieces: list[Path] = []
     aac_frames: list[int | None] = []  # known frame counts of the pieces (episodes record theirs)
     title_timeline: Timeline | None = None
     if title_jobs:
-        title_timeline = lay_out(title_jobs, clips, pauses, tail_ms=pauses.after_heading_ms)
-        pcm_in = [[j.key for j in title_jobs], pauses.after_heading_ms, rate, TARGET_LUFS, PCM_CEILING]
+        title_timeline = joinable(lay_out(title_jobs, clips, pauses, tail_ms=pauses.after_heading_ms))
+        pcm_in = [[j.key for j in title_jobs], title_timeline.frames, rate, TARGET_LUFS, PCM_CEILING, "join/2"]
         title = parts / f"title-{_piece_id('title', pcm_in, MP3_BITRATE, AAC_BITRATE)}"
         title_mp3, title_aac = title.with_suffix(".mp3"), title.with_suffix(".aac")
         if not (title_mp3.is_file() and title_aac.is_file()):
@@ -374,7 +406,7 @@ def build_whole(
         aac_pieces.append(title_aac)
         aac_frames.append(None)
     gap_ms = max(0, pauses.between_sections_ms - TAIL_MS)
-    gaps = (_silence_mp3(parts, gap_ms, rate), _silence_aac(parts, gap_ms, rate)) if gap_ms else None
+    gaps = _silence(parts, gap_ms, rate) if gap_ms else None
     section_slots = []
     missing: list[tuple[Timeline, Path]] = []
     for i, entry in enumerate(entries):
@@ -384,7 +416,7 @@ def build_whole(
             aac_frames.append(None)
         section_slots.append(len(pieces))
         pieces.append(out_dir / entry["audio"])
-        aac_pieces.append(_aac_piece(out_dir, entry["build_key"]))
+        aac_pieces.append(naming.episode_piece(out_dir, entry["audio_key"]))
         recorded = entry.get("aac_frames")
         aac_frames.append(recorded if isinstance(recorded, int) and aac_pieces[-1].is_file() else None)
         if not aac_pieces[-1].is_file():  # an episode from an older render: make its piece now
@@ -397,11 +429,13 @@ def build_whole(
     date = str(transcript.meta.get("created") or transcript.meta.get("date") or "") or None
     speakers = " / ".join(transcript.speakers) or transcript.title
 
-    # M4B: the AAC pieces joined as they are, chapters placed by their frame counts
-    # (each piece keeps its encoder delay, the MP3 join its frame padding: the two
-    # timelines differ by a few tens of ms per join). Runs beside the MP3 join.
+    # M4B: the AAC pieces joined as they are, chapters placed by their frame counts;
+    # every piece spans the same samples as its MP3 (see the module's note), so these
+    # times are the MP3's. Runs beside the MP3 join.
     m4b = out_dir / f"{stem}.m4b"
-    layout = aac.adts_layout(aac_pieces, aac_frames)
+    # The last piece's AAC padding is left out, as the MP3's is: both play equally long.
+    end_padding = MP3_OVERHEAD - aac.AAC_PRIMING
+    layout = aac.adts_layout(aac_pieces, aac_frames, end_padding=end_padding)
     m4b_starts = [round(layout.starts_ms[slot]) for slot in section_slots]
     m4b_total = round(layout.duration_ms)
     m4b_chapters = [
@@ -415,8 +449,9 @@ def build_whole(
         metadata["date"] = date
     with cf.ThreadPoolExecutor(max_workers=1) as pool:
         m4b_done = pool.submit(
-            aac.concat_adts, aac_pieces, m4b, chapters=m4b_chapters, metadata=metadata, frames=aac_frames
-        )
+            aac.concat_adts, aac_pieces, m4b, chapters=m4b_chapters, metadata=metadata, frames=aac_frames,
+            end_padding=end_padding, cover=picture,
+        )  # fmt: skip
         mp3_path = out_dir / f"{stem}.mp3"
         joined = mp3.concat_layout(pieces)
         starts = [round(joined.starts_ms[slot]) for slot in section_slots]
@@ -425,7 +460,10 @@ def build_whole(
             Chapter(entry["title"], 0 if i == 0 else starts[i], starts[i + 1] if i + 1 < len(starts) else total)
             for i, entry in enumerate(entries)
         ]
-        tag = id3_bytes(title=transcript.title, album=transcript.title, artist=speakers, date=date, chapters=chapters)
+        tag = id3_bytes(
+            title=transcript.title, album=transcript.title, artist=speakers, date=date, chapters=chapters,
+            picture=picture,
+        )  # fmt: skip
         mp3.concat_copy(pieces, mp3_path, head=tag)
 
         cues: list[Cue] = []

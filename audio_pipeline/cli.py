@@ -164,6 +164,11 @@ class TqdmReporter:
         self.bars.clear()
 
 
+_cover_option = click.option(
+    "--cover",
+    type=click.Path(dir_okay=False),
+    help="Cover image (JPEG/PNG) [default: the front matter's cover:, else one is drawn].",
+)
 _render_options = run_options(
     engine_help="auto: edge-tts when its service answers, else kokoro (offline).",
     out_help="Output root; files go to OUT/<transcript stem>/.",
@@ -181,6 +186,7 @@ def _prepare(
     jobs: int | None,
     base_url: str | None,
     report: Reporter,
+    cover: str | None = None,
     announce: bool = False,
 ) -> tuple[Transcript, voices.VoiceMap, Engine, render_mod.Settings]:
     vmap = voices.load(find_config(config, file))
@@ -192,6 +198,7 @@ def _prepare(
         sections=render_mod.parse_sections(sections_spec, len(parsed.sections)),
         jobs=jobs,
         base_url=base_url,
+        cover=Path(cover) if cover else None,
     )
     engine = render_mod.choose_engine(settings, vmap, report)
     if announce:  # once the options are known to be good: a bad one prints only its error
@@ -208,11 +215,12 @@ def _render_once(
     cache_dir: str | None,
     jobs: int | None,
     base_url: str | None,
+    cover: str | None = None,
 ) -> render_mod.Result:
     reporter = TqdmReporter()
     try:
         parsed, vmap, chosen, settings = _prepare(
-            file, config, engine, out_root, sections_spec, cache_dir, jobs, base_url, reporter, announce=True
+            file, config, engine, out_root, sections_spec, cache_dir, jobs, base_url, reporter, cover, announce=True
         )
         result = render_mod.render(parsed, vmap, chosen, settings, reporter)
     finally:
@@ -220,7 +228,7 @@ def _render_once(
     plan = result.plan
     click.echo(
         f"{result.out_dir}: engine {plan.engine_name}; clips {len(plan.missing)} new, {len(plan.cached)} cached; "
-        f"sections built {list(result.built) or 'none'}; "
+        f"sections built {list(result.built) or 'none'} (encoded {list(result.encoded) or 'none'}); "
         f"whole interview {'rebuilt' if result.whole_built else 'unchanged'}"
     )
     return result
@@ -254,6 +262,7 @@ def _watch_renders(
 @click.argument("file", type=click.Path(dir_okay=False))
 @_render_options
 @click.option("--base-url", help="Absolute URL where the output folder will be published (for feed.xml).")
+@_cover_option
 @click.option("--watch", is_flag=True, help="Render again whenever FILE or voices.yaml is saved.")
 @_reports_errors
 def render(
@@ -265,10 +274,11 @@ def render(
     cache_dir: str | None,
     jobs: int | None,
     base_url: str | None,
+    cover: str | None,
     watch: bool,
 ) -> None:
     """Render FILE: episodes per section, the whole interview, subtitles, manifest, feed, player."""
-    args = (file, config, engine, out_root, sections_spec, cache_dir, jobs, base_url)
+    args = (file, config, engine, out_root, sections_spec, cache_dir, jobs, base_url, cover)
     if watch:
         _watch_renders(file, config, lambda: _render_once(*args))
     else:
@@ -280,6 +290,7 @@ def render(
 @_render_options
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="0: any free port.")
+@_cover_option
 @click.option("--watch", is_flag=True, help="With a transcript: render it again whenever it or voices.yaml is saved.")
 @_reports_errors
 def serve(
@@ -292,6 +303,7 @@ def serve(
     jobs: int | None,
     host: str,
     port: int,
+    cover: str | None,
     watch: bool,
 ) -> None:
     """Serve a rendered interview (TARGET: its transcript or output folder) with its player.
@@ -316,7 +328,7 @@ def serve(
     try:
         if watch:
             assert target is not None
-            args = (target, config, engine, out_root, sections_spec, cache_dir, jobs, None)
+            args = (target, config, engine, out_root, sections_spec, cache_dir, jobs, None, cover)
             _watch_renders(target, config, lambda: _render_once(*args))
         else:
             threading.Event().wait()
@@ -327,6 +339,7 @@ def serve(
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @_render_options
+@_cover_option
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @_reports_errors
 def plan(
@@ -337,21 +350,23 @@ def plan(
     sections_spec: str | None,
     cache_dir: str | None,
     jobs: int | None,
+    cover: str | None,
     as_json: bool,
 ) -> None:
     """Say what render would do, without doing it."""
     parsed, vmap, chosen, settings = _prepare(
-        file, config, engine, out_root, sections_spec, cache_dir, jobs, None, render_mod.silent
+        file, config, engine, out_root, sections_spec, cache_dir, jobs, None, render_mod.silent, cover
     )
     result = render_mod.make_plan(
-        parsed, vmap, chosen, settings.clip_cache(), settings.out_dir(parsed), settings.sections
+        parsed, vmap, chosen, settings.clip_cache(), settings.out_dir(parsed), settings.sections, cover=settings.cover
     ).to_json()
     if as_json:
         _echo_json(result)
     else:
         click.echo(
             f"engine {result['engine']}: {result['clips_to_synthesize']} clips to synthesize, "
-            f"{result['clips_cached']} cached; sections to build {result['sections_to_build'] or 'none'}, "
+            f"{result['clips_cached']} cached; sections to build {result['sections_to_build'] or 'none'} "
+            f"(to encode {result['sections_to_encode'] or 'none'}), "
             f"up to date {result['sections_up_to_date'] or 'none'}"
         )
 

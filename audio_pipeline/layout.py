@@ -64,6 +64,26 @@ class Timeline:
     def duration_ms(self) -> int:
         return round(self.frames * 1000 / self.sample_rate)
 
+    @property
+    def closing_silence(self) -> int:
+        """Frames of silence the timeline ends with (its last piece, when silent)."""
+        last = self.pieces[-1] if self.pieces else None
+        return last.frames if last is not None and last.key is None else 0
+
+    def with_frames(self, frames: int) -> Timeline:
+        """The same timeline made ``frames`` long by lengthening or shortening its closing
+        silence (a shortened one keeps at least one frame: nothing spoken is cut)."""
+        change = frames - self.frames
+        if change == 0:
+            return self
+        if self.closing_silence + change < 1:
+            raise ValueError(f"cannot shorten the closing silence by {-change} frames")
+        if self.closing_silence:
+            pieces = (*self.pieces[:-1], Piece(None, 0, self.closing_silence + change))
+        else:
+            pieces = (*self.pieces, Piece(None, 0, change))
+        return Timeline(self.sample_rate, pieces, self.turns, self.cues)
+
 
 class _Builder:
     def __init__(self, rate: int) -> None:

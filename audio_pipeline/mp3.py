@@ -152,6 +152,24 @@ def mp3_frame_info(path: StrPath) -> Mp3FrameInfo:
     return _info_frame(Path(path)).info
 
 
+def audio_offset(path: StrPath) -> int:
+    """Byte offset of the first MPEG frame (the Info frame): where the audio starts
+    behind any ID3v2 tag. Everything from there on is the file's audio, whatever its tag."""
+    return _info_frame(Path(path)).start
+
+
+def retag_copy(source: StrPath, target: StrPath, head: bytes) -> None:
+    """Write ``target`` as ``head`` (a new ID3v2 tag) in front of ``source``'s audio,
+    byte for byte, without decoding: a re-tag or rename of an episode, no re-encode.
+    Written to a temporary name and renamed into place."""
+    src = Path(source)
+    start = audio_offset(src)
+    with atomic_path(Path(target)) as tmp, tmp.open("wb") as out:
+        out.write(head)
+        for block in _chunks(src, start, src.stat().st_size):
+            out.write(block)
+
+
 # --------------------------------------------------------------------------- CRC-16
 
 

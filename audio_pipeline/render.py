@@ -1,9 +1,15 @@
 """plan() says what a render would do; render() does it.
 
 Data flows one way: transcript -> clip jobs -> cached clips -> section timelines ->
-episode files -> whole-interview files -> manifest. A section is rebuilt only when
-its build key (its clips in order, pauses, tags, file name) differs from the one
-recorded in manifest.json or its files are gone.
+episode files -> whole-interview files -> manifest.
+
+Each section is matched to the one it continues in the previous render
+(:mod:`audio_pipeline.identity`: by title without numbering, then by text) and keeps
+its identity, which the feed's GUIDs derive from. Against that previous entry, a
+section is *up to date* when its build key (audio key, tags, file name) is the same
+and its files are there; *re-tagged* when only its audio key (its clips in order,
+pauses, encoder) is the same: the MP3's audio is copied behind new tags under its new
+name, nothing encoded; else *built*.
 """
 
 from __future__ import annotations
@@ -15,15 +21,19 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import engines, ffmpeg, fsutil, naming
+from . import engines, ffmpeg, fsutil, identity, naming
 from .cache import CachedClip, ClipCache
 from .engines.base import Engine
 from .errors import PipelineError, RenderError
+from .export import cover, podcast_meta
+from .export.cover import artwork_key
 from .model import EpisodeTags, Section, Transcript
 from .progress import Event, Reporter, silent
 
@@ -48,6 +58,8 @@ class Settings:
     # Sections to rebuild even when their build key matches (`check --fix` after it
     # replaced clips whose keys, by design, did not change).
     rebuild: frozenset[int] = frozenset()
+    # The cover image (--cover); else the front matter's ``cover:``; else one is drawn.
+    cover: Path | None = None
 
     def out_dir(self, transcript: Transcript) -> Path:
         return self.out_root / naming.slug(Path(transcript.source).stem)
@@ -104,6 +116,13 @@ class SectionPlan:
     jobs: tuple[Job, ...]
     tags: EpisodeTags
     build_key: str
+    audio_key: str
+    identity: str
+    # Place in the publishing order (the feed's pubDate): kept from the first render
+    # that had this section; a new section comes after every earlier one.
+    pub_order: int
+    # The previous render's entry for this section (matched by identity), if any.
+    previous: dict[str, Any] | None = field(default=None, hash=False, compare=False)
 
 
 @dataclass
@@ -115,10 +134,14 @@ class Plan:
     title_jobs: tuple[Job, ...]
     sections: list[SectionPlan]
     selected: frozenset[int]
+    cover_source: Path | None = None  # the image the cover is made from (None: drawn)
+    art_key: str = ""  # names the artwork (export.cover.artwork_key); in every build key
     missing: set[str] = field(default_factory=set)
     # The cached clips, as read (and checked) while planning: not read again to build.
     found: dict[str, CachedClip] = field(default_factory=dict)
     up_to_date: set[int] = field(default_factory=set)
+    # Sections whose audio is unchanged but whose name or tags are not: re-tagged, not encoded.
+    retag: set[int] = field(default_factory=set)
     old_manifest: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -133,12 +156,18 @@ class Plan:
             if s.section.index in self.selected and s.section.index not in self.up_to_date
         ]
 
+    @property
+    def to_encode(self) -> list[int]:
+        """Sections whose audio must be encoded (:attr:`to_build` less the re-tagged)."""
+        return [i for i in self.to_build if i not in self.retag]
+
     def to_json(self) -> dict[str, Any]:
         return {
             "engine": self.engine_name,
             "clips_to_synthesize": len(self.missing),
             "clips_cached": len(self.cached),
             "sections_to_build": self.to_build,
+            "sections_to_encode": self.to_encode,
             "sections_up_to_date": sorted(self.up_to_date & self.selected),
         }
 
@@ -163,6 +192,46 @@ def _files_present(out_dir: Path, entry: dict[str, Any]) -> bool:
         return False
 
 
+def _section_text(section: Section) -> str:
+    return "\n".join(turn.text for turn in section.turns)
+
+
+def _entry_text(entry: dict[str, Any]) -> str:
+    turns = entry.get("turns")
+    if not isinstance(turns, list):
+        return ""
+    return "\n".join(str(t.get("text") or "") for t in turns if isinstance(t, dict) and not t.get("heading"))
+
+
+def _identities(transcript: Transcript, old_manifest: dict[str, Any]) -> list[tuple[str, int, dict[str, Any] | None]]:
+    """(identity, publishing order, previous entry or None) for each section."""
+    entries = [e for e in old_manifest.get("sections", []) if isinstance(e, dict)]
+    known = [
+        identity.Known(str(e.get("id") or f"index-{e.get('index')}"), str(e.get("title") or ""), _entry_text(e))
+        for e in entries
+    ]
+    current = [identity.Current(s.title, _section_text(s)) for s in transcript.sections]
+    assigned = identity.assign(known, current)
+    # Entries from before identities were recorded: each gets one from its content now.
+    taken = {new_id for new_id, i in assigned if i is None or entries[i].get("id")}
+    ids = []
+    for j, (new_id, i) in enumerate(assigned):
+        if i is not None and not entries[i].get("id"):
+            new_id = identity.new_identity(current[j], taken)
+            taken.add(new_id)
+        ids.append(new_id)
+    orders = [int(e.get("pub_order") or e.get("index") or 0) for e in entries]
+    last = max([0, *orders])
+    out: list[tuple[str, int, dict[str, Any] | None]] = []
+    for section_id, (_id, i) in zip(ids, assigned, strict=True):
+        if i is None:
+            last += 1
+            out.append((section_id, last, None))
+        else:
+            out.append((section_id, orders[i] or last + 1, entries[i]))
+    return out
+
+
 def make_plan(
     transcript: Transcript,
     vmap: VoiceMap,
@@ -171,6 +240,7 @@ def make_plan(
     out_dir: Path,
     selected: frozenset[int] | None = None,
     rebuild: frozenset[int] = frozenset(),
+    cover: Path | None = None,
 ) -> Plan:
     jobs = jobs_for(transcript, vmap, engine.name, engine.version)
     by_section: dict[int, list[Job]] = {}
@@ -178,8 +248,14 @@ def make_plan(
         by_section.setdefault(job.section, []).append(job)
     count = len(transcript.sections)
     date = str(transcript.meta.get("created") or transcript.meta.get("date") or "") or None
+    old_manifest = read_manifest(out_dir)
+    podcast_meta.read(transcript.meta, source=transcript.source)  # bad podcast metadata: refused now
+    cover_source = cover_path(transcript, cover)
+    art_key = artwork_key(transcript.title, transcript.speakers, cover_source)
     section_plans = []
-    for section in transcript.sections:
+    for section, (section_id, pub_order, previous) in zip(
+        transcript.sections, _identities(transcript, old_manifest), strict=True
+    ):
         section_jobs = tuple(by_section.get(section.index, ()))
         tags = EpisodeTags(
             title=section.title,
@@ -189,8 +265,11 @@ def make_plan(
             date=date,
         )
         stem = naming.episode_stem(section.index, count, section.title)
-        key = _hash(["section/1", stem, [j.key for j in section_jobs], vmap.pauses, tags, ffmpeg.build_id()])
-        section_plans.append(SectionPlan(section, stem, section_jobs, tags, key))
+        audio_key = _hash(["audio/2", [j.key for j in section_jobs], vmap.pauses, ffmpeg.build_id()])
+        key = _hash(["section/2", audio_key, stem, tags, art_key])
+        section_plans.append(
+            SectionPlan(section, stem, section_jobs, tags, key, audio_key, section_id, pub_order, previous)
+        )
     chosen = selected if selected is not None else frozenset(s.index for s in transcript.sections)
     plan = Plan(
         transcript,
@@ -200,7 +279,9 @@ def make_plan(
         tuple(by_section.get(TITLE_SECTION, ())),
         section_plans,
         chosen,
-        old_manifest=read_manifest(out_dir),
+        cover_source=cover_source,
+        art_key=art_key,
+        old_manifest=old_manifest,
     )
     needed = [j for j in plan.title_jobs] + [j for s in section_plans if s.section.index in chosen for j in s.jobs]
     for job in needed:
@@ -209,13 +290,52 @@ def make_plan(
             plan.missing.add(job.key)
         else:
             plan.found[job.key] = clip
-    old = {e.get("index"): e for e in plan.old_manifest.get("sections", []) if isinstance(e, dict)}
     for sp in section_plans:
-        entry = old.get(sp.section.index)
-        current = entry and entry.get("build_key") == sp.build_key and _files_present(out_dir, entry)
-        if current and sp.section.index not in rebuild:
-            plan.up_to_date.add(sp.section.index)
+        entry = sp.previous
+        index = sp.section.index
+        if entry is None or index in rebuild or not _files_present(out_dir, entry):
+            continue
+        if entry.get("build_key") == sp.build_key:
+            plan.up_to_date.add(index)
+        elif entry.get("audio_key") == sp.audio_key and naming.episode_piece(out_dir, sp.audio_key).is_file():
+            plan.retag.add(index)
     return plan
+
+
+#: Namespace of the feed identities made here (a UUIDv5 of the transcript's file name).
+FEED_NAMESPACE = uuid.UUID("5b0e7c39-2f5e-5d1e-9a43-4d7f3c0a9e61")
+
+
+def _uuid(value: object) -> str | None:
+    try:
+        return str(uuid.UUID(str(value))) if value else None
+    except ValueError:
+        return None
+
+
+def feed_id(transcript: Transcript, old_manifest: dict[str, Any]) -> str:
+    """The feed's identity (a UUID), which every episode GUID derives from: the front
+    matter's ``podcast_guid`` when given, else the one the output folder's manifest
+    recorded, else a UUIDv5 of the transcript's file name. It never follows the base URL
+    or the title, so moving the feed or retitling it keeps every episode's GUID."""
+    return (
+        _uuid(transcript.meta.get("podcast_guid"))
+        or _uuid(old_manifest.get("feed_id"))
+        or str(uuid.uuid5(FEED_NAMESPACE, Path(transcript.source).name))
+    )
+
+
+def cover_path(transcript: Transcript, option: Path | None = None) -> Path | None:
+    """The cover image: the ``--cover`` option, else the front matter's ``cover:`` (a path
+    relative to the transcript), else None (a cover is drawn)."""
+    if option is not None:
+        return option
+    value = transcript.meta.get("cover")
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str):
+        raise PipelineError(f"front matter: cover must be a path to an image, not {value!r}", path=transcript.source)
+    return Path(transcript.source).parent / value.strip()
 
 
 def keys_in_use(transcript: Transcript, vmap: VoiceMap) -> set[str]:
@@ -246,9 +366,10 @@ def locked(out_dir: Path) -> Iterator[None]:
 class Result:
     out_dir: Path
     plan: Plan
-    built: tuple[int, ...]
+    built: tuple[int, ...]  # sections whose files were written (encoded or re-tagged)
     whole_built: bool
     manifest: dict[str, Any]
+    encoded: tuple[int, ...] = ()  # the sections among them whose audio was encoded
 
 
 def render(
@@ -262,7 +383,9 @@ def render(
     cache = settings.clip_cache()
     with locked(out_dir):
         _sweep_partials(out_dir)
-        plan = make_plan(transcript, vmap, engine, cache, out_dir, settings.sections, settings.rebuild)
+        plan = make_plan(
+            transcript, vmap, engine, cache, out_dir, settings.sections, settings.rebuild, cover=settings.cover
+        )
         needed = list(plan.title_jobs) + [
             j
             for s in plan.sections
@@ -298,49 +421,77 @@ def _assemble(
     plan: Plan, clips: dict[str, CachedClip], cache: ClipCache, settings: Settings, report: Reporter
 ) -> Result:
     out_dir = plan.out_dir
-    old_sections = {e.get("index"): e for e in plan.old_manifest.get("sections", []) if isinstance(e, dict)}
     entries: dict[int, dict[str, Any]] = {}
     todo = [s for s in plan.sections if s.section.index in plan.selected]
     report(Event("start", stage="sections", total=len(todo)))
     to_build: list[SectionPlan] = []
     for sp in plan.sections:
         index = sp.section.index
-        if index in plan.up_to_date:
-            entries[index] = old_sections[index]
+        if index in plan.up_to_date and sp.previous is not None:
+            entries[index] = {**sp.previous, "id": sp.identity, "pub_order": sp.pub_order}
             if index in plan.selected:
                 report(Event("step", stage="sections", cached=True))
         elif index not in plan.selected:
-            if index in old_sections:
-                entries[index] = old_sections[index]
+            if sp.previous is not None:
+                entries[index] = sp.previous
         else:
             _load_clips(sp.jobs, cache, clips)
             to_build.append(sp)
+    encoding = [sp for sp in to_build if sp.section.index not in plan.retag]
+    artwork: list[cover.Artwork] = []
+
+    def art() -> cover.Artwork:
+        """The cover, made (or found in .parts) the first time something needs it."""
+        if not artwork:
+            transcript = plan.transcript
+            artwork.append(cover.prepare(out_dir / ".parts", transcript.title, transcript.speakers, plan.cover_source))
+        return artwork[0]
+
+    picture = art().embed if to_build else None
+    # A re-tagged episode's audio is copied from its previous file, which another
+    # section's new file may replace meanwhile (names follow positions): link them first.
+    reused: dict[int, Path] = {}
+    for sp in to_build:
+        if sp.section.index in plan.retag and sp.previous is not None:
+            link = out_dir / ".parts" / f".reuse-{sp.audio_key[:32]}.mp3.part"
+            if not link.exists():
+                try:
+                    os.link(out_dir / sp.previous["audio"], link)
+                except OSError:  # a file system without hard links: a copy
+                    shutil.copyfile(out_dir / sp.previous["audio"], link)
+            reused[sp.section.index] = link
 
     def build(sp: SectionPlan) -> dict[str, Any]:
         from . import assemble  # the signal code, mutagen and encoders: only when building
 
-        return assemble.build_episode(
+        made = assemble.build_episode(
             out_dir, sp.stem, sp.section, sp.jobs, clips, plan.vmap.pauses, sp.tags, sp.build_key,
-            alone=len(to_build) == 1,
+            audio_key=sp.audio_key, alone=len(encoding) == 1, reuse=reused.get(sp.section.index), picture=picture,
         )  # fmt: skip
+        return {"id": sp.identity, "pub_order": sp.pub_order, **made}
 
     # Encoding is ffmpeg in subprocesses: two sections at once keep both cores busy
     # while holding at most two sections' audio.
-    with cf.ThreadPoolExecutor(max_workers=ASSEMBLY_WORKERS) as pool:
-        futures = {pool.submit(build, sp): sp.section.index for sp in to_build}
-        if 0 < len(to_build) < ASSEMBLY_WORKERS and entries:
-            # An edit: a worker is free while the section encodes (in ffmpeg), so it reads
-            # the finished episodes' frame layouts now, not in the whole-interview join.
-            from . import assemble
+    try:
+        with cf.ThreadPoolExecutor(max_workers=ASSEMBLY_WORKERS) as pool:
+            futures = {pool.submit(build, sp): sp.section.index for sp in to_build}
+            if 0 < len(encoding) < ASSEMBLY_WORKERS and entries:
+                # An edit: a worker is free while the section encodes (in ffmpeg), so it reads
+                # the finished episodes' frame layouts now, not in the whole-interview join.
+                from . import assemble
 
-            pool.submit(assemble.prescan, out_dir, [entries[i] for i in sorted(entries)])
-        try:
-            for future in cf.as_completed(futures):
-                entries[futures[future]] = future.result()
-                report(Event("step", stage="sections"))
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
+                pool.submit(assemble.prescan, out_dir, [entries[i] for i in sorted(entries)])
+            try:
+                for future in cf.as_completed(futures):
+                    entries[futures[future]] = future.result()
+                    report(Event("step", stage="sections"))
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+    finally:
+        for link in set(reused.values()):
+            with contextlib.suppress(FileNotFoundError):
+                link.unlink()
     built = [sp.section.index for sp in to_build]
     report(Event("end", stage="sections"))
 
@@ -353,7 +504,13 @@ def _assemble(
         _load_clips(plan.title_jobs, cache, clips)
         ordered = [entries[s.section.index] for s in plan.sections]
         whole_key = _hash(
-            ["whole/2", [e["sha256"] for e in ordered], [j.key for j in plan.title_jobs], plan.vmap.pauses]
+            [
+                "whole/3",
+                [e["sha256"] for e in ordered],
+                [j.key for j in plan.title_jobs],
+                plan.vmap.pauses,
+                plan.art_key,
+            ]
         )
         stem = naming.slug(Path(plan.transcript.source).stem)
         if not (whole and whole.get("build_key") == whole_key and _whole_present(out_dir, whole)):
@@ -372,6 +529,7 @@ def _assemble(
                 clips,
                 plan.vmap.pauses,
                 whole_key,
+                picture=art().embed,
             )
             whole_built = True
             report(Event("step", stage="whole"))
@@ -387,6 +545,8 @@ def _assemble(
         "meta": dict(plan.transcript.meta),
         "engine": plan.engine_name,
         "base_url": settings.base_url,
+        "feed_id": feed_id(plan.transcript, plan.old_manifest),
+        "cover": {"image": cover.file_name(plan.art_key), "key": plan.art_key, "generated": plan.cover_source is None},
         "sections": [entries[s.section.index] for s in plan.sections if s.section.index in entries],
         "whole": whole,
     }
@@ -397,14 +557,19 @@ def _assemble(
         in_use = [entries[s.section.index] for s in plan.sections if s.section.index in entries]
         # The title and gap pieces stay while a whole interview (this one or the last) uses them.
         joined_from = (whole or plan.old_manifest.get("whole") or {}).get("parts", [])
-        assemble.prune_parts(out_dir, in_use, joined_from)
+        assemble.prune_parts(out_dir, in_use, [*joined_from, *cover.piece_names(plan.art_key)])
+    old_cover = plan.old_manifest.get("cover")
+    cover_current = isinstance(old_cover, dict) and old_cover.get("key") == plan.art_key
+    if not cover_current or not (out_dir / cover.file_name(plan.art_key)).is_file():
+        fsutil.write_if_changed(out_dir / cover.file_name(plan.art_key), art().feed.read_bytes())
     changed = fsutil.write_if_changed(
         out_dir / MANIFEST, (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode()
     )
     # Feed and player derive from the manifest (and the base URL it records) alone.
     if changed or not all((out_dir / name).is_file() for name in ("feed.xml", "index.html")):
         _publish(out_dir, manifest, plan.transcript, settings, report)
-    return Result(out_dir, plan, tuple(built), whole_built, manifest)
+    encoded = tuple(sp.section.index for sp in encoding)
+    return Result(out_dir, plan, tuple(built), whole_built, manifest, encoded)
 
 
 def _whole_present(out_dir: Path, whole: dict[str, Any]) -> bool:
@@ -420,6 +585,9 @@ def _referenced(manifest: dict[str, Any]) -> set[str]:
         names.update(str(entry[k]) for k in ("audio", "vtt", "srt", "chapters") if k in entry)
     whole = manifest.get("whole") or {}
     names.update(str(whole[k]) for k in ("mp3", "m4b", "vtt", "srt") if k in whole)
+    art = manifest.get("cover")
+    if isinstance(art, dict) and art.get("image"):
+        names.add(str(art["image"]))
     return names
 
 

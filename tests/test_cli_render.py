@@ -39,6 +39,7 @@ def test_render_plan_cache_commands(workdir: Path) -> None:
         "clips_to_synthesize": 6,  # title, two headings, three turns
         "clips_cached": 0,
         "sections_to_build": [1, 2],
+        "sections_to_encode": [1, 2],
         "sections_up_to_date": [],
     }
     result = runner.invoke(main, ["render", "talk.md", "--engine", "espeak"])

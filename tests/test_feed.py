@@ -10,6 +10,7 @@ import copy
 import datetime as dt
 import email.utils
 import hashlib
+import html
 import json
 import os
 from pathlib import Path
@@ -187,7 +188,7 @@ def test_feed_fields_with_base_url(interview: tuple[Path, dict[str, Any]]) -> No
     assert feed.generator == "audio-pipeline"
     assert feed.itunes_type == "serial"
     assert SECTIONS[0][0] in feed.subtitle
-    assert [t.term for t in feed.tags] == ["播客"]
+    assert [t.term for t in feed.tags] == ["播客", "Society & Culture"]  # <category>, then itunes:category
     channel = root.find("channel")
     assert channel is not None
     self_link = channel.find("atom:link[@rel='self']", NS)
@@ -207,8 +208,9 @@ def test_feed_fields_with_base_url(interview: tuple[Path, dict[str, Any]]) -> No
         assert int(enclosure.length) == os.path.getsize(mp3)
         assert enclosure.type == "audio/mpeg"
         assert enclosure.href.startswith("https://example.org/podcasts/%E7%BD%97%E6%B0%B8%E6%B5%A9/episodes/")
-        assert enclosure.href.isascii() and enclosure.href.endswith(".mp3")
-        assert unquote(enclosure.href) == BASE + section["audio"]
+        # The version query changes with the audio, so caches fetch an edited episode again.
+        assert enclosure.href.isascii() and enclosure.href.endswith(f".mp3?v={sha256_of(mp3)[:12]}")
+        assert unquote(enclosure.href) == BASE + section["audio"] + f"?v={sha256_of(mp3)[:12]}"
         assert entry.itunes_duration == "0:00:01"
         assert entry.id == f"sha256:{sha256_of(mp3)}"
         assert entry.guidislink is False
@@ -217,8 +219,9 @@ def test_feed_fields_with_base_url(interview: tuple[Path, dict[str, Any]]) -> No
         assert int(entry.itunes_episode) == i
         assert entry.author == "闫俊杰、罗永浩"
         assert item.findtext("itunes:author", namespaces=NS) == "闫俊杰、罗永浩"
-        # Description: the first turn after the heading read aloud.
-        assert entry.summary == section["turns"][1]["text"]
+        # Notes: the first turn after the heading read aloud, then the chapters with times.
+        lead = f"<p>{section['turns'][1]['text']}</p><p>章节</p><p>00:00 {html.escape(section['title'])}<br"
+        assert entry.summary.startswith(lead)
         assert entry.link.endswith(f"/index.html#episode-{i}")
 
         chapters = item.findall("podcast:chapters", NS)
@@ -285,14 +288,14 @@ def test_relative_urls_without_base_url(interview: tuple[Path, dict[str, Any]]) 
     item = items(root)[0]
     enclosure = item.find("enclosure")
     assert enclosure is not None
-    assert enclosure.get("url") == "episodes/01-%E5%85%A8%E6%A8%A1%E6%80%81%E7%AA%81%E7%A0%B4.mp3"
+    assert (enclosure.get("url") or "").startswith("episodes/01-%E5%85%A8%E6%A8%A1%E6%80%81%E7%AA%81%E7%A0%B4.mp3?v=")
     for elem in root.iter("enclosure", f"{{{PODCAST_NS}}}chapters", f"{{{PODCAST_NS}}}transcript"):
-        url = elem.get("url") or ""
+        url = (elem.get("url") or "").split("?v=")[0]
         assert "://" not in url and not url.startswith("/") and url.isascii()
         # The relative URL resolves to the real file next to feed.xml.
         assert (out / unquote(url)).is_file()
     assert item.findtext("link") == "index.html#episode-1"
-    assert parsed.entries[0].enclosures[0].href.endswith(".mp3")
+    assert ".mp3?v=" in parsed.entries[0].enclosures[0].href
 
 
 def test_byte_identical_rerun_keeps_mtime(interview: tuple[Path, dict[str, Any]]) -> None:
@@ -349,7 +352,7 @@ def test_language_and_author_guess(tmp_path: Path) -> None:
     parsed, _ = parse(write_feed(tmp_path, manifest, base_url=None))
     assert parsed.feed.language == "en"
     assert parsed.entries[0].author == "Alice, Bob"
-    assert parsed.entries[0].summary == "Alice, Bob"  # no turns: the speaker list
+    assert parsed.entries[0].summary == "<p>Alice, Bob</p>"  # no turns: the speaker list
     manifest["meta"]["language"] = "de-DE"
     manifest["meta"]["author"] = "Redaktion"
     parsed, _ = parse(write_feed(tmp_path, manifest, base_url=None))
@@ -364,8 +367,8 @@ def test_description_skips_the_heading_the_renderer_marks(tmp_path: Path) -> Non
     first["turns"][0].update(text="第一部分", heading=True)  # read differently from the title
     second["turns"][0]["heading"] = False  # the renderer says: not a heading, whatever the text
     parsed, _ = parse(write_feed(tmp_path, manifest, base_url=None))
-    assert parsed.entries[0].summary == first["turns"][1]["text"]
-    assert parsed.entries[1].summary == second["turns"][0]["text"]
+    assert parsed.entries[0].summary.startswith(f"<p>{first['turns'][1]['text']}</p>")
+    assert parsed.entries[1].summary.startswith(f"<p>{second['turns'][0]['text']}</p>")
 
 
 def test_partial_render_lists_rendered_sections_only(tmp_path: Path) -> None:
@@ -404,3 +407,91 @@ def test_format_duration() -> None:
     assert format_duration(0) == "0:00:00"
     assert format_duration(59_499) == "0:00:59"
     assert format_duration(3_723_600) == "1:02:04"
+
+
+PODCAST_META = {
+    "title": TITLE,
+    "created": "2025-12-28",
+    "author": "十字路口",
+    "owner": {"name": "十字路口", "email": "hi@example.org"},
+    "category": ["Technology", "Business > Entrepreneurship"],
+    "explicit": False,
+    "hosts": ["罗永浩"],
+    "guests": ["闫俊杰"],
+    "locked": True,
+}
+
+
+def test_podcast_metadata_cover_and_people(tmp_path: Path) -> None:
+    manifest = make_interview(tmp_path, meta=dict(PODCAST_META))
+    from PIL import Image
+
+    Image.new("RGB", (3000, 3000), (1, 2, 3)).save(tmp_path / "cover-abcdef12.jpg")
+    manifest["cover"] = {"image": "cover-abcdef12.jpg", "key": "abcdef1234567890", "generated": False}
+    parsed, root = parse(write_feed(tmp_path, manifest, base_url=BASE))
+    channel = root.find("channel")
+    assert channel is not None
+    # Artwork: itunes:image and <image>, the same absolute URL.
+    cover_url = "https://example.org/podcasts/%E7%BD%97%E6%B0%B8%E6%B5%A9/cover-abcdef12.jpg"
+    assert parsed.feed.image.href == cover_url
+    itunes_image = channel.find("itunes:image", NS)
+    assert itunes_image is not None and itunes_image.get("href") == cover_url
+    assert channel.findtext("image/url") == cover_url and channel.findtext("image/title") == TITLE
+    # Owner, author, categories, language, explicit.
+    assert channel.findtext("itunes:owner/itunes:name", namespaces=NS) == "十字路口"
+    assert channel.findtext("itunes:owner/itunes:email", namespaces=NS) == "hi@example.org"
+    assert parsed.feed.author == "十字路口"
+    tops = channel.findall("itunes:category", NS)
+    assert [c.get("text") for c in tops] == ["Technology", "Business"]
+    assert [c.get("text") for c in tops[1].findall("itunes:category", NS)] == ["Entrepreneurship"]
+    assert channel.findtext("language") == "zh-cn"
+    assert channel.findtext("itunes:explicit", namespaces=NS) == "false"
+    # Podcasting 2.0: people with their roles, locked with its owner.
+    persons = [(p.text, p.get("role"), p.get("group")) for p in channel.findall("podcast:person", NS)]
+    assert persons == [("闫俊杰", "guest", "cast"), ("罗永浩", "host", "cast")]
+    locked = channel.find("podcast:locked", NS)
+    assert locked is not None and locked.text == "yes" and locked.get("owner") == "hi@example.org"
+    item_persons = [(p.text, p.get("role")) for p in items(root)[0].findall("podcast:person", NS)]
+    assert item_persons == [("闫俊杰", "guest"), ("罗永浩", "host")]
+    # Every podcast:* element is one the namespace defines, in the namespace.
+    known = {"guid", "locked", "person", "chapters", "transcript"}
+    assert {etree.QName(e).localname for e in root.iter(f"{{{PODCAST_NS}}}*")} <= known
+
+
+def test_episode_notes_list_chapters_with_times(tmp_path: Path) -> None:
+    manifest = make_interview(tmp_path, sections=1, whole=False)
+    turns = manifest["sections"][0]["turns"]
+    for turn, start in zip(turns, [0, 4_000, 65_000, 3_725_000], strict=True):
+        turn["start_ms"] = start
+    turns[2]["text"] = "第一句话很短。第二句也不长！第三句就不该出现在开头了，因为前两句已经够了。" * 3
+    turns[1]["text"] = "开场白的第一句。开场白的第二句。" + "后面还有很多很多的话" * 30
+    parsed, _ = parse(write_feed(tmp_path, manifest, base_url=None))
+    notes = parsed.entries[0].summary
+    first, heading, chapters = notes.split("</p><p>")
+    assert first == "<p>开场白的第一句。开场白的第二句。"  # whole sentences, not the whole turn
+    assert heading == "章节"
+    lines = chapters.removesuffix("</p>").split("<br />")
+    assert [line.split(" ", 1)[0] for line in lines] == ["00:00", "00:04", "01:05", "1:02:05"]
+    assert lines[2].startswith("01:05 闫俊杰：第一句话很短。") and lines[2].endswith("…")
+
+
+@pytest.mark.parametrize(
+    ("meta", "message"),
+    [
+        ({"category": "Tech"}, "'Tech' is not an Apple Podcasts category"),
+        ({"category": "Technology > Gadgets"}, "not a subcategory of 'Technology'"),
+        ({"explicit": "maybe"}, "explicit: expected true or false"),
+        ({"owner": {"name": "x", "email": "not-an-email"}}, "is not an email address"),
+        ({"locked": True}, "podcast:locked needs the owner's email"),
+        ({"hosts": ["甲"], "guests": ["甲"]}, "both host and guest"),
+        ({"podcast_guid": "nope"}, "is not a UUID"),
+    ],
+)
+def test_bad_podcast_metadata_is_refused(meta: dict[str, Any], message: str) -> None:
+    from audio_pipeline.errors import PipelineError
+    from audio_pipeline.export import podcast_meta
+
+    with pytest.raises(PipelineError, match=message) as info:
+        podcast_meta.read(meta, source="talk.md")
+    assert info.value.exit_code == 2
+    assert podcast_meta.read({}).categories == (podcast_meta.DEFAULT_CATEGORY,)

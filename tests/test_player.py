@@ -175,6 +175,11 @@ def site(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
     """An output folder with a CJK name and a space, three 4-second episodes and the whole MP3."""
     out = tmp_path / "输出 folder" / "luo-yonghao-yan-junjie"
     manifest = make_interview(out, seconds=SECONDS)
+    from audio_pipeline.export import cover
+
+    art = cover.prepare(out / ".parts", manifest["title"], ("闫俊杰", "罗永浩"))
+    (out / cover.file_name(art.key)).write_bytes(art.feed.read_bytes())
+    manifest["cover"] = {"image": cover.file_name(art.key), "key": art.key, "generated": True}
     write_feed(out, manifest, base_url=None)
     write_player(out, manifest)
     return out, manifest
@@ -207,8 +212,10 @@ def test_player_over_file_url(page: Page, site: tuple[Path, dict[str, Any]], tmp
     page.goto((out / "index.html").as_uri())
     wait_ready(page)
 
-    # Structure and accessible names.
+    # Structure and accessible names; the cover is shown (and loads).
     assert page.title() == manifest["title"]
+    page.wait_for_function("document.getElementById('cover').complete")
+    assert page.evaluate("document.getElementById('cover').naturalWidth") == 3000
     options = page.eval_on_selector_all("#track option", "els => els.map(e => e.value)")
     assert options == ["whole", "episode-1", "episode-2", "episode-3"]
     assert page.evaluate("document.getElementById('track').labels.length") == 1

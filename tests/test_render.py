@@ -13,12 +13,13 @@ import pytest
 from mutagen.id3 import ID3
 from mutagen.mp4 import MP4
 
-from audio_pipeline import assemble, ffmpeg, loudness, render, transcript, voices
+from audio_pipeline import aac, assemble, ffmpeg, loudness, mp3, render, transcript, voices
 from audio_pipeline.errors import RenderError
 from audio_pipeline.export.subtitles import Cue
 
 from .conftest import VOICES
 from .fakes import ToneEngine
+from .readers import chap_starts, ffmpeg_chapters
 from .test_ffmpeg import espeak_speech
 
 TEXT = """---
@@ -114,17 +115,28 @@ def test_outputs_read_back_with_real_readers(tmp_path: Path) -> None:
     assert [c.start_time for c in chaps] == [c["start_ms"] for c in whole["chapters"]]
     assert all(a.end_time == b.start_time for a, b in zip(chaps, chaps[1:], strict=False))
     assert id3.getall("CTOC")[0].child_element_ids == [c.element_id for c in chaps]
+    # In the file, as readers that do not sort see them: in time order (whole and episodes).
+    assert chap_starts(out / whole["mp3"]) == [c["start_ms"] for c in whole["chapters"]]
+    assert [t for _s, _e, t in ffmpeg_chapters(out / whole["mp3"])] == ["一、开场", "二、正题", "三、结尾"]
+    for section in manifest["sections"]:
+        assert chap_starts(out / section["audio"]) == [t["start_ms"] for t in section["turns"]]
     whole_len = len(ffmpeg.decode(out / whole["mp3"]))
     assert abs(chaps[-1].end_time - whole_len) < 100
     # M4B chapters.
     m4b = MP4(out / whole["m4b"])
     assert m4b.chapters is not None
     assert [c.title for c in m4b.chapters] == ["一、开场", "二、正题", "三、结尾"]
-    # The M4B is encoded from the decoded episodes, so it lacks the MP3 join's frame padding.
+    # One timeline: the M4B plays as long as the MP3 and its chapters start at the same times.
     m4b_len = len(ffmpeg.decode(out / whole["m4b"]))
     assert abs(m4b.chapters[-1].start - whole["m4b_chapters"][-1]["start_ms"] / 1000) < 0.05
-    assert abs(whole["m4b_chapters"][-1]["end_ms"] - m4b_len) < 100
-    assert 0 <= whole_len - m4b_len < 150 * len(chaps) * 2
+    assert abs(whole["m4b_chapters"][-1]["end_ms"] - m4b_len) < 5
+    assert abs(whole_len - m4b_len) < 5
+    for a, b in zip(whole["chapters"], whole["m4b_chapters"], strict=True):
+        assert abs(a["start_ms"] - b["start_ms"]) <= 1
+    listed_mp3, listed_m4b = ffmpeg_chapters(out / whole["mp3"]), ffmpeg_chapters(out / whole["m4b"])
+    assert len(listed_mp3) == len(listed_m4b) == 3
+    for (a, _x, _t), (b, _y, _u) in zip(listed_mp3, listed_m4b, strict=True):
+        assert abs(a - b) <= 0.002
     # Loudness, as a real meter measures it.
     for path in (out / first["audio"], out / whole["mp3"], out / whole["m4b"]):
         level = ffmpeg.loudness(path)
@@ -177,7 +189,7 @@ def test_one_edited_turn_rebuilds_one_section(tmp_path: Path) -> None:
     assert episode2 <= changed and {"talk.mp3", "talk.m4b"} <= changed
     # One AAC piece per current episode: the edited section's old piece is gone.
     assert {n for n in after if n.startswith(".parts/episode-")} == {
-        f".parts/episode-{e['build_key'][:32]}.aac" for e in result.manifest["sections"]
+        f".parts/episode-{e['audio_key'][:32]}.aac" for e in result.manifest["sections"]
     }
     assert len(pieces) == 4  # three current, one replaced
 
@@ -259,25 +271,42 @@ def test_cue_type_is_shared() -> None:
 
 
 def test_whole_files_chapters_match_their_audio(tmp_path: Path) -> None:
-    """Each M4B chapter starts where the same section starts in the whole MP3: the two
-    joins differ in frame padding (MP3) and encoder delay (AAC), so their times differ."""
-    result = _render(tmp_path)
+    """One timeline: each section starts at its chapter time in the whole MP3 *and* at the
+    same time in the whole M4B (found by cross-correlating the decoded audio), so one set
+    of chapter and subtitle times is right for both files, at every section boundary."""
+    many = TEXT + "".join(
+        f"## {n}、再谈\n\n**罗永浩**：第{n}次提问，{'很长的问题' * i}。\n\n" for i, n in enumerate("四五六七")
+    )
+    result = _render(tmp_path, many)
     out = result.out_dir
     whole = result.manifest["whole"]
     mp3 = np.frombuffer(ffmpeg.decode(out / whole["mp3"]).raw_data, "<i2").astype(float)
     m4b = np.frombuffer(ffmpeg.decode(out / whole["m4b"]).raw_data, "<i2").astype(float)
     rate = ffmpeg.decode(out / whole["m4b"]).frame_rate
-    window, reach = rate, rate // 200  # 1 s compared, searched over +-5 ms
-    assert len(whole["chapters"]) == len(whole["m4b_chapters"]) == 3
-    for a, b in zip(whole["chapters"], whole["m4b_chapters"], strict=True):
-        x = mp3[a["start_ms"] * rate // 1000 :][:window]
-        y = m4b[max(0, b["start_ms"] * rate // 1000 - reach) :][: window + 2 * reach]
-        assert len(x) == window and np.abs(x).max() > 1000
-        scores = [np.dot(x, y[k : k + window]) / (np.linalg.norm(x) * np.linalg.norm(y[k : k + window]) + 1e-9)
-                  for k in range(len(y) - window + 1)]  # fmt: skip
-        best = int(np.argmax(scores))
-        assert scores[best] > 0.9
-        assert abs(best - min(reach, b["start_ms"] * rate // 1000)) <= rate // 500  # within 2 ms
+    assert abs(len(mp3) - len(m4b)) <= rate // 1000
+    reach = rate // 20  # searched over +-50 ms
+    assert len(whole["chapters"]) == len(whole["m4b_chapters"]) == 7
+    for a, b, section in zip(whole["chapters"], whole["m4b_chapters"], result.manifest["sections"], strict=True):
+        assert a["start_ms"] == b["start_ms"]
+        if a["index"] == 1:
+            continue  # the first chapter starts at 0, with the spoken title before its section
+        at = a["start_ms"] * rate // 1000
+        episode = np.frombuffer(ffmpeg.decode(out / section["audio"]).raw_data, "<i2").astype(float)
+        x = episode[:rate]  # the episode's first second (its heading), as it sits in the whole files
+        assert np.abs(x).max() > 1000
+        for decoded in (mp3, m4b):
+            y = decoded[at - reach if at >= reach else 0 :][: len(x) + 2 * reach]
+            scores = [np.dot(x, y[k : k + len(x)]) / (np.linalg.norm(x) * np.linalg.norm(y[k : k + len(x)]) + 1e-9)
+                      for k in range(len(y) - len(x) + 1)]  # fmt: skip
+            best = int(np.argmax(scores))
+            assert scores[best] > 0.9
+            assert abs(best - min(reach, at)) <= rate // 500  # within 2 ms
+    # The whole-interview subtitles follow that one timeline: each section's first cue
+    # sits where its episode's first cue sits, shifted by the chapter start.
+    cues = _vtt_cues(out / whole["vtt"])
+    for chapter, section in zip(whole["chapters"][1:], result.manifest["sections"][1:], strict=True):
+        first = _vtt_cues(out / section["vtt"])[0]
+        assert (first[0] + chapter["start_ms"], first[2]) in [(c[0], c[2]) for c in cues]
 
 
 def test_encode_leveled_meets_the_spec_and_retries_overshoot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -319,8 +348,9 @@ def test_encode_leveled_meets_the_spec_and_retries_overshoot(tmp_path: Path, mon
 def test_parts_folder_keeps_only_what_the_outputs_use(tmp_path: Path) -> None:
     first = _render(tmp_path)
     parts = first.out_dir / ".parts"
-    used = {f"episode-{e['build_key'][:32]}.aac" for e in first.manifest["sections"]}
-    assert {p.name for p in parts.iterdir()} == used | set(first.manifest["whole"]["parts"])
+    used = {f"episode-{e['audio_key'][:32]}.aac" for e in first.manifest["sections"]}
+    art = {f"cover-{first.manifest['cover']['key']}.jpg", f"cover-{first.manifest['cover']['key']}-1400.jpg"}
+    assert {p.name for p in parts.iterdir()} == used | set(first.manifest["whole"]["parts"]) | art
     assert any(n.startswith("gap-") for n in first.manifest["whole"]["parts"])
     # Longer pauses between sections: new gap pieces; the old ones go.
     vmap = voices.load(VOICES)
@@ -329,6 +359,22 @@ def test_parts_folder_keeps_only_what_the_outputs_use(tmp_path: Path) -> None:
     settings = render.Settings(out_root=tmp_path / "out", engine="espeak")
     second = render.render(transcript.read(src, vmap.speakers), wider, ToneEngine(), settings)
     assert second.whole_built and second.manifest["whole"]["parts"] != first.manifest["whole"]["parts"]
-    now = {f"episode-{e['build_key'][:32]}.aac" for e in second.manifest["sections"]}  # pauses are in their keys
-    assert {p.name for p in parts.iterdir()} == now | set(second.manifest["whole"]["parts"])
+    now = {f"episode-{e['audio_key'][:32]}.aac" for e in second.manifest["sections"]}  # pauses are in their keys
+    assert {p.name for p in parts.iterdir()} == now | set(second.manifest["whole"]["parts"]) | art
     assert not now & used
+
+
+@pytest.mark.parametrize("rate", [16000, 22050, 24000, 44100, 48000])
+def test_join_length_gives_equal_mp3_and_aac_spans(tmp_path: Path, rate: int) -> None:
+    """The encoders' framing that one timeline rests on: a piece of join_length samples
+    spans the same whole JOIN_BLOCKs as an MP3 and as an AAC piece, and decodes whole."""
+    for frames, silence in [(1, 1), (rate // 3, 0), (5 * rate + 17, rate // 2)]:
+        n = assemble.join_length(frames, silence)
+        assert n >= frames - silence and (n + assemble.MP3_OVERHEAD) % assemble.JOIN_BLOCK == 0
+        assert abs(n - frames) <= assemble.JOIN_BLOCK
+        pcm = (np.random.default_rng(n).standard_normal(n) * 2000).astype("<i2")
+        ffmpeg.encode_pair(iter([pcm.tobytes()]), rate, tmp_path / "a.mp3", tmp_path / "a.aac")
+        info = mp3.mp3_frame_info(tmp_path / "a.mp3")
+        aac_frames, _ = aac.adts_frames(tmp_path / "a.aac")
+        assert info.frames * info.samples_per_frame == aac_frames * aac.AAC_FRAME == n + assemble.MP3_OVERHEAD
+        assert info.encoder_delay == 576 and info.samples == n

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from audio_pipeline import ffmpeg
-from audio_pipeline.export.tags import TOC_ELEMENT_ID, Chapter, TagError, tag_mp3, write_id3
+from audio_pipeline.export.tags import TOC_ELEMENT_ID, Chapter, TagError, id3_bytes, tag_mp3, write_id3
 from audio_pipeline.mp3 import concat_copy, mp3_frame_info
+from tests.readers import chap_starts, ffmpeg_chapters, id3_frames
 
 SR = 24000
 
@@ -155,3 +156,24 @@ def test_failures_leave_the_file_alone(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["a.mp3"]
     with pytest.raises(TagError, match="no such file"):
         tag_mp3(tmp_path / "missing.mp3", title="t", album="a", artist="p")
+
+
+def test_chap_frames_in_time_order_in_the_file(tmp_path: Path) -> None:
+    # Titles of very different lengths: a writer that sorts frames by size (mutagen's
+    # save) puts the long ones last, which file-order readers show as shuffled chapters.
+    chapters = [
+        Chapter("一、" + "长" * 40, 0, 500),
+        Chapter("二", 500, 1000),
+        Chapter("三、" + "中" * 10, 1000, 2000),
+        Chapter("4", 2000, 3000),
+    ]
+    mp3 = make_mp3(tmp_path / "a.mp3")
+    tag_mp3(mp3, title="t", album="a", artist="p", date="2025-01-02", chapters=chapters)
+    ids = [frame_id for frame_id, _ in id3_frames(mp3)]
+    assert ids.index("CTOC") < ids.index("CHAP")
+    assert chap_starts(mp3) == [0, 500, 1000, 2000]
+    listed = ffmpeg_chapters(mp3)
+    assert [title for _s, _e, title in listed] == [c.title for c in chapters]
+    assert [round(start * 1000) for start, _end, _title in listed] == [c.start_ms for c in chapters]
+    head = id3_bytes(title="t", album="a", artist="p", date="2025-01-02", chapters=chapters)
+    assert mp3.read_bytes()[: len(head)] == head

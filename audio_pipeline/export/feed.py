@@ -3,20 +3,31 @@
 The feed is RSS 2.0 written with feedgen, with the iTunes namespace (feedgen's
 ``podcast`` extension) and the Podcasting 2.0 namespace
 (``https://podcastindex.org/namespace/1.0``) through the small feedgen
-extension defined here: ``podcast:chapters`` (JSON chapters) and
-``podcast:transcript`` (WebVTT and SRT) on every item, and ``podcast:guid`` on
-the channel when the feed has a public URL.
+extension defined here: ``podcast:chapters`` (JSON chapters),
+``podcast:transcript`` (WebVTT and SRT) and ``podcast:person`` (its speakers) on
+every item; ``podcast:person`` for every speaker (role host or guest when the front
+matter says), ``podcast:locked`` when asked, and ``podcast:guid`` when the feed has
+a public URL, on the channel. The channel also carries the cover (``itunes:image``
+and ``<image>``), owner, author, Apple categories, language and explicit flag
+(:mod:`audio_pipeline.export.podcast_meta`); each item's description is its notes:
+the section's first sentences and its chapters with their times.
 
 One item per section episode, in section order. Everything comes from
 ``manifest.json`` and the files beside it, never from the clock, so the same
 manifest and files give the same bytes:
 
-* GUID: ``sha256:<hex of the episode MP3>``; stays the same across re-renders
-  unless the audio changes, which is when podcast apps should download again.
+* GUID: a UUIDv5 of the section's identity (``id``: it follows the section
+  across edits, renumbered headings, and sections inserted, removed or moved) in
+  the namespace of the feed's identity (``feed_id``). An episode's GUID never
+  changes, as Apple and Podcasting 2.0 ask: an edit is the same episode, updated.
+  (A manifest without identities falls back to ``sha256:<hex of the MP3>``.)
+* enclosure: the MP3's URL with ``?v=<first 12 hex of its sha256>`` and its size on
+  disk, so an edited episode's new audio is fetched again under the same GUID.
 * pubDate: the front matter's ``created`` (or ``date``), else ``fallback_date``;
-  episode *i* is published *i* minutes after it so apps keep the order.
-  ``lastBuildDate`` is the newest pubDate. No date at all: no dates in the feed.
-* enclosure length: the MP3's size on disk.
+  episode published *n*-th (``pub_order``: kept across edits, a new section comes
+  after every earlier one) is dated *n* minutes after it, so apps keep the order and
+  an edit does not move an episode. ``lastBuildDate`` is the newest pubDate. No
+  date at all: no dates in the feed.
 
 URLs are relative to the output folder unless ``base_url`` is given; either
 way they are percent-encoded (titles and slugs may be CJK).
@@ -26,6 +37,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import html
 import os
 import re
 import uuid
@@ -40,6 +52,7 @@ from feedgen.util import xml_elem
 from lxml import etree
 
 from audio_pipeline.errors import PipelineError
+from audio_pipeline.export import podcast_meta
 from audio_pipeline.fsutil import write_if_changed
 
 __all__ = [
@@ -60,6 +73,7 @@ __all__ = [
 FEED_NAME = "feed.xml"
 PLAYER_NAME = "index.html"
 PODCAST_NS = "https://podcastindex.org/namespace/1.0"
+ITUNES_NS = "http://www.itunes.com/dtds/podcast-1.0.dtd"
 #: Namespace UUID that podcast:guid values are derived from (Podcasting 2.0 spec).
 PODCAST_GUID_NAMESPACE = uuid.UUID("ead4c236-bf58-58c6-a2c6-a6b28d128cb6")
 GENERATOR = "audio-pipeline"
@@ -110,8 +124,15 @@ def format_duration(ms: float) -> str:
     return f"{hours}:{minutes:02d}:{seconds:02d}"
 
 
-def episode_guid(sha256: str) -> str:
-    """GUID of an episode: a function of its audio bytes only."""
+def episode_guid(feed_id: object, section_id: object, sha256: str) -> str:
+    """GUID of an episode: a UUIDv5 of the section's identity in the feed's (both from
+    the manifest), which no edit changes; ``sha256:<hex>`` of its audio when the
+    manifest records no identities (one written before they were)."""
+    if isinstance(section_id, str) and section_id:
+        try:
+            return str(uuid.uuid5(uuid.UUID(str(feed_id)), section_id))
+        except ValueError:
+            pass
     return f"sha256:{sha256.lower()}"
 
 
@@ -146,6 +167,14 @@ def is_heading_turn(turn: Mapping[str, Any], section_title: str) -> bool:
 # --------------------------------------------------------------------------- Podcasting 2.0 extension
 
 
+def _add_persons(parent: Any, persons: Sequence[tuple[str, str | None]]) -> None:
+    for name, role in persons:
+        attrs = {"group": "cast"}
+        if role:
+            attrs["role"] = role
+        xml_elem(f"{{{PODCAST_NS}}}person", parent, **attrs).text = name
+
+
 class PodcastIndexExtension(BaseExtension):  # type: ignore[misc]
     """feedgen channel extension for the Podcasting 2.0 namespace.
 
@@ -154,16 +183,37 @@ class PodcastIndexExtension(BaseExtension):  # type: ignore[misc]
 
     def __init__(self) -> None:
         self._guid: str | None = None
+        self._locked: tuple[bool, str] | None = None
+        self._persons: list[tuple[str, str | None]] = []
+        self._explicit: bool | None = None
 
     def extend_ns(self) -> dict[str, str]:
         return {"podcast": PODCAST_NS}
 
     def extend_rss(self, feed: Any) -> Any:
         channel = feed[0]
+        if self._explicit is not None:  # Apple's values: true / false
+            xml_elem(f"{{{ITUNES_NS}}}explicit", channel).text = "true" if self._explicit else "false"
         if self._guid:
             elem = xml_elem(f"{{{PODCAST_NS}}}guid", channel)
             elem.text = self._guid
+        if self._locked is not None:
+            locked, owner = self._locked
+            xml_elem(f"{{{PODCAST_NS}}}locked", channel, owner=owner).text = "yes" if locked else "no"
+        _add_persons(channel, self._persons)
         return feed
+
+    def explicit(self, value: bool) -> None:
+        """Set ``itunes:explicit`` (``true``/``false``, as Apple now asks)."""
+        self._explicit = value
+
+    def locked(self, value: bool, owner: str) -> None:
+        """Set ``podcast:locked`` (yes: no other platform may import the feed), with its owner's email."""
+        self._locked = (value, owner)
+
+    def person(self, name: str, role: str | None = None) -> None:
+        """Add a ``podcast:person`` (group cast; ``role`` host or guest when known)."""
+        self._persons.append((name, role))
 
     def extend_atom(self, feed: Any) -> Any:
         return feed
@@ -181,6 +231,7 @@ class PodcastIndexEntryExtension(BaseEntryExtension):  # type: ignore[misc]
     def __init__(self) -> None:
         self._chapters: dict[str, str] | None = None
         self._transcripts: list[dict[str, str]] = []
+        self._persons: list[tuple[str, str | None]] = []
 
     def extend_ns(self) -> dict[str, str]:
         return {"podcast": PODCAST_NS}
@@ -190,7 +241,12 @@ class PodcastIndexEntryExtension(BaseEntryExtension):  # type: ignore[misc]
             xml_elem(f"{{{PODCAST_NS}}}chapters", entry, **self._chapters)
         for attrs in self._transcripts:
             xml_elem(f"{{{PODCAST_NS}}}transcript", entry, **attrs)
+        _add_persons(entry, self._persons)
         return entry
+
+    def person(self, name: str, role: str | None = None) -> None:
+        """Add a ``podcast:person`` to the item (group cast; ``role`` when known)."""
+        self._persons.append((name, role))
 
     def extend_atom(self, entry: Any) -> Any:
         return entry
@@ -296,16 +352,63 @@ def _shorten(text: str, limit: int = _DESCRIPTION_MAX) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def _episode_description(section: Mapping[str, Any], language: str) -> str:
-    title = str(section.get("title") or "")
-    for turn in section.get("turns") or []:
-        if not isinstance(turn, Mapping) or is_heading_turn(turn, title):
+_SENTENCE = re.compile(r".+?(?:[。！？!?…]+[”’」』）)]*|[.!?]+(?=\s)|$)", re.S)
+_NOTES_MAX = 4000  # Apple shows up to 4,000 characters of an episode's notes
+
+
+def _first_sentences(text: str, limit: int = 160) -> str:
+    """The opening sentences of ``text``, whole, up to about ``limit`` characters."""
+    out = ""
+    for match in _SENTENCE.finditer(" ".join(text.split())):
+        sentence = match.group(0).strip()
+        if not sentence:
             continue
-        text = str(turn.get("text") or "").strip()
-        if text:
-            return _shorten(text)
-    speakers = _speakers(section)
-    return _join_names(speakers, language) if speakers else title or "—"
+        if out and len(out) + len(sentence) > limit:
+            break
+        out += " " + sentence if out and out[-1].isascii() else sentence
+        if len(out) >= limit // 2:
+            break
+    return _shorten(out, limit * 2) if out else ""
+
+
+def _stamp(ms: float) -> str:
+    """``MM:SS`` (``H:MM:SS`` past an hour): the form podcast apps turn into seek links."""
+    total = max(0, int(ms // 1000))
+    hours, rest = divmod(total, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes:02d}:{seconds:02d}"
+
+
+def episode_notes(section: Mapping[str, Any], language: str) -> str:
+    """An item's description (HTML, as podcast apps show it): the section's first
+    sentences, then its chapters (one per turn) with their start times."""
+    title = str(section.get("title") or "")
+    turns = [t for t in section.get("turns") or [] if isinstance(t, Mapping)]
+    lead = ""
+    for turn in turns:
+        if not is_heading_turn(turn, title) and str(turn.get("text") or "").strip():
+            lead = _first_sentences(str(turn.get("text")))
+            break
+    if not lead:
+        speakers = _speakers(section)
+        lead = _join_names(speakers, language) if speakers else title or "—"
+    colon = "：" if language.startswith(("zh", "ja")) else ": "
+    lines: list[str] = []
+    for turn in turns:
+        if is_heading_turn(turn, title):
+            label = title
+        else:
+            words = _shorten(str(turn.get("text") or ""), 28)
+            label = f"{turn['speaker']}{colon}{words}" if turn.get("speaker") else words
+        lines.append(f"{_stamp(float(turn.get('start_ms') or 0))} {html.escape(label)}")
+    heading = "章节" if language.startswith("zh") else "Chapters"
+    notes = f"<p>{html.escape(lead)}</p>"
+    if lines:
+        notes += f"<p>{heading}</p><p>" + "<br>".join(lines) + "</p>"
+    while len(notes) > _NOTES_MAX and lines:
+        lines.pop()
+        notes = f"<p>{html.escape(lead)}</p><p>{heading}</p><p>" + "<br>".join(lines) + "<br>…</p>"
+    return notes
 
 
 def _sections(manifest: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -355,7 +458,9 @@ def build_feed(
     for section in sections:
         for name in _speakers(section):
             all_speakers.setdefault(name, None)
-    author = meta.get("author") or meta.get("artist") or _join_names(list(all_speakers), language)
+    podcast = podcast_meta.read(meta)
+    channel_ext = cast(PodcastIndexExtension, fg.podcastindex)
+    author = podcast.author or meta.get("artist") or _join_names(list(all_speakers), language)
     channel_description = meta.get("description") or meta.get("summary")
     if not channel_description:
         titles = [str(s.get("title") or "") for s in sections]
@@ -372,9 +477,21 @@ def build_feed(
         fg.podcast.itunes_author(str(author))
     fg.podcast.itunes_summary(_shorten(str(channel_description), 4000))
     fg.podcast.itunes_type("serial")
-    explicit = meta.get("explicit")
-    if isinstance(explicit, bool):
-        fg.podcast.itunes_explicit("yes" if explicit else "no")
+    channel_ext.explicit(podcast.explicit)
+    fg.podcast.itunes_category([{"cat": top, **({"sub": sub} if sub else {})} for top, sub in podcast.categories])
+    if podcast.owner_name or podcast.owner_email:
+        fg.podcast.itunes_owner(name=podcast.owner_name or str(author or title), email=podcast.owner_email or "")
+    art = manifest.get("cover")
+    if isinstance(art, Mapping) and art.get("image"):
+        rel = resolve_output_path(out_dir, art.get("image"), what="cover")
+        if (out_dir / rel).is_file():
+            art_url = _url(base, rel)
+            fg.podcast.itunes_image(art_url)
+            fg.image(url=art_url, title=title, link=player_url)
+    if podcast.locked is not None and podcast.owner_email:
+        channel_ext.locked(podcast.locked, podcast.owner_email)
+    for name in all_speakers:
+        channel_ext.person(name, podcast.role(name))
 
     newest: dt.datetime | None = None
     for section in sections:
@@ -392,11 +509,12 @@ def build_feed(
         entry = fg.add_entry(order="append")
         entry.title(episode_title)
         entry.link(href=f"{player_url}#episode-{index}", rel="alternate")
-        entry.guid(episode_guid(sha), permalink=False)
-        entry.enclosure(_url(base, audio_rel), str(size), "audio/mpeg")
-        entry.description(_episode_description(section, language))
+        entry.guid(episode_guid(manifest.get("feed_id"), section.get("id"), sha), permalink=False)
+        entry.enclosure(f"{_url(base, audio_rel)}?v={sha[:12].lower()}", str(size), "audio/mpeg")
+        entry.description(episode_notes(section, language))
         if start is not None:
-            published = start + dt.timedelta(minutes=index)
+            order = section.get("pub_order")
+            published = start + dt.timedelta(minutes=order if isinstance(order, int) and order > 0 else index)
             entry.pubDate(published)
             newest = published if newest is None or published > newest else newest
         duration_ms = section.get("duration_ms")
@@ -410,6 +528,8 @@ def build_feed(
         entry.podcast.itunes_title(episode_title)
 
         ext = cast(PodcastIndexEntryExtension, entry.podcastindex)
+        for name in speakers:
+            ext.person(name, podcast.role(name))
         chapters = section.get("chapters")
         if chapters:
             rel = resolve_output_path(out_dir, chapters, what=f"section {index} chapters")

@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from ..fsutil import write_if_changed
 from .feed import FEED_NAME, PLAYER_NAME, PublishError, guess_language, resolve_output_path
@@ -28,7 +29,7 @@ from .feed import FEED_NAME, PLAYER_NAME, PublishError, guess_language, resolve_
 __all__ = ["PLAYER_NAME", "render_player", "script_json", "write_player"]
 
 _TEMPLATE = "player.html"
-_PLACEHOLDER = re.compile(r"__AP_(LANG|TITLE|NOSCRIPT|MANIFEST|CONFIG)__")
+_PLACEHOLDER = re.compile(r"__AP_(LANG|TITLE|COVER|NOSCRIPT|MANIFEST|CONFIG)__")
 _NOSCRIPT = {
     "zh": "此播放器需要 JavaScript。音频文件在 episodes/ 文件夹中。",
     "en": "This player needs JavaScript. The audio files are in the episodes/ folder.",
@@ -84,9 +85,16 @@ def render_player(manifest: Mapping[str, Any], *, feed: str | None = None, prese
     meta = manifest.get("meta") if isinstance(manifest.get("meta"), Mapping) else {}
     title = str(manifest.get("title") or (meta or {}).get("title") or manifest.get("source") or "Interview")
     short = "zh" if language.startswith("zh") else "en"
+    art = manifest.get("cover")
+    image = art.get("image") if isinstance(art, Mapping) else None
+    cover = ""
+    if isinstance(image, str) and image and (present is None or image in present):
+        src = html.escape(quote(image, safe="/"), quote=True)
+        cover = f'<img class="cover" id="cover" src="{src}" alt="" width="64" height="64">'
     values = {
         "LANG": html.escape(language, quote=True),
         "TITLE": html.escape(title, quote=True),
+        "COVER": cover,
         "NOSCRIPT": html.escape(_NOSCRIPT[short]),
         "MANIFEST": script_json(manifest),
         "CONFIG": script_json({"feed": feed, "present": None if present is None else list(present)}),
@@ -110,7 +118,9 @@ def write_player(out_dir: Path, manifest: dict[str, Any]) -> Path:
     """
     out_dir = Path(out_dir)
     feed = FEED_NAME if (out_dir / FEED_NAME).is_file() else None
-    present = [rel for rel in _linked_files(manifest) if _exists(out_dir, rel)]
+    art = manifest.get("cover")
+    image = [art["image"]] if isinstance(art, Mapping) and isinstance(art.get("image"), str) else []
+    present = [rel for rel in [*_linked_files(manifest), *image] if _exists(out_dir, rel)]
     data = render_player(manifest, feed=feed, present=present).encode("utf-8")
     target = out_dir / PLAYER_NAME
     write_if_changed(target, data)

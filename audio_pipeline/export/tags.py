@@ -14,11 +14,16 @@ Writes are atomic (copy to a temporary file beside the target, tag it, rename)
 and deterministic: the tag is rebuilt from scratch every time, no ID3v1, no
 padding, and nothing time-dependent, so the same audio and arguments give the
 same bytes.
+
+The tag's bytes are laid out here, frame by frame, not by mutagen's ``save``:
+that sorts frames by size, which puts CHAP frames out of time order, and players
+and tools that list CHAP frames in file order (ffmpeg/ffprobe among them) then
+show the chapters shuffled. Here the text frames come first, then the picture,
+then the CTOC, then every CHAP in time order.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 from collections.abc import Sequence
@@ -28,6 +33,7 @@ from typing import TYPE_CHECKING, Required, TypedDict
 
 from mutagen import MutagenError
 from mutagen.id3 import (
+    APIC,
     CHAP,
     COMM,
     CTOC,
@@ -41,6 +47,8 @@ from mutagen.id3 import (
     Encoding,
 )
 from mutagen.id3 import delete as delete_id3
+from mutagen.id3._tags import save_frame
+from mutagen.id3._util import ID3SaveConfig
 
 from audio_pipeline.errors import PipelineError
 from audio_pipeline.fsutil import atomic_path
@@ -95,6 +103,7 @@ class Id3Fields(TypedDict, total=False):
     date: str | None
     chapters: Sequence[Chapter]
     comment: str | None
+    picture: bytes | None  # front cover, JPEG
 
 
 def _build(fields: Id3Fields) -> ID3:
@@ -116,6 +125,9 @@ def _build(fields: Id3Fields) -> ID3:
         tags.add(TDRC(encoding=utf16, text=[date]))
     if comment:
         tags.add(COMM(encoding=utf16, lang="und", desc="", text=[comment]))
+    picture = fields.get("picture")
+    if picture:
+        tags.add(APIC(encoding=Encoding.LATIN1, mime="image/jpeg", type=3, desc="", data=picture))
     if chapters:
         ids = [f"chp{i}" for i in range(len(chapters))]
         tags.add(
@@ -142,28 +154,48 @@ def _build(fields: Id3Fields) -> ID3:
     return tags
 
 
+def _frame_order(tags: ID3) -> list[object]:
+    """Frames in the order they are written: text and comment frames as added, the
+    table of contents, then the chapters by start time."""
+    frames = list(tags.values())
+    chaps = sorted((f for f in frames if f.FrameID == "CHAP"), key=lambda f: (f.start_time, f.end_time))
+    tocs = [f for f in frames if f.FrameID == "CTOC"]
+    rest = [f for f in frames if f.FrameID not in ("CHAP", "CTOC")]
+    return [*rest, *tocs, *chaps]
+
+
+def _serialize(tags: ID3) -> bytes:
+    config = ID3SaveConfig(3, "/")
+    body = b"".join(save_frame(frame, config=config) for frame in _frame_order(tags))
+    size = len(body)
+    if size >= 1 << 28:
+        raise TagError("tags larger than ID3v2 allows (256 MB)")
+    syncsafe = bytes((size >> shift) & 0x7F for shift in (21, 14, 7, 0))
+    return b"ID3\x03\x00\x00" + syncsafe + body
+
+
 def id3_bytes(**fields: Unpack[Id3Fields]) -> bytes:
     """The ID3v2.3 tag :func:`write_id3` writes, as bytes to put in front of MP3 frames
-    (:func:`audio_pipeline.mp3.concat_copy` ``head=``): no copy of the audio to insert it."""
-    buffer = io.BytesIO()
-    try:
-        _build(fields).save(buffer, v1=0, v2_version=3, v23_sep="/", padding=lambda _info: 0)
-    except MutagenError as exc:  # pragma: no cover - an in-memory file cannot fail to write
-        raise TagError(f"cannot build tags: {exc}") from exc
-    return buffer.getvalue()
+    (:func:`audio_pipeline.mp3.concat_copy` ``head=``): no copy of the audio to insert it.
+    Frames in a fixed order, CHAP frames by time (see the module's note)."""
+    return _serialize(_build(fields))
 
 
 def write_id3(path: StrPath, **fields: Unpack[Id3Fields]) -> None:
     """Replace the ID3 tags of ``path`` in place (not atomic; see :func:`tag_mp3`).
 
     Meant for a temporary file, e.g. as ``encode(..., postprocess=...)``.
-    Any existing ID3v2/ID3v1 tag is removed first.
+    Any existing ID3v2/ID3v1 tag is removed first; the new tag is the bytes of
+    :func:`id3_bytes`, put in front of the audio.
     """
     target = Path(path)
-    tags = _build(fields)
+    head = _serialize(_build(fields))
     try:
         delete_id3(target, delete_v1=True, delete_v2=True)
-        tags.save(target, v1=0, v2_version=3, v23_sep="/", padding=lambda _info: 0)
+        audio = target.read_bytes()
+        with target.open("wb") as handle:
+            handle.write(head)
+            handle.write(audio)
     except (OSError, MutagenError) as exc:
         raise TagError(f"cannot write tags: {exc}", path=str(target)) from exc
 
