@@ -11,6 +11,7 @@ import functools
 import json
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -61,12 +62,15 @@ def find_config(config: str | None, transcript_path: str | None) -> Path:
     raise PipelineError("no voices.yaml here or beside the transcript; pass --config PATH")
 
 
-def echo_transcript_report(parsed: Transcript) -> None:
+def echo_transcript_report(parsed: Transcript, quiet: bool = False) -> None:
     """On stderr: what the parser skipped or doubts, and each speaker with its turn count,
-    so a transcript read wrongly shows before anything is rendered."""
+    so a transcript read wrongly shows before anything is rendered (``quiet``: warnings only)."""
     for notice in parsed.notices:
         where = f"{parsed.source}:{notice.line}" if notice.line is not None else parsed.source
-        click.echo(f"{notice.level}: {where}: {notice.message}", err=True)
+        if not quiet or notice.level == "warning":
+            click.echo(f"{notice.level}: {where}: {notice.message}", err=True)
+    if quiet:
+        return
     counts = transcript.speaker_counts(parsed)
     for name, count in counts.items():
         click.echo(f"speaker: {name} ({count} turn{'s' if count != 1 else ''})", err=True)
@@ -131,7 +135,9 @@ def voices_command(file: str, config: str | None, engine: str, as_json: bool) ->
 
 
 class TqdmReporter:
-    """Feeds the core's progress events to tqdm bars on stderr; notices print as lines."""
+    """Feeds the core's progress events to tqdm bars on stderr; notices and finished
+    episodes print as lines. The audio bar counts seconds of audio, so its ETA holds
+    whether a clip lasts one second or sixty."""
 
     def __init__(self) -> None:
         self.bars: dict[str, tqdm] = {}
@@ -142,19 +148,31 @@ class TqdmReporter:
 
         if event.kind == "notice":
             tqdm.write(event.message, file=sys.stderr)
+        elif event.kind == "episode":
+            tqdm.write(f"episode {int(event.total)} ready: {event.message}", file=sys.stderr)
         elif event.kind == "start":
             self.cached[event.stage] = 0
-            self.bars[event.stage] = tqdm(total=event.total, desc=event.stage, unit="", file=sys.stderr, leave=True)
+            if event.unit == "s":
+                self.bars[event.stage] = tqdm(
+                    total=round(event.total, 1), desc=event.stage, unit="s", unit_scale=False, file=sys.stderr,
+                    bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s of audio "
+                    "[{elapsed}<{remaining}, {rate_fmt}]",
+                )  # fmt: skip
+            else:
+                self.bars[event.stage] = tqdm(total=event.total, desc=event.stage, unit="", file=sys.stderr)
         elif event.kind == "step" and event.stage in self.bars:
             bar = self.bars[event.stage]
-            if event.cached:
+            if event.unit == "s":
+                bar.total = max(round(event.total, 1), bar.n + event.amount)
+                bar.update(event.amount)
+            elif event.cached:
                 self.cached[event.stage] += 1
                 # Cached steps cost nothing: keep them out of the rate so the ETA is honest.
                 bar.total -= 1
                 bar.refresh()
             else:
                 bar.update(1)
-            bar.set_postfix_str(f"cached {self.cached[event.stage]}, new {bar.n}", refresh=False)
+                bar.set_postfix_str(f"cached {self.cached[event.stage]}, new {bar.n}", refresh=False)
         elif event.kind == "end" and event.stage in self.bars:
             self.bars.pop(event.stage).close()
 
@@ -164,11 +182,75 @@ class TqdmReporter:
         self.bars.clear()
 
 
+class JsonReporter:
+    """``--progress json``: one JSON object per line on stderr, for scripts."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.done: dict[str, float] = {}
+        self.totals: dict[str, float] = {}
+
+    def __call__(self, event: Event) -> None:
+        out: dict[str, Any] = {"event": event.kind}
+        if event.kind in ("start", "step", "end"):
+            if event.kind == "start":
+                self.done[event.stage] = 0
+            if event.kind == "step" and not event.cached:
+                self.done[event.stage] = self.done.get(event.stage, 0) + event.amount
+            if event.kind in ("start", "step") and (event.total or event.kind == "start"):
+                self.totals[event.stage] = event.total
+            done, total = self.done.get(event.stage, 0), self.totals.get(event.stage, 0)
+            elapsed = time.monotonic() - self.started
+            out.update(stage=event.stage, done=round(done, 3), total=round(total, 3), unit=event.unit or "step")
+            if event.unit == "s" and done > 0 and total >= done:
+                out["eta_s"] = round(elapsed * (total - done) / done, 1)
+        elif event.kind == "episode":
+            out.update(section=int(event.total), path=event.message)
+        else:
+            out["message"] = event.message
+        click.echo(json.dumps(out, ensure_ascii=False), err=True)
+
+    def close(self) -> None:
+        pass
+
+
+def make_reporter(progress: str, quiet: bool) -> TqdmReporter | JsonReporter | _Quiet:
+    if quiet:
+        return _Quiet()
+    return JsonReporter() if progress == "json" else TqdmReporter()
+
+
+class _Quiet:
+    def __call__(self, event: Event) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 _cover_option = click.option(
     "--cover",
     type=click.Path(dir_okay=False),
     help="Cover image (JPEG/PNG) [default: the front matter's cover:, else one is drawn].",
 )
+_progress_options = (
+    click.option(
+        "--progress",
+        type=click.Choice(["bar", "json"]),
+        default="bar",
+        show_default=True,
+        help="bar: tqdm bars on stderr; json: one JSON object per event on stderr, for scripts.",
+    ),
+    click.option("--quiet", "-q", is_flag=True, help="No progress or notices on stderr (warnings and errors still)."),
+)
+
+
+def _with_progress(func: F) -> F:
+    for option in reversed(_progress_options):
+        func = option(func)
+    return func
+
+
 _render_options = run_options(
     engine_help="auto: edge-tts when its service answers, else kokoro (offline).",
     out_help="Output root; files go to OUT/<transcript stem>/.",
@@ -188,6 +270,7 @@ def _prepare(
     report: Reporter,
     cover: str | None = None,
     announce: bool = False,
+    quiet: bool = False,
 ) -> tuple[Transcript, voices.VoiceMap, Engine, render_mod.Settings]:
     vmap = voices.load(find_config(config, file))
     parsed = transcript.read(file, vmap.speakers)
@@ -202,7 +285,7 @@ def _prepare(
     )
     engine = render_mod.choose_engine(settings, vmap, report)
     if announce:  # once the options are known to be good: a bad one prints only its error
-        echo_transcript_report(parsed)
+        echo_transcript_report(parsed, quiet)
     return parsed, vmap, engine, settings
 
 
@@ -216,12 +299,15 @@ def _render_once(
     jobs: int | None,
     base_url: str | None,
     cover: str | None = None,
+    progress: str = "bar",
+    quiet: bool = False,
 ) -> render_mod.Result:
-    reporter = TqdmReporter()
+    reporter = make_reporter(progress, quiet)
     try:
         parsed, vmap, chosen, settings = _prepare(
-            file, config, engine, out_root, sections_spec, cache_dir, jobs, base_url, reporter, cover, announce=True
-        )
+            file, config, engine, out_root, sections_spec, cache_dir, jobs, base_url, reporter, cover,
+            announce=True, quiet=quiet,
+        )  # fmt: skip
         result = render_mod.render(parsed, vmap, chosen, settings, reporter)
     finally:
         reporter.close()
@@ -263,6 +349,7 @@ def _watch_renders(
 @_render_options
 @click.option("--base-url", help="Absolute URL where the output folder will be published (for feed.xml).")
 @_cover_option
+@_with_progress
 @click.option("--watch", is_flag=True, help="Render again whenever FILE or voices.yaml is saved.")
 @_reports_errors
 def render(
@@ -275,10 +362,16 @@ def render(
     jobs: int | None,
     base_url: str | None,
     cover: str | None,
+    progress: str,
+    quiet: bool,
     watch: bool,
 ) -> None:
-    """Render FILE: episodes per section, the whole interview, subtitles, manifest, feed, player."""
-    args = (file, config, engine, out_root, sections_spec, cache_dir, jobs, base_url, cover)
+    """Render FILE: episodes per section, the whole interview, subtitles, manifest, feed, player.
+
+    Episodes are built as soon as their clips exist, while the engine goes on; the
+    manifest, feed and player list each finished episode at once.
+    """
+    args = (file, config, engine, out_root, sections_spec, cache_dir, jobs, base_url, cover, progress, quiet)
     if watch:
         _watch_renders(file, config, lambda: _render_once(*args))
     else:

@@ -22,6 +22,8 @@ import hashlib
 import json
 import os
 import shutil
+import sys
+import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -38,12 +40,13 @@ from .model import EpisodeTags, Section, Transcript
 from .progress import Event, Reporter, silent
 
 __all__ = ["silent"]
-from .synth import TITLE_SECTION, Job, failure_error, jobs_for, synthesize_missing
+from .synth import TITLE_SECTION, Failure, Job, failure_error, jobs_for, synthesize_missing
 from .voices import VoiceMap
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
 ASSEMBLY_WORKERS = min(2, os.cpu_count() or 1)
+ASSEMBLY_NICENESS = 10  # while the engine runs, assembly takes what the engine leaves
 
 
 @dataclass(frozen=True)
@@ -379,6 +382,9 @@ def render(
     settings: Settings,
     report: Reporter = silent,
 ) -> Result:
+    """Synthesize in section order and build each episode as soon as its clips exist,
+    beside the engine (at a lower priority); after each episode the manifest, feed and
+    page list the episodes finished so far. The whole-interview files come last."""
     out_dir = settings.out_dir(transcript)
     cache = settings.clip_cache()
     with locked(out_dir):
@@ -392,12 +398,306 @@ def render(
             if s.section.index in plan.selected and s.section.index not in plan.up_to_date
             for j in s.jobs
         ]
-        clips, failures = synthesize_missing(
-            needed, engine, cache, workers=settings.jobs, report=report, known=plan.found
+        assembly = _Assembly(plan, cache, settings, report)
+        try:
+            clips, failures = _synthesize_streaming(needed, engine, cache, settings, report, plan, assembly)
+            if failures:
+                raise failure_error(failures, transcript.source)
+            assembly.build_rest({**plan.found, **clips})
+            return assembly.finish()
+        finally:
+            assembly.close()
+
+
+def _synthesize_streaming(
+    needed: list[Job],
+    engine: Engine,
+    cache: ClipCache,
+    settings: Settings,
+    report: Reporter,
+    plan: Plan,
+    assembly: _Assembly,
+) -> tuple[dict[str, CachedClip], list[Failure]]:
+    """Run the engine in a thread of its own while this one builds episodes in order."""
+    found: dict[str, CachedClip] = dict(plan.found)
+    ready = threading.Condition()
+    stop = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def on_clip(job: Job, clip: CachedClip) -> None:
+        with ready:
+            found[job.key] = clip
+            ready.notify_all()
+
+    def synthesize() -> None:
+        try:
+            outcome["result"] = synthesize_missing(
+                needed, engine, cache, workers=settings.jobs, report=report, known=plan.found,
+                on_clip=on_clip, stop=stop,
+            )  # fmt: skip
+        except BaseException as exc:  # handed to the caller's thread
+            outcome["error"] = exc
+        finally:
+            with ready:
+                outcome["done"] = True
+                ready.notify_all()
+
+    thread = threading.Thread(target=synthesize, name="synthesize", daemon=True)
+    thread.start()
+    try:
+        for sp in assembly.queue():
+            keys = [j.key for j in sp.jobs]
+            with ready:
+                ready.wait_for(lambda keys=keys: all(k in found for k in keys) or "done" in outcome)  # type: ignore[misc]
+                if "done" in outcome:
+                    break  # the engine has finished: build the rest side by side
+                clips = dict(found)
+            assembly.build_streaming(sp, clips)
+    finally:
+        if thread.is_alive() and sys.exc_info()[0] is not None:
+            stop.set()  # interrupted or failed: finished clips are cached, the rest waits
+        thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    clips, failures = outcome["result"]
+    return clips, failures
+
+
+class _Assembly:
+    """The episodes of one render: those up to date, those to build (one at a time
+    beside the engine, or two at a time once it has finished), the whole interview,
+    the manifest and what derives from it."""
+
+    def __init__(self, plan: Plan, cache: ClipCache, settings: Settings, report: Reporter) -> None:
+        self.plan, self.cache, self.settings, self.report = plan, cache, settings, report
+        self.out_dir = plan.out_dir
+        self.entries: dict[int, dict[str, Any]] = {}
+        self.built: list[int] = []
+        self.to_build: list[SectionPlan] = []
+        self._streamer: cf.ThreadPoolExecutor | None = None
+        todo = [s for s in plan.sections if s.section.index in plan.selected]
+        report(Event("start", stage="sections", total=len(todo)))
+        for sp in plan.sections:
+            index = sp.section.index
+            if index in plan.up_to_date and sp.previous is not None:
+                self.entries[index] = {**sp.previous, "id": sp.identity, "pub_order": sp.pub_order}
+                if index in plan.selected:
+                    report(Event("step", stage="sections", cached=True))
+            elif index not in plan.selected:
+                if sp.previous is not None:
+                    self.entries[index] = sp.previous
+            else:
+                self.to_build.append(sp)
+        self.encoding = [sp for sp in self.to_build if sp.section.index not in plan.retag]
+        self.artwork: list[cover.Artwork] = []
+        self.picture = self.art().embed if self.to_build else None
+        # A re-tagged episode's audio is copied from its previous file, which another
+        # section's new file may replace meanwhile (names follow positions): link them first.
+        self.reused: dict[int, Path] = {}
+        for sp in self.to_build:
+            if sp.section.index in plan.retag and sp.previous is not None:
+                link = self.out_dir / ".parts" / f".reuse-{sp.audio_key[:32]}.mp3.part"
+                if not link.exists():
+                    try:
+                        os.link(self.out_dir / sp.previous["audio"], link)
+                    except OSError:  # a file system without hard links: a copy
+                        shutil.copyfile(self.out_dir / sp.previous["audio"], link)
+                self.reused[sp.section.index] = link
+        # Before anything is built, the listing holds what is already current.
+        self._publish_progress()
+
+    def art(self) -> cover.Artwork:
+        """The cover, made (or found in .parts) the first time something needs it."""
+        if not self.artwork:
+            transcript = self.plan.transcript
+            self.artwork.append(
+                cover.prepare(self.out_dir / ".parts", transcript.title, transcript.speakers, self.plan.cover_source)
+            )
+        return self.artwork[0]
+
+    def queue(self) -> list[SectionPlan]:
+        """Sections still to build, in reading order."""
+        done = set(self.built)
+        return [sp for sp in self.to_build if sp.section.index not in done]
+
+    def _build(self, sp: SectionPlan, clips: dict[str, CachedClip], alone: bool) -> dict[str, Any]:
+        from . import assemble  # the signal code, mutagen and encoders: only when building
+
+        _load_clips(sp.jobs, self.cache, clips)
+        made = assemble.build_episode(
+            self.out_dir, sp.stem, sp.section, sp.jobs, clips, self.plan.vmap.pauses, sp.tags, sp.build_key,
+            audio_key=sp.audio_key, alone=alone, reuse=self.reused.get(sp.section.index), picture=self.picture,
+        )  # fmt: skip
+        return {"id": sp.identity, "pub_order": sp.pub_order, **made}
+
+    def _done(self, sp: SectionPlan, entry: dict[str, Any]) -> None:
+        index = sp.section.index
+        self.entries[index] = entry
+        self.built.append(index)
+        self.report(Event("step", stage="sections"))
+
+    def _announce(self, sp: SectionPlan) -> None:
+        path = self.out_dir / self.entries[sp.section.index]["audio"]
+        self.report(Event("episode", stage="sections", total=sp.section.index, message=str(path)))
+
+    def build_streaming(self, sp: SectionPlan, clips: dict[str, CachedClip]) -> None:
+        """Build one episode while the engine works on: in a thread of lower priority, so
+        the engine never waits for assembly (ffmpeg, started from it, inherits that)."""
+        if self._streamer is None:
+            self._streamer = cf.ThreadPoolExecutor(max_workers=1, initializer=_lower_priority)
+        entry = self._streamer.submit(self._build, sp, clips, len(self.encoding) == 1)
+        self._done(sp, entry.result())
+        self._publish_progress()
+        self._announce(sp)
+
+    def build_rest(self, clips: dict[str, CachedClip]) -> None:
+        """Build what is left, two sections at a time, now that every clip exists."""
+        rest = self.queue()
+        alone = len(self.encoding) == 1
+        with cf.ThreadPoolExecutor(max_workers=ASSEMBLY_WORKERS) as pool:
+            futures = {pool.submit(self._build, sp, clips, alone): sp for sp in rest}
+            if 0 < len(self.encoding) < ASSEMBLY_WORKERS and self.entries and rest:
+                # An edit: a worker is free while the section encodes (in ffmpeg), so it reads
+                # the finished episodes' frame layouts now, not in the whole-interview join.
+                from . import assemble
+
+                pool.submit(assemble.prescan, self.out_dir, [self.entries[i] for i in sorted(self.entries)])
+            try:
+                for future in cf.as_completed(futures):
+                    self._done(futures[future], future.result())
+                    self._announce(futures[future])
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+
+    def close(self) -> None:
+        if self._streamer is not None:
+            self._streamer.shutdown(wait=True, cancel_futures=True)
+        for link in set(self.reused.values()):
+            with contextlib.suppress(FileNotFoundError):
+                link.unlink()
+
+    def _manifest(self, whole: dict[str, Any] | None, sections: Sequence[int]) -> dict[str, Any]:
+        plan = self.plan
+        return {
+            "version": MANIFEST_VERSION,
+            "title": plan.transcript.title,
+            "source": Path(plan.transcript.source).name,
+            "meta": dict(plan.transcript.meta),
+            "engine": plan.engine_name,
+            "base_url": self.settings.base_url,
+            "feed_id": feed_id(plan.transcript, plan.old_manifest),
+            "cover": {
+                "image": cover.file_name(plan.art_key),
+                "key": plan.art_key,
+                "generated": plan.cover_source is None,
+            },
+            "sections": [self.entries[i] for i in sections],
+            "whole": whole,
+        }
+
+    def _publish_progress(self) -> None:
+        """manifest.json, feed.xml and index.html listing the episodes finished so far,
+        so a long render is listenable as it goes: new episodes as they are built, and
+        until then the previous render's (an edit keeps the page whole). Nothing is
+        deleted here: stale files go when the render finishes."""
+        if not self.to_build or self.queue() == []:
+            return  # nothing will be built, or the final manifest follows at once
+        old = self.plan.old_manifest or {}
+        listed: list[dict[str, Any]] = []
+        for sp in self.plan.sections:
+            entry = self.entries.get(sp.section.index)
+            if entry is None and sp.previous is not None and _files_present(self.out_dir, sp.previous):
+                entry = sp.previous
+            if entry is not None:
+                listed.append(entry)
+        whole = old.get("whole")
+        if not (isinstance(whole, dict) and _whole_present(self.out_dir, whole)):
+            whole = None
+        self._write_cover()
+        manifest = self._manifest(whole, [])
+        manifest["sections"] = listed
+        if fsutil.write_if_changed(
+            self.out_dir / MANIFEST, (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode()
+        ):
+            _publish(self.out_dir, manifest, self.plan.transcript, self.settings, silent)
+
+    def _write_cover(self) -> None:
+        plan = self.plan
+        old_cover = plan.old_manifest.get("cover")
+        cover_current = isinstance(old_cover, dict) and old_cover.get("key") == plan.art_key
+        if not cover_current or not (self.out_dir / cover.file_name(plan.art_key)).is_file():
+            fsutil.write_if_changed(self.out_dir / cover.file_name(plan.art_key), self.art().feed.read_bytes())
+
+    def finish(self) -> Result:
+        plan, out_dir, entries, report = self.plan, self.out_dir, self.entries, self.report
+        clips: dict[str, CachedClip] = {}
+        report(Event("end", stage="sections"))
+        all_current = all(
+            s.section.index in entries and entries[s.section.index].get("build_key") == s.build_key
+            for s in plan.sections
         )
-        if failures:
-            raise failure_error(failures, transcript.source)
-        return _assemble(plan, {**plan.found, **clips}, cache, settings, report)
+        whole = plan.old_manifest.get("whole") if plan.old_manifest else None
+        whole_built = False
+        if all_current:
+            _load_clips(plan.title_jobs, self.cache, clips)
+            ordered = [entries[s.section.index] for s in plan.sections]
+            whole_key = _hash(
+                [
+                    "whole/3",
+                    [e["sha256"] for e in ordered],
+                    [j.key for j in plan.title_jobs],
+                    plan.vmap.pauses,
+                    plan.art_key,
+                ]
+            )
+            stem = naming.slug(Path(plan.transcript.source).stem)
+            if not (whole and whole.get("build_key") == whole_key and _whole_present(out_dir, whole)):
+                report(Event("start", stage="whole", total=1))
+                for sp in plan.sections:
+                    _load_clips(sp.jobs, self.cache, clips)
+                from . import assemble  # the signal code, mutagen and encoders: only when building
+
+                whole = assemble.build_whole(
+                    out_dir,
+                    stem,
+                    plan.transcript,
+                    ordered,
+                    [sp.jobs for sp in plan.sections],
+                    plan.title_jobs,
+                    clips,
+                    plan.vmap.pauses,
+                    whole_key,
+                    picture=self.art().embed,
+                )
+                whole_built = True
+                report(Event("step", stage="whole"))
+                report(Event("end", stage="whole"))
+        else:
+            whole = None
+            report(Event("notice", message="whole-interview files not rebuilt: render every section to make them"))
+
+        manifest = self._manifest(whole, [s.section.index for s in plan.sections if s.section.index in entries])
+        _remove_stale(out_dir, plan.old_manifest, manifest)
+        built = self.built
+        if built or whole_built:
+            from . import assemble
+
+            in_use = [entries[s.section.index] for s in plan.sections if s.section.index in entries]
+            # The title and gap pieces stay while a whole interview (this one or the last) uses them.
+            joined_from = (whole or plan.old_manifest.get("whole") or {}).get("parts", [])
+            assemble.prune_parts(out_dir, in_use, [*joined_from, *cover.piece_names(plan.art_key)])
+        self._write_cover()
+        changed = fsutil.write_if_changed(
+            out_dir / MANIFEST, (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode()
+        )
+        # Feed and player derive from the manifest (and the base URL it records) alone.
+        if changed or not all((out_dir / name).is_file() for name in ("feed.xml", "index.html")):
+            _publish(out_dir, manifest, plan.transcript, self.settings, report)
+        order = {sp.section.index: i for i, sp in enumerate(plan.sections)}
+        encoded = tuple(sorted((sp.section.index for sp in self.encoding), key=order.__getitem__))
+        built_sorted = tuple(sorted(built, key=order.__getitem__))
+        return Result(out_dir, plan, built_sorted, whole_built, manifest, encoded)
 
 
 def _sweep_partials(out_dir: Path) -> None:
@@ -417,159 +717,11 @@ def _load_clips(jobs: Sequence[Job], cache: ClipCache, clips: dict[str, CachedCl
     return clips
 
 
-def _assemble(
-    plan: Plan, clips: dict[str, CachedClip], cache: ClipCache, settings: Settings, report: Reporter
-) -> Result:
-    out_dir = plan.out_dir
-    entries: dict[int, dict[str, Any]] = {}
-    todo = [s for s in plan.sections if s.section.index in plan.selected]
-    report(Event("start", stage="sections", total=len(todo)))
-    to_build: list[SectionPlan] = []
-    for sp in plan.sections:
-        index = sp.section.index
-        if index in plan.up_to_date and sp.previous is not None:
-            entries[index] = {**sp.previous, "id": sp.identity, "pub_order": sp.pub_order}
-            if index in plan.selected:
-                report(Event("step", stage="sections", cached=True))
-        elif index not in plan.selected:
-            if sp.previous is not None:
-                entries[index] = sp.previous
-        else:
-            _load_clips(sp.jobs, cache, clips)
-            to_build.append(sp)
-    encoding = [sp for sp in to_build if sp.section.index not in plan.retag]
-    artwork: list[cover.Artwork] = []
-
-    def art() -> cover.Artwork:
-        """The cover, made (or found in .parts) the first time something needs it."""
-        if not artwork:
-            transcript = plan.transcript
-            artwork.append(cover.prepare(out_dir / ".parts", transcript.title, transcript.speakers, plan.cover_source))
-        return artwork[0]
-
-    picture = art().embed if to_build else None
-    # A re-tagged episode's audio is copied from its previous file, which another
-    # section's new file may replace meanwhile (names follow positions): link them first.
-    reused: dict[int, Path] = {}
-    for sp in to_build:
-        if sp.section.index in plan.retag and sp.previous is not None:
-            link = out_dir / ".parts" / f".reuse-{sp.audio_key[:32]}.mp3.part"
-            if not link.exists():
-                try:
-                    os.link(out_dir / sp.previous["audio"], link)
-                except OSError:  # a file system without hard links: a copy
-                    shutil.copyfile(out_dir / sp.previous["audio"], link)
-            reused[sp.section.index] = link
-
-    def build(sp: SectionPlan) -> dict[str, Any]:
-        from . import assemble  # the signal code, mutagen and encoders: only when building
-
-        made = assemble.build_episode(
-            out_dir, sp.stem, sp.section, sp.jobs, clips, plan.vmap.pauses, sp.tags, sp.build_key,
-            audio_key=sp.audio_key, alone=len(encoding) == 1, reuse=reused.get(sp.section.index), picture=picture,
-        )  # fmt: skip
-        return {"id": sp.identity, "pub_order": sp.pub_order, **made}
-
-    # Encoding is ffmpeg in subprocesses: two sections at once keep both cores busy
-    # while holding at most two sections' audio.
-    try:
-        with cf.ThreadPoolExecutor(max_workers=ASSEMBLY_WORKERS) as pool:
-            futures = {pool.submit(build, sp): sp.section.index for sp in to_build}
-            if 0 < len(encoding) < ASSEMBLY_WORKERS and entries:
-                # An edit: a worker is free while the section encodes (in ffmpeg), so it reads
-                # the finished episodes' frame layouts now, not in the whole-interview join.
-                from . import assemble
-
-                pool.submit(assemble.prescan, out_dir, [entries[i] for i in sorted(entries)])
-            try:
-                for future in cf.as_completed(futures):
-                    entries[futures[future]] = future.result()
-                    report(Event("step", stage="sections"))
-            except BaseException:
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
-    finally:
-        for link in set(reused.values()):
-            with contextlib.suppress(FileNotFoundError):
-                link.unlink()
-    built = [sp.section.index for sp in to_build]
-    report(Event("end", stage="sections"))
-
-    all_current = all(
-        s.section.index in entries and entries[s.section.index].get("build_key") == s.build_key for s in plan.sections
-    )
-    whole = plan.old_manifest.get("whole") if plan.old_manifest else None
-    whole_built = False
-    if all_current:
-        _load_clips(plan.title_jobs, cache, clips)
-        ordered = [entries[s.section.index] for s in plan.sections]
-        whole_key = _hash(
-            [
-                "whole/3",
-                [e["sha256"] for e in ordered],
-                [j.key for j in plan.title_jobs],
-                plan.vmap.pauses,
-                plan.art_key,
-            ]
-        )
-        stem = naming.slug(Path(plan.transcript.source).stem)
-        if not (whole and whole.get("build_key") == whole_key and _whole_present(out_dir, whole)):
-            report(Event("start", stage="whole", total=1))
-            for sp in plan.sections:
-                _load_clips(sp.jobs, cache, clips)
-            from . import assemble  # the signal code, mutagen and encoders: only when building
-
-            whole = assemble.build_whole(
-                out_dir,
-                stem,
-                plan.transcript,
-                ordered,
-                [sp.jobs for sp in plan.sections],
-                plan.title_jobs,
-                clips,
-                plan.vmap.pauses,
-                whole_key,
-                picture=art().embed,
-            )
-            whole_built = True
-            report(Event("step", stage="whole"))
-            report(Event("end", stage="whole"))
-    else:
-        whole = None
-        report(Event("notice", message="whole-interview files not rebuilt: render every section to make them"))
-
-    manifest = {
-        "version": MANIFEST_VERSION,
-        "title": plan.transcript.title,
-        "source": Path(plan.transcript.source).name,
-        "meta": dict(plan.transcript.meta),
-        "engine": plan.engine_name,
-        "base_url": settings.base_url,
-        "feed_id": feed_id(plan.transcript, plan.old_manifest),
-        "cover": {"image": cover.file_name(plan.art_key), "key": plan.art_key, "generated": plan.cover_source is None},
-        "sections": [entries[s.section.index] for s in plan.sections if s.section.index in entries],
-        "whole": whole,
-    }
-    _remove_stale(out_dir, plan.old_manifest, manifest)
-    if built or whole_built:
-        from . import assemble
-
-        in_use = [entries[s.section.index] for s in plan.sections if s.section.index in entries]
-        # The title and gap pieces stay while a whole interview (this one or the last) uses them.
-        joined_from = (whole or plan.old_manifest.get("whole") or {}).get("parts", [])
-        assemble.prune_parts(out_dir, in_use, [*joined_from, *cover.piece_names(plan.art_key)])
-    old_cover = plan.old_manifest.get("cover")
-    cover_current = isinstance(old_cover, dict) and old_cover.get("key") == plan.art_key
-    if not cover_current or not (out_dir / cover.file_name(plan.art_key)).is_file():
-        fsutil.write_if_changed(out_dir / cover.file_name(plan.art_key), art().feed.read_bytes())
-    changed = fsutil.write_if_changed(
-        out_dir / MANIFEST, (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode()
-    )
-    # Feed and player derive from the manifest (and the base URL it records) alone.
-    if changed or not all((out_dir / name).is_file() for name in ("feed.xml", "index.html")):
-        _publish(out_dir, manifest, plan.transcript, settings, report)
-    encoded = tuple(sp.section.index for sp in encoding)
-    return Result(out_dir, plan, tuple(built), whole_built, manifest, encoded)
+def _lower_priority() -> None:
+    """Lower this thread's scheduling priority (Linux: per thread; inherited by the
+    ffmpeg processes it starts), so assembly yields the cores to the engine."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), ASSEMBLY_NICENESS)
 
 
 def _whole_present(out_dir: Path, whole: dict[str, Any]) -> bool:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from . import quality, text
 from .cache import CachedClip, ClipCache
-from .engines.base import Engine, synthesize_with_retry
+from .engines.base import Engine, expected_ms, synthesize_with_retry
 from .engines.sentences import Int16Array, SentenceEngine, compose
 from .errors import EngineError, RenderError, SynthesisError
 from .model import ClipRequest, Synthesis, Transcript
@@ -92,10 +92,19 @@ def synthesize_missing(
     report: Reporter = silent,
     retry_delay: float = 0.5,
     known: Mapping[str, CachedClip] | None = None,
+    on_clip: Callable[[Job, CachedClip], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> tuple[dict[str, CachedClip], list[Failure]]:
     """Make every clip not in the cache. Returns all clips found or made, and failures.
 
     ``known``: clips already read from the cache (by the planner), not read again.
+    Jobs are started in the order given (reading order), so sections finish in order;
+    ``on_clip`` hears of each new clip as it lands. Setting ``stop`` cancels the jobs
+    not yet started.
+
+    Progress is reported in seconds of audio (stage "audio"): the total is estimated
+    from the text, then corrected by how long finished clips came out against their
+    estimates.
 
     A failing clip does not stop the others. ``EngineError`` (the engine as a whole is
     unusable, e.g. the edge service refusing us) stops the run at once. Interrupting
@@ -111,15 +120,18 @@ def synthesize_missing(
             clips[job.key] = found
         else:
             todo[job.key] = job
-    report(Event("start", stage="clips", total=len(clips) + len(todo)))
-    for _ in clips:
-        report(Event("step", stage="clips", cached=True))
+    estimate = _AudioEstimate({key: expected_ms(job.request.text) / 1000 for key, job in todo.items()})
+    if clips:
+        report(Event("notice", message=f"{len(clips)} clips cached, {len(todo)} to synthesize"))
+    report(Event("start", stage="audio", total=estimate.total(), unit="s"))
     failures: list[Failure] = []
     lock = threading.Lock()
 
     reuse = _reusing_sentences(engine, cache)
 
     def work(job: Job) -> CachedClip:
+        if stop is not None and stop.is_set():
+            raise _Cancelled
         result = synthesize_with_retry(engine, job.request, base_delay=retry_delay, synthesize=reuse)
         return cache.put(job.key, result)
 
@@ -130,26 +142,61 @@ def synthesize_missing(
             job = futures[future]
             try:
                 clip = future.result()
+            except _Cancelled:
+                continue
             except SynthesisError as exc:
                 with lock:
                     failures.append(Failure(job, exc.message))
+                report(Event("step", stage="audio", amount=0, total=estimate.failed(job.key), unit="s"))
             else:
                 clips[job.key] = clip
+                if on_clip is not None:
+                    on_clip(job, clip)
                 # Cheap checks on every new clip (truncation, silence, clipping): a notice,
                 # not a failure; `audio-pipeline check` listens properly.
                 for problem in quality.fast_check(job.request, clip):
                     report(Event("notice", message=f"{job.describe()}, line {job.line}: {problem}"))
-            report(Event("step", stage="clips"))
+                seconds = clip.duration_ms / 1000
+                report(Event("step", stage="audio", amount=seconds, total=estimate.done(job.key, seconds), unit="s"))
     except (EngineError, KeyboardInterrupt):
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     finally:
         pool.shutdown(wait=True)
-    report(Event("end", stage="clips"))
+    report(Event("end", stage="audio"))
+    if stop is not None and stop.is_set():
+        raise KeyboardInterrupt  # cancelled: what finished is cached
     # Failures in reading order, so the report matches the transcript.
     order = {job.key: i for i, job in enumerate(jobs)}
     failures.sort(key=lambda f: order[f.job.key])
     return clips, failures
+
+
+class _Cancelled(Exception):
+    """A job not started because the render was stopped."""
+
+
+class _AudioEstimate:
+    """Seconds of audio still to come: text estimates of the pending clips, scaled by how
+    the finished ones compared with theirs (voices differ in pace by 30 % and more)."""
+
+    def __init__(self, pending: dict[str, float]) -> None:
+        self.pending = dict(pending)
+        self.actual = 0.0
+        self.estimated_done = 0.0
+
+    def total(self) -> float:
+        ratio = self.actual / self.estimated_done if self.estimated_done > 0 else 1.0
+        return round(self.actual + ratio * sum(self.pending.values()), 3)
+
+    def done(self, key: str, seconds: float) -> float:
+        self.estimated_done += self.pending.pop(key, 0.0)
+        self.actual += seconds
+        return self.total()
+
+    def failed(self, key: str) -> float:
+        self.pending.pop(key, None)
+        return self.total()
 
 
 def _reusing_sentences(engine: Engine, cache: ClipCache) -> Callable[[ClipRequest], Synthesis] | None:

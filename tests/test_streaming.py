@@ -1,0 +1,82 @@
+"""Listen while it renders: episodes land in order while the engine goes on, the
+manifest, feed and page list them at once, progress is in seconds of audio."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import feedparser
+import pytest
+from click.testing import CliRunner
+
+from audio_pipeline import engines, render, transcript, voices
+from audio_pipeline.cli import main
+from audio_pipeline.progress import Event
+
+from .conftest import VOICES
+from .fakes import ToneEngine
+from .test_render import TEXT
+
+
+def test_episodes_land_in_order_while_the_engine_goes_on(tmp_path: Path) -> None:
+    src = tmp_path / "talk.md"
+    src.write_text(TEXT, "utf-8")
+    vmap = voices.load(VOICES)
+    parsed = transcript.read(src, vmap.speakers)
+    settings = render.Settings(out_root=tmp_path / "out", engine="espeak", jobs=1)
+    engine = ToneEngine(delay=0.15)
+    out = settings.out_dir(parsed)
+    seen: list[tuple[int, list[int], int, bool, int]] = []
+
+    def report(event: Event) -> None:
+        if event.kind == "episode":
+            manifest = json.loads((out / "manifest.json").read_text("utf-8"))
+            items = feedparser.parse(str(out / "feed.xml")).entries
+            seen.append(
+                (int(event.total), [s["index"] for s in manifest["sections"]], len(engine.calls),
+                 Path(event.message).is_file(), len(items))
+            )  # fmt: skip
+
+    result = render.render(parsed, vmap, engine, settings, report)
+    total_calls = len(engine.calls)
+    assert [s[0] for s in seen] == [1, 2, 3]
+    assert all(s[3] for s in seen)
+    # Episode 1 was playable, and listed in the manifest and the feed, before the engine was done.
+    assert seen[0][1] == [1] and seen[0][4] == 1 and seen[0][2] < total_calls
+    assert seen[1][1] == [1, 2] and seen[1][4] == 2
+    assert [s["index"] for s in result.manifest["sections"]] == [1, 2, 3] and result.whole_built
+
+    # The same render in another folder, all at once (the engine is instant): same bytes.
+    again = render.render(parsed, vmap, ToneEngine(), render.Settings(out_root=tmp_path / "again", engine="espeak"))
+    for name in ("talk.mp3", "talk.m4b", "manifest.json", "feed.xml", "index.html"):
+        assert (out / name).read_bytes() == (again.out_dir / name).read_bytes(), name
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "voices.yaml").write_text(VOICES.read_text("utf-8"), "utf-8")
+    (tmp_path / "talk.md").write_text(TEXT, "utf-8")
+    monkeypatch.setattr(engines, "create", lambda name, options=None: ToneEngine())
+    return tmp_path
+
+
+def test_progress_json_lines(workdir: Path) -> None:
+    result = CliRunner().invoke(main, ["render", "talk.md", "--engine", "espeak", "--progress", "json"])
+    assert result.exit_code == 0, result.output
+    events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    audio = [e for e in events if e.get("stage") == "audio"]
+    assert audio[0]["event"] == "start" and audio[0]["unit"] == "s" and audio[0]["total"] > 0
+    steps = [e for e in audio if e["event"] == "step"]
+    assert steps and all("eta_s" in e for e in steps) and steps[-1]["eta_s"] == 0
+    assert steps[-1]["done"] == pytest.approx(steps[-1]["total"], abs=0.01)
+    ready = [e for e in events if e["event"] == "episode"]
+    assert sorted(e["section"] for e in ready) == [1, 2, 3] and all(Path(e["path"]).is_file() for e in ready)
+
+
+def test_quiet_prints_nothing_but_the_result(workdir: Path) -> None:
+    result = CliRunner().invoke(main, ["render", "talk.md", "--engine", "espeak", "--quiet"])
+    assert result.exit_code == 0
+    assert result.stderr == ""
+    assert "sections built [1, 2, 3]" in result.stdout
