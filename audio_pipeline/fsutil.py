@@ -70,3 +70,13 @@ def file_version(path: str | os.PathLike[str]) -> tuple[str, int, int, int]:
     src = Path(path).resolve()
     st = src.stat()
     return str(src), st.st_size, st.st_mtime_ns, st.st_ino
+
+
+def lower_thread_priority(niceness: int) -> None:
+    """Raise the calling thread's nice value by ``niceness`` (Linux keeps it per thread;
+    processes the thread starts inherit it). Elsewhere, or when refused, nothing."""
+    import threading
+
+    with contextlib.suppress(AttributeError, OSError):
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + niceness)

@@ -46,7 +46,10 @@ from .voices import VoiceMap
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
 ASSEMBLY_WORKERS = min(2, os.cpu_count() or 1)
-ASSEMBLY_NICENESS = 10  # while the engine runs, assembly takes what the engine leaves
+# While the engine runs: the first episode is built at normal priority, the engine a
+# step below (so that episode gets a core), later episodes well below the engine.
+ENGINE_NICENESS = 2
+ASSEMBLY_NICENESS = 10
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,9 @@ class Settings:
     rebuild: frozenset[int] = frozenset()
     # The cover image (--cover); else the front matter's ``cover:``; else one is drawn.
     cover: Path | None = None
+    # Build episodes while the engine works (False: synthesize everything first; the
+    # benchmark's baseline).
+    stream: bool = True
 
     def out_dir(self, transcript: Transcript) -> Path:
         return self.out_root / naming.slug(Path(transcript.source).stem)
@@ -433,7 +439,7 @@ def _synthesize_streaming(
         try:
             outcome["result"] = synthesize_missing(
                 needed, engine, cache, workers=settings.jobs, report=report, known=plan.found,
-                on_clip=on_clip, stop=stop,
+                on_clip=on_clip, stop=stop, niceness=ENGINE_NICENESS if settings.stream else 0,
             )  # fmt: skip
         except BaseException as exc:  # handed to the caller's thread
             outcome["error"] = exc
@@ -445,7 +451,7 @@ def _synthesize_streaming(
     thread = threading.Thread(target=synthesize, name="synthesize", daemon=True)
     thread.start()
     try:
-        for sp in assembly.queue():
+        for sp in assembly.queue() if settings.stream else []:
             keys = [j.key for j in sp.jobs]
             with ready:
                 ready.wait_for(lambda keys=keys: all(k in found for k in keys) or "done" in outcome)  # type: ignore[misc]
@@ -541,14 +547,24 @@ class _Assembly:
         self.report(Event("episode", stage="sections", total=sp.section.index, message=str(path)))
 
     def build_streaming(self, sp: SectionPlan, clips: dict[str, CachedClip]) -> None:
-        """Build one episode while the engine works on: in a thread of lower priority, so
-        the engine never waits for assembly (ffmpeg, started from it, inherits that)."""
+        """Build one episode while the engine works on, in a thread of its own: the engine
+        never waits for assembly, and after the first episode assembly runs at a lower
+        priority (ffmpeg, started from that thread, inherits it)."""
         if self._streamer is None:
-            self._streamer = cf.ThreadPoolExecutor(max_workers=1, initializer=_lower_priority)
-        entry = self._streamer.submit(self._build, sp, clips, len(self.encoding) == 1)
+            self._streamer = cf.ThreadPoolExecutor(max_workers=1)
+        # The first episode is built at the engine's own priority: it is what the listener
+        # waits for. The others yield to the engine.
+        first = not self.built
+        entry = self._streamer.submit(self._build_streamed, sp, clips, first)
         self._done(sp, entry.result())
         self._publish_progress()
         self._announce(sp)
+
+    def _build_streamed(self, sp: SectionPlan, clips: dict[str, CachedClip], first: bool) -> dict[str, Any]:
+        if not first:
+            _lower_priority()
+        # The first also encodes its MP3 and AAC side by side (same bytes), as a lone section does.
+        return self._build(sp, clips, first or len(self.encoding) == 1)
 
     def build_rest(self, clips: dict[str, CachedClip]) -> None:
         """Build what is left, two sections at a time, now that every clip exists."""
@@ -718,10 +734,13 @@ def _load_clips(jobs: Sequence[Job], cache: ClipCache, clips: dict[str, CachedCl
 
 
 def _lower_priority() -> None:
-    """Lower this thread's scheduling priority (Linux: per thread; inherited by the
-    ffmpeg processes it starts), so assembly yields the cores to the engine."""
-    with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), ASSEMBLY_NICENESS)
+    """Assembly beside a running engine takes what the engine leaves (once per thread)."""
+    if not getattr(_thread_state, "lowered", False):
+        fsutil.lower_thread_priority(ASSEMBLY_NICENESS)
+        _thread_state.lowered = True
+
+
+_thread_state = threading.local()
 
 
 def _whole_present(out_dir: Path, whole: dict[str, Any]) -> bool:

@@ -7,11 +7,12 @@ covers everything that shapes the audio, so "is it cached?" is the whole questio
 from __future__ import annotations
 
 import concurrent.futures as cf
+import functools
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from . import quality, text
+from . import fsutil, quality, text
 from .cache import CachedClip, ClipCache
 from .engines.base import Engine, expected_ms, synthesize_with_retry
 from .engines.sentences import Int16Array, SentenceEngine, compose
@@ -94,13 +95,15 @@ def synthesize_missing(
     known: Mapping[str, CachedClip] | None = None,
     on_clip: Callable[[Job, CachedClip], None] | None = None,
     stop: threading.Event | None = None,
+    niceness: int = 0,
 ) -> tuple[dict[str, CachedClip], list[Failure]]:
     """Make every clip not in the cache. Returns all clips found or made, and failures.
 
     ``known``: clips already read from the cache (by the planner), not read again.
     Jobs are started in the order given (reading order), so sections finish in order;
     ``on_clip`` hears of each new clip as it lands. Setting ``stop`` cancels the jobs
-    not yet started.
+    not yet started. ``niceness`` lowers the engine threads' priority a little, so an
+    episode being built beside them at normal priority gets a core.
 
     Progress is reported in seconds of audio (stage "audio"): the total is estimated
     from the text, then corrected by how long finished clips came out against their
@@ -135,7 +138,10 @@ def synthesize_missing(
         result = synthesize_with_retry(engine, job.request, base_delay=retry_delay, synthesize=reuse)
         return cache.put(job.key, result)
 
-    pool = cf.ThreadPoolExecutor(max_workers=max(1, workers or engine.default_jobs))
+    pool = cf.ThreadPoolExecutor(
+        max_workers=max(1, workers or engine.default_jobs),
+        initializer=functools.partial(fsutil.lower_thread_priority, niceness) if niceness else None,
+    )
     try:
         futures = {pool.submit(work, job): job for job in todo.values()}
         for future in cf.as_completed(futures):

@@ -1,0 +1,201 @@
+"""Listen while it renders (issue 15): time to the first playable episode, total wall
+time against synthesize-then-assemble, the ETA's error, and edit-to-ear.
+
+    .venv/bin/python benchmarks/streaming.py [--engines espeak,kokoro] [--kokoro-sections 4]
+
+For each engine, on the seed (kokoro: its first N sections, a cold render of the whole
+seed takes about an hour here):
+- the engine alone on the title and section 1 (what a first episode cannot beat);
+- a cold streaming render: when the first episode was playable, total wall time, and
+  the ETA the audio bar showed at 10 %, 25 % and 50 % against the real remaining time;
+- a cold render that synthesizes everything first (``Settings(stream=False)``);
+- edit-to-ear: a one-sentence edit saved while ``render --watch`` and ``serve`` run,
+  until the served page's event stream announces the new manifest.
+Prints a table; JSON in benchmarks/results/streaming.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from audio_pipeline import engines, render, serve, synth, transcript, voices, watch  # noqa: E402
+from audio_pipeline.progress import Event  # noqa: E402
+
+SEED = ROOT / "seeds" / "luo-yonghao-yan-junjie.md"
+EDIT = ("完全超出预期。", "完全超出了所有人的预期。")
+
+
+def seed_text(sections: int | None) -> str:
+    text = SEED.read_text("utf-8")
+    if sections is None:
+        return text
+    marks = [i for i in range(len(text)) if text.startswith("\n## ", i)]
+    return text[: marks[sections]] + "\n" if sections < len(marks) else text
+
+
+class Recorder:
+    """Times of the events a render reports."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.first_episode: float | None = None
+        self.audio: list[tuple[float, float, float]] = []  # (time, done s, total s)
+        self.done = 0.0
+
+    def __call__(self, event: Event) -> None:
+        now = time.perf_counter() - self.start
+        if event.kind == "episode" and self.first_episode is None:
+            self.first_episode = now
+        if event.stage == "audio" and event.kind == "step":
+            self.done += event.amount
+            self.audio.append((now, self.done, event.total))
+
+    def eta_errors(self, end: float) -> dict[str, float | None]:
+        """At 10/25/50 % of the audio, the bar's ETA (elapsed x remaining / done) against
+        the real remaining time of the render: predicted / real - 1."""
+        out: dict[str, float | None] = {}
+        for share in (0.10, 0.25, 0.50):
+            hit = next(((t, d, tot) for t, d, tot in self.audio if tot > 0 and d / tot >= share), None)
+            if hit is None:
+                out[f"{int(share * 100)}%"] = None
+                continue
+            t, d, tot = hit
+            predicted = t * (tot - d) / d
+            real = end - t
+            out[f"{int(share * 100)}%"] = round(predicted / real - 1, 3) if real > 0 else None
+        return out
+
+
+def setup(work: Path, text: str, engine_name: str) -> tuple[Any, Any, Any]:
+    work.mkdir(parents=True, exist_ok=True)
+    src = work / "interview.md"
+    src.write_text(text, "utf-8")
+    vmap = voices.load(ROOT / "voices.yaml")
+    parsed = transcript.read(src, vmap.speakers)
+    engine = engines.create(engine_name, vmap.engine(engine_name).options)
+    return parsed, vmap, engine
+
+
+def section_one_alone(work: Path, text: str, engine_name: str) -> float:
+    parsed, vmap, engine = setup(work, text, engine_name)
+    jobs = synth.jobs_for(parsed, vmap, engine_name, engine.version)
+    first = [j for j in jobs if j.section in (synth.TITLE_SECTION, 1)]
+    cache = render.Settings(out_root=work / "out", cache_dir=work / "cache").clip_cache()
+    start = time.perf_counter()
+    synth.synthesize_missing(first, engine, cache)
+    return time.perf_counter() - start
+
+
+def cold_render(work: Path, text: str, engine_name: str, stream: bool) -> tuple[float, Recorder]:
+    parsed, vmap, engine = setup(work, text, engine_name)
+    settings = render.Settings(out_root=work / "out", cache_dir=work / "cache", engine=engine_name, stream=stream)
+    recorder = Recorder()
+    render.render(parsed, vmap, engine, settings, recorder)
+    return time.perf_counter() - recorder.start, recorder
+
+
+def edit_to_ear(work: Path, engine_name: str) -> float:
+    """Save a one-sentence edit while the watch loop and the server run; seconds until
+    the page's event stream says a new manifest is there."""
+    src = work / "interview.md"
+    vmap = voices.load(ROOT / "voices.yaml")
+    engine = engines.create(engine_name, vmap.engine(engine_name).options)
+    settings = render.Settings(out_root=work / "out", cache_dir=work / "cache", engine=engine_name)
+
+    def run(_saved: set[Path]) -> None:
+        try:
+            render.render(transcript.read(src, vmap.speakers), vmap, engine, settings)
+        except Exception as exc:  # the watch goes on, as the CLI's does
+            print(f"render failed: {exc}", file=sys.stderr)
+
+    stop = threading.Event()
+    loop = threading.Thread(target=watch.loop, args=([src, ROOT / "voices.yaml"], run), kwargs={"stop": stop})
+    loop.start()
+    out = settings.out_dir(transcript.read(src, vmap.speakers))
+    time.sleep(2.0)  # the first (no-op) render and the watcher are up
+    with serve.running(out) as server:
+        parts = urlsplit(server.url)
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
+        conn.request("GET", "/" + serve.EVENTS_NAME)
+        response = conn.getresponse()
+        response.readline()
+        response.readline()
+        response.readline()
+        text = src.read_text("utf-8")
+        tmp = src.with_name(".interview.md.swp")
+        tmp.write_text(text.replace(*EDIT), "utf-8")
+        saved = time.perf_counter()
+        os.replace(tmp, src)  # as an editor saves
+        while not response.readline().startswith(b"event: manifest"):
+            pass
+        heard = time.perf_counter() - saved
+        conn.close()
+    stop.set()
+    loop.join()
+    return heard
+
+
+def measure(engine_name: str, sections: int | None) -> dict[str, Any]:
+    text = seed_text(sections)
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        alone = section_one_alone(base / "alone", text, engine_name)
+        stream_wall, rec = cold_render(base / "stream", text, engine_name, True)
+        batch_wall, _ = cold_render(base / "batch", text, engine_name, False)
+        ear = edit_to_ear(base / "stream", engine_name)
+        shutil.rmtree(base / "batch", ignore_errors=True)
+    first = rec.first_episode or float("nan")
+    return {
+        "engine": engine_name,
+        "sections": sections or "all",
+        "section_1_engine_s": round(alone, 2),
+        "first_episode_s": round(first, 2),
+        "first_episode_target_s": round(1.2 * alone + 5, 2),
+        "stream_wall_s": round(stream_wall, 2),
+        "batch_wall_s": round(batch_wall, 2),
+        "wall_vs_batch": round(stream_wall / batch_wall - 1, 4),
+        "eta_error": rec.eta_errors(stream_wall),
+        "edit_to_ear_s": round(ear, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--engines", default="espeak,kokoro")
+    parser.add_argument("--kokoro-sections", type=int, default=4)
+    args = parser.parse_args()
+    results = []
+    for name in args.engines.split(","):
+        sections = args.kokoro_sections if name == "kokoro" and args.kokoro_sections > 0 else None
+        row = measure(name, sections)
+        results.append(row)
+        print(json.dumps(row, ensure_ascii=False))
+    print()
+    print(f"{'engine':8} {'sections':>8} {'sec1 alone':>10} {'1st ep':>8} {'target':>8} {'stream':>8} {'batch':>8} "
+          f"{'+wall':>7} {'ETA 10/25/50 %':>22} {'edit-to-ear':>11}")
+    for r in results:
+        eta = "/".join("—" if v is None else f"{v:+.0%}" for v in r["eta_error"].values())
+        print(f"{r['engine']:8} {r['sections']!s:>8} {r['section_1_engine_s']:>9.1f}s {r['first_episode_s']:>7.1f}s "
+              f"{r['first_episode_target_s']:>7.1f}s {r['stream_wall_s']:>7.1f}s {r['batch_wall_s']:>7.1f}s "
+              f"{r['wall_vs_batch']:>+7.1%} {eta:>22} {r['edit_to_ear_s']:>10.2f}s")
+    out = ROOT / "benchmarks" / "results" / "streaming.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n", "utf-8")
+
+
+if __name__ == "__main__":
+    main()
