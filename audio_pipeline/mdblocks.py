@@ -56,6 +56,37 @@ def _blank_caption_ids(lines: list[str]) -> None:
             lines[i - 1] = ""
 
 
+_SPEAKER_COLUMN = re.compile(r"^(?:speaker|name|who|person|发言人|说话人|讲者|角色|姓名)$", re.IGNORECASE)
+_TEXT_COLUMN = re.compile(
+    r"^(?:text|transcript|content|utterance|speech|words|内容|文本|发言|原文|转写)$", re.IGNORECASE
+)
+_TIME_COLUMN = re.compile(r"^(?:time|timestamp|start|时间|开始)$", re.IGNORECASE)
+
+
+def _cells(line: str) -> list[str]:
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def _table_as_turns(lines: list[str], start: int, end: int) -> bool:
+    """A table with a speaker column and a text column ("| Time | Speaker | Text |", an
+    export of a call-analytics tool) is the transcript: each row becomes a turn line,
+    ``[time] **Speaker:** text``, on the row's own line. Other tables are not read."""
+    header = [clean.strip("*_ ") for clean in _cells(lines[start])]
+    who = next((k for k, h in enumerate(header) if _SPEAKER_COLUMN.match(h)), None)
+    said = next((k for k, h in enumerate(header) if _TEXT_COLUMN.match(h)), None)
+    if who is None or said is None:
+        return False
+    when = next((k for k, h in enumerate(header) if _TIME_COLUMN.match(h)), None)
+    lines[start] = lines[start + 1] = ""
+    for j in range(start + 2, end):
+        cells = _cells(lines[j])
+        name = cells[who] if who < len(cells) else ""
+        text = cells[said] if said < len(cells) else ""
+        stamp = f"[{cells[when]}] " if when is not None and when < len(cells) and cells[when] else ""
+        lines[j] = f"{stamp}**{name}:** {text}" if name else f"{stamp}{text}"
+    return True
+
+
 def heading(line: str) -> tuple[int, str] | None:
     m = _HEADING.match(line)
     return (len(m.group("hashes")), m.group("text")) if m else None
@@ -171,7 +202,8 @@ def blank_unspoken(lines: list[str], first_number: int) -> tuple[list[str], list
             end = i + 2
             while end < len(lines) and lines[end].strip() and "|" in lines[end]:
                 end += 1
-            i = scan.blank(i, end, "table")
+            # A table that is the transcript has its rows turned into turns; others go.
+            i = end if _table_as_turns(lines, i, end) else scan.blank(i, end, "table")
             continue
         if _FOOTNOTE_DEF.match(line):
             end = i + 1

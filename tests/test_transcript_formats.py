@@ -509,3 +509,13 @@ def test_prose_time_at_a_line_start_stays_but_timestamped_files_lose_theirs() ->
 def test_legends_and_editors_notes_in_parentheses_are_spoken() -> None:
     parsed = transcript.parse("（A＝记者 林晓；B＝受访者 周敏）\n\n**A：** 你好。\n\n**B：** 你好。\n", "t.md")
     assert parsed.turns[0] == parsed.turns[0].__class__(None, ("（A＝记者 林晓；B＝受访者 周敏）",), 1)
+
+
+def test_a_table_with_speaker_and_text_columns_is_the_transcript() -> None:
+    doc = "| Time | Speaker | Text |\n|---|---|---|\n| 00:00:01 | Agent | Hello. |\n| 00:00:05 | Caller | Hi. |\n"
+    parsed = transcript.parse(doc, "t.md")
+    assert [(t.speaker, t.text, t.time) for t in parsed.turns] == [
+        ("Agent", "Hello.", "00:00:01"),
+        ("Caller", "Hi.", "00:00:05"),
+    ]
+    assert parsed.notices == ()
