@@ -46,7 +46,8 @@ def _reports_errors(func: F) -> F:
 
 
 def find_config(config: str | None, transcript_path: str | None) -> Path:
-    """--config, else ./voices.yaml, else voices.yaml beside the transcript or one folder up."""
+    """--config, else ./voices.yaml, else voices.yaml beside the transcript or one folder
+    up, else the one shipped in the package (with a notice)."""
     if config:
         return Path(config)
     candidates = [Path("voices.yaml")]
@@ -56,7 +57,9 @@ def find_config(config: str | None, transcript_path: str | None) -> Path:
     for candidate in candidates:
         if candidate.is_file():
             return candidate
-    raise PipelineError("no voices.yaml here or beside the transcript; pass --config PATH")
+    shipped = voices.shipped_config()
+    click.echo(f"notice: no voices.yaml here or beside the transcript; using the shipped defaults: {shipped}", err=True)
+    return shipped
 
 
 def _echo_json(data: Any) -> None:

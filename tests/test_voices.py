@@ -45,7 +45,7 @@ def test_pool_assignment_is_deterministic_distinct_and_avoids_narrator() -> None
 
 def test_pool_exhausted_is_an_error() -> None:
     vmap = voices.parse(MINIMAL, "v.yaml")
-    with pytest.raises(ConfigError, match="4 speakers without a configured voice.*only 3"):
+    with pytest.raises(ConfigError, match="'D' has no voice.*3 unused voices for 4 speakers"):
         voices.assign(vmap.engine("kokoro"), ["A", "B", "C", "D"], "kokoro")
 
 
