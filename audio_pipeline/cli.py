@@ -106,15 +106,17 @@ def voices_command(file: str, config: str | None, engine: str, as_json: bool) ->
     """Show the voice each speaker of FILE (and the narrator) gets."""
     vmap = voices.load(find_config(config, file))
     parsed = transcript.read(file, vmap.speakers)
-    assignment = vmap.assign(parsed, engine)
-    rows = [voices.spec_json(speaker, spec) for speaker, spec in assignment.items()]
+    cast = vmap.cast(parsed, engine)
+    # The transcript's language first, then the voices of turns in other languages.
+    order = sorted(cast.voices, key=lambda who_lang: who_lang[1] != cast.lang)
+    rows = [{**voices.spec_json(who, cast.voices[(who, code)]), "lang": code} for who, code in order]
     if as_json:
         _echo_json(rows)
         return
     for row in rows:
-        extras = ", ".join(f"{k}={v}" for k, v in row.items() if k not in ("speaker", "engine", "voice"))
+        extras = ", ".join(f"{k}={v}" for k, v in row.items() if k not in ("speaker", "engine", "voice", "lang"))
         who = row["speaker"] or "(narrator)"
-        click.echo(f"{who}: {row['engine']} {row['voice']}" + (f" ({extras})" if extras else ""))
+        click.echo(f"{who} [{row['lang']}]: {row['engine']} {row['voice']}" + (f" ({extras})" if extras else ""))
 
 
 class TqdmReporter:
