@@ -235,3 +235,21 @@ def test_too_few_voices_names_the_line_and_writes_nothing(tmp_path: Path) -> Non
         render.render(parsed, vmap, ToneEngine(), settings)
     assert str(info.value).startswith(f"{tmp_path / 't.md'}:9: speaker '丙' has no voice: engines.espeak.pool has 2")
     assert not (tmp_path / "out").exists()
+
+
+def test_kokoro_reads_an_english_turn_in_english_throughout() -> None:
+    from audio_pipeline.engines.kokoro import phonemize
+
+    english = phonemize("We sold 3 phones in 2023.", "en")
+    assert "θɹ" in english  # "three", not the Chinese "san" the Mandarin path would read
+    assert "san" not in english and "θɹ" not in phonemize("We sold 3 phones.", "zh")
+    assert phonemize("Let's go.", "en-gb") != "" and phonemize("Let's go.", "en") != ""
+
+
+def test_native_voices_spell_acronyms_letter_by_letter() -> None:
+    from audio_pipeline.engines.kokoro import phonemize
+
+    spelled = phonemize("我们的AGI和OpenAI。", spell_acronyms=True)
+    assert "ˈA ʤˈiː ˈI" in spelled and "ˈOpən ˈA ˈI" in spelled
+    assert "ˈA ʤˈiː ˈI" not in phonemize("我们的AGI和OpenAI。")  # the Japanese voices' path is unchanged
+    assert phonemize("DOTA和MiniMax。", spell_acronyms=True) == phonemize("DOTA和MiniMax。")

