@@ -250,6 +250,28 @@ def test_native_voices_spell_acronyms_letter_by_letter() -> None:
     from audio_pipeline.engines.kokoro import phonemize
 
     spelled = phonemize("我们的AGI和OpenAI。", spell_acronyms=True)
-    assert "ˈA ʤˈiː ˈI" in spelled and "ˈOpən ˈA ˈI" in spelled
-    assert "ˈA ʤˈiː ˈI" not in phonemize("我们的AGI和OpenAI。")  # the Japanese voices' path is unchanged
+    assert "ei→ ʨi→ ai↘" in spelled and "ˈOpən ei→ ai↘" in spelled
+    assert "ei→" not in phonemize("我们的AGI和OpenAI。")  # the Japanese voices' path is unchanged
     assert phonemize("DOTA和MiniMax。", spell_acronyms=True) == phonemize("DOTA和MiniMax。")
+
+
+def test_the_seed_with_the_former_flat_voices_yaml_keeps_every_clip_key() -> None:
+    """voices.yaml as shipped before languages (commit 9af0f81): every clip of the seed
+    gets the voice spec, version and language (so, with the key test in
+    test_voicepack.py, the key) it had. At 9af0f81 the seed's 189 kokoro keys hashed to
+    66a9f1b4… with version "V1", and so they did here when this was written."""
+    from audio_pipeline.model import VoiceSpec
+
+    from .conftest import SEED
+
+    vmap = voices.load(Path(__file__).parent / "data" / "voices-flat-9af0f81.yaml")
+    parsed = transcript.read(SEED, vmap.speakers)
+    jobs = synth.jobs_for(parsed, vmap, "kokoro", "V1")
+    former = {
+        None: VoiceSpec("kokoro", "jf_alpha"),
+        "罗永浩": VoiceSpec("kokoro", "jm_kumo"),
+        "闫俊杰": VoiceSpec("kokoro", "jm_kumo:0.6,jf_tebukuro:0.4", speed=1.08),
+    }
+    assert len(jobs) > 150
+    assert all(job.request.spec == former[job.speaker] for job in jobs)
+    assert all(job.request.lang == "zh" and job.request.engine_version == "V1" for job in jobs)
