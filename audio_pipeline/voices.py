@@ -79,9 +79,6 @@ class Cast:
     def voice(self, speaker: str | None, code: str) -> VoiceSpec:
         return self.voices[(speaker, code)]
 
-    def in_language(self, code: str) -> dict[str | None, VoiceSpec]:
-        return {who: spec for (who, c), spec in self.voices.items() if c == code}
-
 
 def _fold(name: str) -> str:
     return " ".join(name.split()).casefold()
@@ -137,15 +134,24 @@ class VoiceMap:
             heard.setdefault(lang.of_turn(section.title, main), {}).setdefault(None, section.line)
             for turn in section.turns:
                 heard.setdefault(lang.of_turn(turn.text, main), {}).setdefault(turn.speaker, turn.line)
-        voices: dict[tuple[str | None, str], VoiceSpec] = {}
+        # Languages read by the same block of voices (the flat form serves several) share
+        # one assignment, so no speaker's voice in one is another's in the other.
+        groups: dict[str, tuple[EngineVoices, dict[str, int], list[str]]] = {}
         for code, who in heard.items():
             where, block = config.for_language(code, main)
-            names = [n for n in who if n is not None]
-            lines = {n: line for n, line in who.items() if n is not None}
+            _, lines, codes = groups.setdefault(where, (block, {}, []))
+            for name, line in who.items():
+                if name is not None:
+                    lines[name] = min(line, lines.get(name, line))
+            codes.append(code)
+        voices: dict[tuple[str | None, str], VoiceSpec] = {}
+        for where, (block, lines, codes) in groups.items():
             path = f"engines.{engine}" + (f".{where}" if where else "")
+            names = sorted(lines, key=lambda name: lines[name])
             assigned = assign(block, names, engine, self.source, path=path, lines=lines, transcript=transcript.source)
-            for speaker, spec in assigned.items():
-                voices[(speaker, code)] = spec
+            for code in codes:
+                for speaker in heard[code]:
+                    voices[(speaker, code)] = assigned[speaker]
         return Cast(engine, main, voices)
 
     def assign(self, transcript: Transcript, engine: str) -> dict[str | None, VoiceSpec]:

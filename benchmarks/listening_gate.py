@@ -120,11 +120,70 @@ def per_voice(checks: list[listen.TurnCheck], cache: ClipCache, timings: dict[st
     return rows
 
 
+POOL_SENTENCES = {
+    "zh": "我觉得这件事情非常重要，我们公司一开始就想清楚了。",
+    "en": "I think this matters a lot, and we worked it out early on.",
+}
+
+
+def pool_figures(vmap: voices.VoiceMap, engine: Any) -> dict[str, list[dict[str, Any]]]:
+    """Every shipped Kokoro voice per language (narrator, speakers, pool) on one sentence:
+    median F0, pace, and how far its style is from the nearest other voice (1 - cosine
+    similarity of the mean style vectors: blends that sit on top of another voice show)."""
+    config = vmap.engine("kokoro")
+    out: dict[str, list[dict[str, Any]]] = {}
+    for code, block in config.languages.items():
+        specs = {s.voice: s for s in (block.narrator, *block.speakers.values(), *block.pool) if s is not None}
+        styles = {v: engine.style(v).mean(axis=0) for v in specs}
+        rows = []
+        for voice, spec in specs.items():
+            spoken = POOL_SENTENCES[code]
+            pcm = engine.sentence_pcm(spoken, spec, code)
+            seconds = len(pcm) / engine.sample_rate
+            code_units = len(listen.units(spoken, code))
+            mine = styles[voice]
+            nearest = min(
+                (
+                    1 - float(np.dot(mine, other) / (np.linalg.norm(mine) * np.linalg.norm(other))),
+                    name,
+                )
+                for name, other in styles.items()
+                if name != voice
+            )
+            f0 = pitch.median_f0(pcm, engine.sample_rate)
+            rows.append(
+                {
+                    "voice": voice,
+                    "median_f0_hz": round(f0, 1) if f0 else None,
+                    "pace": round(code_units / seconds, 2),
+                    "nearest": nearest[1],
+                    "style_distance": round(nearest[0], 4),
+                }
+            )
+        out[code] = rows
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--turns", type=int, default=24, help="speaker turns of the seed in the sample")
     parser.add_argument("--engine", default="kokoro", choices=("kokoro", "espeak"))
+    parser.add_argument("--pool", action="store_true", help="measure every shipped Kokoro voice instead")
     args = parser.parse_args()
+    if args.pool:
+        vmap = voices.load(ROOT / "voices.yaml")
+        figures = pool_figures(vmap, engines.create("kokoro", vmap.engine("kokoro").options))
+        target = RESULTS.with_name("voice_pool.json")
+        target.write_text(json.dumps(figures, ensure_ascii=False, indent=2) + "\n", "utf-8")
+        for code, rows in figures.items():
+            print(f"\n{code}: {len(rows)} voices")
+            for row in rows:
+                print(
+                    f"  {row['voice']:34} F0 {row['median_f0_hz'] or 0:6.1f} Hz  pace {row['pace']:5.2f}  "
+                    f"nearest {row['nearest']} ({row['style_distance']:.4f})"
+                )
+        print(f"\n{target.relative_to(ROOT)}")
+        return
 
     vmap = voices.load(ROOT / "voices.yaml")
     engine = engines.create(args.engine, vmap.engine(args.engine).options)

@@ -275,3 +275,19 @@ def test_the_seed_with_the_former_flat_voices_yaml_keeps_every_clip_key() -> Non
     assert len(jobs) > 150
     assert all(job.request.spec == former[job.speaker] for job in jobs)
     assert all(job.request.lang == "zh" and job.request.engine_version == "V1" for job in jobs)
+
+
+def test_languages_sharing_flat_voices_share_one_assignment(tmp_path: Path) -> None:
+    """With only flat voices, a speaker's English turns get the voice of their Chinese
+    ones, never another speaker's."""
+    flat = voices.parse(
+        "engines:\n  kokoro:\n    narrator: jf_alpha\n    pool: [jf_nezumi, jf_tebukuro, jf_gongitsune, jm_kumo]\n",
+        "v.yaml",
+    )
+    names = ["甲", "乙", "丙", "丁"]
+    text = "## 一\n\n" + "".join(f"**{n}**：大家好，我是{n}。\n\n" for n in names)
+    text += "**丁**：Thank you all for coming today.\n"
+    parsed = transcript.parse(text, "t.md")
+    cast = flat.cast(parsed, "kokoro")
+    assert len({cast.voice(n, "zh").voice for n in names}) == 4
+    assert cast.voice("丁", "en") == cast.voice("丁", "zh")

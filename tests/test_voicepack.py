@@ -179,3 +179,16 @@ def test_flat_japanese_voice_keeps_its_clip_key() -> None:
     assert request.sentence_key("你好。") == "abc5f1a7f35c66c7dac4070550ef07d5259a7a4ac5833486ce94cfb6d59dd501"
     english = ClipRequest(VoiceSpec("kokoro", "jm_kumo"), (("你好。", "世界。"),), "kokoro-r1-mX", lang="en")
     assert english.key != request.key and english.sentence_key("你好。") != request.sentence_key("你好。")
+
+
+def test_without_the_pack_the_seeds_speakers_keep_apart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from audio_pipeline import voices
+
+    from .conftest import VOICES
+
+    monkeypatch.setenv(voicepack.ENV, str(tmp_path / "empty"))
+    engine = engines.create("kokoro")
+    zh = voices.load(VOICES).engine("kokoro").languages["zh"]
+    assert zh.narrator is not None
+    stand_ins = {engine.resolve(spec).voice for spec in (zh.narrator, *zh.speakers.values())}
+    assert stand_ins == {"jf_alpha", "jm_kumo", "jm_kumo:0.6,jf_tebukuro:0.4"}

@@ -71,6 +71,7 @@ KNOWN_VOICES = voicepack.VOICES | JA_VOICES
 _FALLBACK = {
     "zm_yunjian": "jm_kumo",
     "zm_yunxi": "jm_kumo:0.6,jf_tebukuro:0.4",
+    "zm_yunxi:0.8,zm_yunxia:0.2": "jm_kumo:0.6,jf_tebukuro:0.4",  # 闫俊杰's in voices.yaml
     "zf_xiaoxiao": "jf_alpha",
 }
 _FALLBACK_FEMALE = ("jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jf_alpha")
