@@ -164,7 +164,7 @@ def test_without_the_pack_japanese_voices_stand_in(tmp_path: Path, monkeypatch: 
     assert engine.resolve(VoiceSpec("kokoro", "zm_yunxi", speed=1.1)) == VoiceSpec(
         "kokoro", "jm_kumo:0.6,jf_tebukuro:0.4", speed=1.1
     )
-    assert engine.resolve(VoiceSpec("kokoro", "zf_xiaoxiao")).voice == "jf_alpha"
+    assert engine.resolve(VoiceSpec("kokoro", "zf_xiaobei")).voice == "jf_alpha"
     stand_in = engine.resolve(VoiceSpec("kokoro", "af_heart:0.5,jm_kumo:0.5")).voice
     assert engine.missing_voices(stand_in) == ()
     with pytest.raises(ConfigError, match="voice pack kokoro-js@1.2.1, which is not installed"):

@@ -72,7 +72,7 @@ _FALLBACK = {
     "zm_yunjian": "jm_kumo",
     "zm_yunxi": "jm_kumo:0.6,jf_tebukuro:0.4",
     "zm_yunxi:0.8,zm_yunxia:0.2": "jm_kumo:0.6,jf_tebukuro:0.4",  # 闫俊杰's in voices.yaml
-    "zf_xiaoxiao": "jf_alpha",
+    "zf_xiaobei": "jf_alpha",  # the narrator's
 }
 _FALLBACK_FEMALE = ("jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jf_alpha")
 _FALLBACK_MALE = ("jm_kumo:0.7,jf_nezumi:0.3", "jm_kumo:0.5,jf_gongitsune:0.5", "jm_kumo")
