@@ -192,3 +192,21 @@ def test_without_the_pack_the_seeds_speakers_keep_apart(tmp_path: Path, monkeypa
     assert zh.narrator is not None
     stand_ins = {engine.resolve(spec).voice for spec in (zh.narrator, *zh.speakers.values())}
     assert stand_ins == {"jf_alpha", "jm_kumo", "jm_kumo:0.6,jf_tebukuro:0.4"}
+
+
+def test_render_says_once_when_pack_voices_stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from audio_pipeline import render, voices
+    from audio_pipeline.progress import Event
+
+    from .conftest import VOICES
+
+    vmap = voices.load(VOICES)
+    events: list[Event] = []
+    monkeypatch.setenv(voicepack.ENV, str(tmp_path / "empty"))
+    render.choose_engine(render.Settings(engine="kokoro"), vmap, events.append)
+    assert [e.kind for e in events] == ["notice"]
+    assert "native voices (kokoro-js@1.2.1) are not installed" in events[0].message
+    events.clear()
+    flat = voices.parse("engines:\n  kokoro:\n    narrator: jf_alpha\n", "v.yaml")
+    render.choose_engine(render.Settings(engine="kokoro"), flat, events.append)
+    assert events == []
