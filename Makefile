@@ -6,7 +6,10 @@ SEED := seeds/luo-yonghao-yan-junjie.md
 
 .PHONY: setup render test lint bench clean
 
+# The voice pack (Kokoro's native voices, npm's kokoro-js@1.2.1, checked by sha256) goes
+# to the user's cache folder; without npm or offline: one notice, Japanese voices only.
 setup: $(VENV)/.installed
+	$(BIN)/python -m audio_pipeline.voicepack install
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

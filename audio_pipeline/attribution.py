@@ -134,8 +134,6 @@ class Speakers:
     def display(self, key: str) -> str:
         if key in self.aliases:
             return self.aliases[key]
-        if key in self.known:
-            return self.known[key]
         labels = self.labels.get(key, set())
         if len(labels) == 1 and name_key(next(iter(labels))) != key:
             return next(iter(labels))  # always written with the same role: keep it

@@ -49,7 +49,8 @@ def _reports_errors(func: F) -> F:
 
 
 def find_config(config: str | None, transcript_path: str | None) -> Path:
-    """--config, else ./voices.yaml, else voices.yaml beside the transcript or one folder up."""
+    """--config, else ./voices.yaml, else voices.yaml beside the transcript or one folder
+    up, else the one shipped in the package (with a notice)."""
     if config:
         return Path(config)
     candidates = [Path("voices.yaml")]
@@ -59,7 +60,15 @@ def find_config(config: str | None, transcript_path: str | None) -> Path:
     for candidate in candidates:
         if candidate.is_file():
             return candidate
-    raise PipelineError("no voices.yaml here or beside the transcript; pass --config PATH")
+    shipped = voices.shipped_config()
+    click.echo(f"notice: no voices.yaml here or beside the transcript; using the shipped defaults: {shipped}", err=True)
+    return shipped
+
+
+def read_transcript(file: str, vmap: voices.VoiceMap) -> Transcript:
+    """FILE parsed with voices.yaml's names known and its aliases applied
+    (``Speaker 0`` -> ``Prof. Lee``) before any voice is assigned."""
+    return transcript.read(file, vmap.speakers | set(vmap.aliases), vmap.aliases)
 
 
 def echo_transcript_report(parsed: Transcript, quiet: bool = False) -> None:
@@ -95,10 +104,7 @@ def main() -> None:
 @_reports_errors
 def parse(file: str, config: str | None, as_json: bool) -> None:
     """Split FILE into sections and speaker turns."""
-    known: frozenset[str] = frozenset()
-    if config:
-        known = voices.load(config).speakers
-    parsed = transcript.read(file, known)
+    parsed = read_transcript(file, voices.load(config)) if config else transcript.read(file)
     echo_transcript_report(parsed)
     if as_json:
         _echo_json(transcript.to_json(parsed))
@@ -122,16 +128,18 @@ def parse(file: str, config: str | None, as_json: bool) -> None:
 def voices_command(file: str, config: str | None, engine: str, as_json: bool) -> None:
     """Show the voice each speaker of FILE (and the narrator) gets."""
     vmap = voices.load(find_config(config, file))
-    parsed = transcript.read(file, vmap.speakers)
-    assignment = vmap.assign(parsed, engine)
-    rows = [voices.spec_json(speaker, spec) for speaker, spec in assignment.items()]
+    parsed = read_transcript(file, vmap)
+    cast = vmap.cast(parsed, engine)
+    # The transcript's language first, then the voices of turns in other languages.
+    order = sorted(cast.voices, key=lambda who_lang: who_lang[1] != cast.lang)
+    rows = [{**voices.spec_json(who, cast.voices[(who, code)]), "lang": code} for who, code in order]
     if as_json:
         _echo_json(rows)
         return
     for row in rows:
-        extras = ", ".join(f"{k}={v}" for k, v in row.items() if k not in ("speaker", "engine", "voice"))
+        extras = ", ".join(f"{k}={v}" for k, v in row.items() if k not in ("speaker", "engine", "voice", "lang"))
         who = row["speaker"] or "(narrator)"
-        click.echo(f"{who}: {row['engine']} {row['voice']}" + (f" ({extras})" if extras else ""))
+        click.echo(f"{who} [{row['lang']}]: {row['engine']} {row['voice']}" + (f" ({extras})" if extras else ""))
 
 
 class TqdmReporter:
@@ -273,7 +281,7 @@ def _prepare(
     quiet: bool = False,
 ) -> tuple[Transcript, voices.VoiceMap, Engine, render_mod.Settings]:
     vmap = voices.load(find_config(config, file))
-    parsed = transcript.read(file, vmap.speakers)
+    parsed = read_transcript(file, vmap)
     settings = render_mod.Settings(
         out_root=Path(out_root),
         cache_dir=Path(cache_dir) if cache_dir else None,
@@ -412,7 +420,7 @@ def serve(
     if is_transcript:
         assert target is not None
         vmap = voices.load(find_config(config, target))
-        folder = render_mod.Settings(out_root=Path(out_root)).out_dir(transcript.read(target, vmap.speakers))
+        folder = render_mod.Settings(out_root=Path(out_root)).out_dir(read_transcript(target, vmap))
         folder.mkdir(parents=True, exist_ok=True)
     else:
         folder = Path(target or out_root)
@@ -493,7 +501,7 @@ def cache_info(out_root: str, cache_dir: str | None, as_json: bool) -> None:
 def cache_prune(file: str, config: str | None, out_root: str, cache_dir: str | None) -> None:
     """Drop every cached clip FILE no longer uses (with any engine configured in voices.yaml)."""
     vmap = voices.load(find_config(config, file))
-    parsed = transcript.read(file, vmap.speakers)
+    parsed = read_transcript(file, vmap)
     store = render_mod.Settings(out_root=Path(out_root), cache_dir=Path(cache_dir) if cache_dir else None).clip_cache()
     keep = render_mod.keys_in_use(parsed, vmap)
     removed, freed = store.prune(keep)

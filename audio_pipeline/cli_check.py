@@ -124,11 +124,17 @@ def _summary(checks: list[TurnCheck], threshold: float, listener: listen.Listene
     heard = [c for c in checks if c.score]
     missing = sum(1 for c in checks if c.verdict == "missing")
     failed = sum(1 for c in checks if c.failed)
+    unsure = sum(1 for c in checks if c.verdict == "unsure")
     rates = sorted(c.score.error_rate for c in heard if c.score)
     lines = [
         f"{len(heard)} clip(s) checked, {failed} failed (threshold {threshold:.2f}), "
         f"{missing} missing (not rendered yet: run render first)"
     ]
+    if unsure:
+        lines.append(
+            f"{unsure} clip(s) too short for the recognizer to judge (<= {listen.SHORT_UNITS} syllables or words, "
+            "heard differently): listen to them yourself"
+        )
     if rates:
         mean = sum(rates) / len(rates)
         lines.append(f"error rate: mean {mean:.3f}, median {rates[len(rates) // 2]:.3f}, worst {rates[-1]:.3f}")

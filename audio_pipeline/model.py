@@ -117,30 +117,30 @@ class ClipRequest:
     paragraphs: tuple[tuple[str, ...], ...]
     engine_version: str
     audio_format: str = "wav-s16le-mono"
+    # The language the text is read in ("zh": Chinese with Latin runs read as English,
+    # "en": English throughout). Mandarin was the only language before there was this
+    # field, so "zh" stays out of the keys and their clips keep them.
+    lang: str = "zh"
+
+    def _identity(self) -> dict[str, Any]:
+        identity: dict[str, Any] = {
+            "spec": asdict(self.spec),
+            "engine_version": self.engine_version,
+            "format": self.audio_format,
+        }
+        if self.lang != "zh":
+            identity["lang"] = self.lang
+        return identity
 
     @functools.cached_property
     def key(self) -> str:
-        return _digest(
-            {
-                "spec": asdict(self.spec),
-                "paragraphs": [list(p) for p in self.paragraphs],
-                "engine_version": self.engine_version,
-                "format": self.audio_format,
-            }
-        )
+        return _digest({**self._identity(), "paragraphs": [list(p) for p in self.paragraphs]})
 
     def sentence_key(self, sentence: str) -> str:
         """The key of one sentence's audio in this voice: for engines that speak a clip
         sentence by sentence, a sentence shared with an earlier clip (an edited turn's
         unchanged sentences) is taken from that clip instead of synthesized again."""
-        return _digest(
-            {
-                "spec": asdict(self.spec),
-                "sentence": sentence,
-                "engine_version": self.engine_version,
-                "format": self.audio_format,
-            }
-        )
+        return _digest({**self._identity(), "sentence": sentence})
 
     @property
     def text(self) -> str:

@@ -90,7 +90,28 @@ def choose_engine(settings: Settings, vmap: VoiceMap, report: Reporter = silent)
             name = engines.DEFAULT_OFFLINE
             report(Event("notice", message=f"edge-tts unavailable ({reason}); rendering everything with {name}"))
     options = vmap.engine(name).options
-    return engines.create(name, options)
+    engine = engines.create(name, options)
+    missing = getattr(engine, "missing_voices", None)
+    if missing is not None:
+        config = vmap.engine(name)
+        specs = [
+            spec
+            for block in (config, *config.languages.values())
+            for spec in (block.narrator, *block.speakers.values(), *block.pool)
+            if spec is not None
+        ]
+        if any(missing(spec.voice) for spec in specs):
+            from .voicepack import PACKAGE, VERSION
+
+            report(
+                Event(
+                    "notice",
+                    message=f"notice: Kokoro's native voices ({PACKAGE}@{VERSION}) are not installed, so Japanese "
+                    "voices stand in for them; `make setup` (or `python -m audio_pipeline.voicepack install`) "
+                    "installs them",
+                )
+            )
+    return engine
 
 
 def parse_sections(spec: str | None, count: int) -> frozenset[int] | None:
@@ -251,7 +272,7 @@ def make_plan(
     rebuild: frozenset[int] = frozenset(),
     cover: Path | None = None,
 ) -> Plan:
-    jobs = jobs_for(transcript, vmap, engine.name, engine.version)
+    jobs = jobs_for(transcript, vmap, engine.name, engine.version, engine=engine)
     by_section: dict[int, list[Job]] = {}
     for job in jobs:
         by_section.setdefault(job.section, []).append(job)
@@ -352,7 +373,7 @@ def keys_in_use(transcript: Transcript, vmap: VoiceMap) -> set[str]:
     keys: set[str] = set()
     for name, config in vmap.engines.items():
         engine = engines.create(name, config.options)
-        keys.update(job.key for job in jobs_for(transcript, vmap, name, engine.version))
+        keys.update(job.key for job in jobs_for(transcript, vmap, name, engine.version, engine=engine))
     return keys
 
 
@@ -392,6 +413,8 @@ def render(
     beside the engine (at a lower priority); after each episode the manifest, feed and
     page list the episodes finished so far. The whole-interview files come last."""
     out_dir = settings.out_dir(transcript)
+    # Every speaker must have a voice before anything is written (no lock, no folders).
+    vmap.cast(transcript, engine.name)
     cache = settings.clip_cache()
     with locked(out_dir):
         _sweep_partials(out_dir)

@@ -12,12 +12,12 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from . import fsutil, quality, text
+from . import fsutil, lang, quality, text
 from .cache import CachedClip, ClipCache
 from .engines.base import Engine, expected_ms, synthesize_with_retry
 from .engines.sentences import Int16Array, SentenceEngine, compose
 from .errors import EngineError, RenderError, SynthesisError
-from .model import ClipRequest, Synthesis, Transcript
+from .model import ClipRequest, Synthesis, Transcript, VoiceSpec
 from .progress import Event, Reporter, silent
 from .voices import VoiceMap
 
@@ -46,17 +46,35 @@ class Job:
         return f"{where}, {who}"
 
 
-def jobs_for(transcript: Transcript, vmap: VoiceMap, engine_name: str, engine_version: str) -> list[Job]:
-    """Every clip the transcript needs, in reading order (title, then each section)."""
-    voices = vmap.assign(transcript, engine_name)
+def jobs_for(
+    transcript: Transcript,
+    vmap: VoiceMap,
+    engine_name: str,
+    engine_version: str,
+    *,
+    engine: Engine | None = None,
+) -> list[Job]:
+    """Every clip the transcript needs, in reading order (title, then each section).
+
+    Each turn (and title, heading) is read in its own language (:func:`lang.of_turn`)
+    by its speaker's voice for that language. ``engine``, when given, may stand in
+    voices it lacks (``resolve``) and key clips per voice (``version_for``), as Kokoro
+    does for the voices of its voice pack.
+    """
+    cast = vmap.cast(transcript, engine_name)
     lexicon = vmap.lexicon
+    resolve: Callable[[VoiceSpec], VoiceSpec] = getattr(engine, "resolve", lambda spec: spec)
+    version_for: Callable[[VoiceSpec], str] = getattr(engine, "version_for", lambda spec: engine_version)
 
     jobs: list[Job] = []
 
     def add(section: int, turn: int | None, line: int, speaker: str | None, paragraphs: Iterable[str]) -> None:
+        paragraphs = list(paragraphs)
         spoken, shown = text.prepare(paragraphs, lexicon)
         if spoken:
-            request = ClipRequest(voices[speaker], spoken, engine_version)
+            code = lang.of_turn("\n".join(paragraphs), cast.lang)
+            spec = resolve(cast.voice(speaker, code))
+            request = ClipRequest(spec, spoken, version_for(spec), lang="en" if code == "en" else "zh")
             jobs.append(Job(section, turn, line, speaker, request, shown))
 
     if vmap.read_title:
@@ -216,7 +234,7 @@ def _reusing_sentences(engine: Engine, cache: ClipCache) -> Callable[[ClipReques
     def synthesize(request: ClipRequest) -> Synthesis:
         def speak(sentence: str) -> Int16Array:
             found = cache.sentence(request.sentence_key(sentence), speaker.sample_rate)
-            return found if found is not None else speaker.sentence_pcm(sentence, request.spec)
+            return found if found is not None else speaker.sentence_pcm(sentence, request.spec, request.lang)
 
         return compose(request, speak, speaker.sample_rate, speaker.sentence_gap_ms)
 

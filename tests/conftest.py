@@ -6,9 +6,14 @@ from pathlib import Path
 
 import pytest
 
+from audio_pipeline import voicepack
+
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "seeds" / "luo-yonghao-yan-junjie.md"
 VOICES = ROOT / "voices.yaml"
+# Kokoro's voice pack as `make setup` installed it (None when it is not installed):
+# found before the tests hide the user's folders, and handed to them explicitly.
+VOICE_PACK = voicepack.installed_dir()
 
 
 @pytest.fixture(scope="session")
@@ -27,6 +32,9 @@ def isolated_user_dirs(
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
     monkeypatch.setenv("KOKORO_JA_CACHE", str(model_dir / "kokoro"))
     monkeypatch.setenv("AUDIO_PIPELINE_WHISPER_DIR", str(model_dir / "whisper"))
+    no_pack = home / "no-voice-pack"
+    no_pack.mkdir(exist_ok=True)
+    monkeypatch.setenv(voicepack.ENV, str(VOICE_PACK or no_pack))
 
 
 @pytest.fixture

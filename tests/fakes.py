@@ -84,7 +84,7 @@ class SentenceToneEngine:
         self.calls: list[str] = []
         self._lock = threading.Lock()
 
-    def sentence_pcm(self, sentence: str, spec: VoiceSpec) -> np.ndarray:
+    def sentence_pcm(self, sentence: str, spec: VoiceSpec, lang: str = "zh") -> np.ndarray:
         with self._lock:
             self.calls.append(sentence)
         digest = hashlib.sha256(f"{spec.voice}|{sentence}".encode()).digest()

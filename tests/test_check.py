@@ -170,7 +170,10 @@ def test_cli_check_json(tmp_path: Path, rendered_talk: Path) -> None:
             "section", "line", "speaker", "clip_key", "error_rate", "verdict", "worst", "fast_problems",
             "suggest_lexicon",
         }
-        assert row["verdict"] == ("fail" if row["error_rate"] > 0.25 or row["fast_problems"] else "pass")
+        want = "fail" if row["error_rate"] > 0.25 or row["fast_problems"] else "pass"
+        if want == "fail" and not row["fast_problems"] and row["speaker"] is None:
+            want = "unsure"  # the title and headings here are three syllables: too short to judge
+        assert row["verdict"] == want
         assert all(set(w) == {"expected", "heard"} for w in row["worst"])
     assert result.exit_code == (1 if any(r["verdict"] == "fail" for r in rows) else 0)
     assert "recognizer: 6 clip(s)" in result.stderr

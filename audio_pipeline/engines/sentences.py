@@ -31,9 +31,10 @@ class SentenceEngine(Engine, Protocol):
     sample_rate: int
     sentence_gap_ms: int
 
-    def sentence_pcm(self, sentence: str, spec: VoiceSpec) -> Int16Array:
-        """Mono 16-bit samples at ``sample_rate`` for one sentence, trimmed of silence;
-        empty when the sentence has nothing speakable."""
+    def sentence_pcm(self, sentence: str, spec: VoiceSpec, lang: str = "zh") -> Int16Array:
+        """Mono 16-bit samples at ``sample_rate`` for one sentence read in ``lang``
+        (see :attr:`ClipRequest.lang`), trimmed of silence; empty when the sentence has
+        nothing speakable."""
         ...
 
 
@@ -70,6 +71,6 @@ def synthesize(engine: SentenceEngine, request: ClipRequest) -> Synthesis:
     """``engine.synthesize``: every sentence spoken afresh."""
 
     def speak(sentence: str) -> Int16Array:
-        return engine.sentence_pcm(sentence, request.spec)
+        return engine.sentence_pcm(sentence, request.spec, request.lang)
 
     return compose(request, speak, engine.sample_rate, engine.sentence_gap_ms)
