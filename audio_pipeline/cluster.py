@@ -131,6 +131,9 @@ class RayExecutor:
             except Exception as exc:  # Ray's connection errors have no common public base
                 raise EngineError(f"cannot start or reach Ray ({address or 'local'}): {exc}") from exc
             self.started = True
+        if gpus_per_worker and not ray.cluster_resources().get("GPU", 0):
+            report(Event("notice", message="Ray: no GPU in the cluster; the workers run on CPUs"))
+            gpus_per_worker = 0.0
         if workers is None:
             free = ray.available_resources()
             by_cpu = int(free.get("CPU", 1) // cpus_per_worker) if cpus_per_worker else 1
