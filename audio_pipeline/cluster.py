@@ -34,6 +34,10 @@ from .progress import Event, Reporter, silent
 RAY_MISSING = 'the ray executor needs Ray: pip install -e ".[cluster]"'
 #: Clips queued on each actor beyond the one it is speaking, so it never waits for the driver.
 IN_FLIGHT = 2
+#: Niceness of the workers of a local instance started here: the engine's, a step below
+#: the first episode's assembly (render.ENGINE_NICENESS), not Ray's default of 15, which
+#: lets any other work on the machine starve the engine.
+LOCAL_WORKER_NICENESS = 2
 #: How long to wait for the actors to be placed and load their engines.
 START_TIMEOUT_S = 300.0
 
@@ -125,7 +129,12 @@ class RayExecutor:
             address = os.environ.get("RAY_ADDRESS") or None
             try:
                 if address is None:
-                    ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+                    ray.init(
+                        include_dashboard=False,
+                        log_to_driver=False,
+                        logging_level=logging.ERROR,
+                        _system_config={"worker_niceness": LOCAL_WORKER_NICENESS},
+                    )
                 else:
                     ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
             except Exception as exc:  # Ray's connection errors have no common public base
