@@ -10,9 +10,9 @@ Why one after another, not every transcript's clips through the executor at once
 executor is already kept full within a transcript (a render's clips are its work
 queue, submitted in reading order), the first episodes of the first transcript come
 soonest, a failing transcript stops nothing else, and a killed batch resumes from the
-cache like a single render. The only cost is the tail of each transcript, when
-fewer clips remain than workers: a few seconds per transcript, measured in
-``benchmarks/cluster.py``.
+cache like a single render. The cost is the tail of each transcript, when fewer
+clips remain than workers (at most about one clip's synthesis per worker), and the
+transcript's last episodes and whole-interview files, built after its synthesis ends.
 """
 
 from __future__ import annotations
