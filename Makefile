@@ -14,7 +14,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev,check]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,check,cluster]"
 	$(BIN)/python -m compileall -q audio_pipeline  # bytecode, as a regular install has
 	touch $@
 

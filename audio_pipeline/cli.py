@@ -7,6 +7,7 @@ Everything else lives in the library; a ``PipelineError`` becomes one clear line
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 import sys
@@ -18,11 +19,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from . import __version__, transcript, voices
+from . import __version__, batch, transcript, voices
 from . import render as render_mod
 from .cli_options import run_options
 from .engines.base import Engine
 from .errors import PipelineError
+from .executors import Executor
 from .model import Transcript
 from .progress import Event, Reporter
 
@@ -279,6 +281,7 @@ def _prepare(
     cover: str | None = None,
     announce: bool = False,
     quiet: bool = False,
+    choose: Callable[[render_mod.Settings, voices.VoiceMap, Reporter], Engine] = render_mod.choose_engine,
 ) -> tuple[Transcript, voices.VoiceMap, Engine, render_mod.Settings]:
     vmap = voices.load(find_config(config, file))
     parsed = read_transcript(file, vmap)
@@ -291,14 +294,60 @@ def _prepare(
         base_url=base_url,
         cover=Path(cover) if cover else None,
     )
-    engine = render_mod.choose_engine(settings, vmap, report)
+    engine = choose(settings, vmap, report)
     if announce:  # once the options are known to be good: a bad one prints only its error
         echo_transcript_report(parsed, quiet)
     return parsed, vmap, engine, settings
 
 
-def _render_once(
-    file: str,
+class _Engines:
+    """Engines (and executors) for a run over several transcripts: "auto" is resolved
+    once, and each engine configuration is built once (Kokoro loads its tables once;
+    Ray's actors stay up for the whole batch)."""
+
+    def __init__(self, executor: str = "local", jobs: int | None = None) -> None:
+        self.executor = executor
+        self.jobs = jobs
+        self.resolved: str | None = None
+        self.made: dict[str, Engine] = {}
+        self.executors: dict[str, Executor] = {}
+
+    @staticmethod
+    def _key(name: str, vmap: voices.VoiceMap) -> str:
+        return json.dumps([name, dict(vmap.engine(name).options)], sort_keys=True, default=str)
+
+    def choose(self, settings: render_mod.Settings, vmap: voices.VoiceMap, report: Reporter) -> Engine:
+        if settings.engine == "auto" and self.resolved:
+            settings = dataclasses.replace(settings, engine=self.resolved)
+        if settings.engine != "auto" and self._key(settings.engine, vmap) in self.made:
+            return self.made[self._key(settings.engine, vmap)]
+        engine = render_mod.choose_engine(settings, vmap, report)
+        self.resolved = engine.name
+        notice = getattr(engine, "notice", None)
+        if notice and self.executor == "local":
+            report(Event("notice", message=notice))
+        self.made[self._key(engine.name, vmap)] = engine
+        return engine
+
+    def executor_for(self, item: batch.Prepared, report: Reporter) -> Executor | None:
+        if self.executor == "local":
+            return None
+        key = self._key(item.engine.name, item.vmap)
+        if key not in self.executors:
+            from . import cluster
+
+            options = item.vmap.engine(item.engine.name).options
+            self.executors[key] = cluster.executor_for(item.engine, options, workers=self.jobs, report=report)
+        return self.executors[key]
+
+    def close(self) -> None:
+        for executor in self.executors.values():
+            executor.close()
+        self.executors.clear()
+
+
+def _render_files(
+    files: tuple[str, ...],
     config: str | None,
     engine: str,
     out_root: str,
@@ -309,23 +358,61 @@ def _render_once(
     cover: str | None = None,
     progress: str = "bar",
     quiet: bool = False,
-) -> render_mod.Result:
+    executor: str = "local",
+) -> list[batch.Outcome]:
+    """Render each file in turn (one clip cache, one executor); a failing one is
+    reported and the others go on. Raises the error itself when there is one file."""
     reporter = make_reporter(progress, quiet)
-    try:
-        parsed, vmap, chosen, settings = _prepare(
+    chosen = _Engines(executor, jobs)
+
+    def prepare(file: str) -> batch.Prepared:
+        parsed, vmap, engine_, settings = _prepare(
             file, config, engine, out_root, sections_spec, cache_dir, jobs, base_url, reporter, cover,
-            announce=True, quiet=quiet,
+            announce=True, quiet=quiet, choose=chosen.choose,
         )  # fmt: skip
-        result = render_mod.render(parsed, vmap, chosen, settings, reporter)
+        return batch.Prepared(parsed, vmap, engine_, settings)
+
+    def done(outcome: batch.Outcome) -> None:
+        if outcome.result is not None:
+            result = outcome.result
+            plan = result.plan
+            click.echo(
+                f"{result.out_dir}: engine {plan.engine_name}; clips {len(plan.missing)} new, "
+                f"{len(plan.cached)} cached; sections built {list(result.built) or 'none'} "
+                f"(encoded {list(result.encoded) or 'none'}); "
+                f"whole interview {'rebuilt' if result.whole_built else 'unchanged'}"
+            )
+        elif outcome.error is not None and len(files) > 1:
+            reporter.close()  # the error lines go below any bar
+            for line in str(outcome.error).splitlines():
+                click.echo(f"Error: {_located(outcome.source, line)}", err=True)
+
+    try:
+        outcomes = batch.render_all(
+            files, prepare, reporter, executor_for=lambda item: chosen.executor_for(item, reporter), on_done=done
+        )
     finally:
+        chosen.close()
         reporter.close()
-    plan = result.plan
+    if len(files) == 1 and outcomes[0].error is not None:
+        raise outcomes[0].error
+    return outcomes
+
+
+def _located(source: str, line: str) -> str:
+    """An error line of one transcript in a batch, naming it when the line does not."""
+    return line if line.startswith(source) else f"{source}: {line}"
+
+
+def _batch_summary(outcomes: list[batch.Outcome]) -> None:
+    failed = [o.source for o in outcomes if not o.ok]
     click.echo(
-        f"{result.out_dir}: engine {plan.engine_name}; clips {len(plan.missing)} new, {len(plan.cached)} cached; "
-        f"sections built {list(result.built) or 'none'} (encoded {list(result.encoded) or 'none'}); "
-        f"whole interview {'rebuilt' if result.whole_built else 'unchanged'}"
+        f"{len(outcomes) - len(failed)} of {len(outcomes)} transcripts done"
+        + (f"; failed: {', '.join(failed)}" if failed else ""),
+        err=True,
     )
-    return result
+    if failed:
+        sys.exit(batch.exit_code(outcomes))
 
 
 def _watch_renders(
@@ -352,16 +439,27 @@ def _watch_renders(
     watch.loop(paths, run, stop=stop)
 
 
+_executor_option = click.option(
+    "--executor",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help='Where clips are synthesized: threads here, or Ray actors (RAY_ADDRESS, else a local instance; '
+    'pip install -e ".[cluster]"). With ray, --jobs is the number of actors.',
+)
+
+
 @main.command()
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @_render_options
 @click.option("--base-url", help="Absolute URL where the output folder will be published (for feed.xml).")
 @_cover_option
 @_with_progress
-@click.option("--watch", is_flag=True, help="Render again whenever FILE or voices.yaml is saved.")
+@_executor_option
+@click.option("--watch", is_flag=True, help="Render again whenever FILE or voices.yaml is saved (one FILE only).")
 @_reports_errors
 def render(
-    file: str,
+    files: tuple[str, ...],
     config: str | None,
     engine: str,
     out_root: str,
@@ -372,18 +470,25 @@ def render(
     cover: str | None,
     progress: str,
     quiet: bool,
+    executor: str,
     watch: bool,
 ) -> None:
-    """Render FILE: episodes per section, the whole interview, subtitles, manifest, feed, player.
+    """Render each FILE: episodes per section, the whole interview, subtitles, manifest, feed, player.
 
     Episodes are built as soon as their clips exist, while the engine goes on; the
-    manifest, feed and player list each finished episode at once.
+    manifest, feed and player list each finished episode at once. Several FILEs share
+    one clip cache (a turn they share is synthesized once) and get a folder each under
+    OUT; one that fails is reported, the others finish, and the exit code is non-zero.
     """
-    args = (file, config, engine, out_root, sections_spec, cache_dir, jobs, base_url, cover, progress, quiet)
+    if watch and len(files) > 1:
+        raise PipelineError("--watch follows one transcript; give one FILE")
+    args = (files, config, engine, out_root, sections_spec, cache_dir, jobs, base_url, cover, progress, quiet, executor)
     if watch:
-        _watch_renders(file, config, lambda: _render_once(*args))
-    else:
-        _render_once(*args)
+        _watch_renders(files[0], config, lambda: _render_files(*args))
+        return
+    outcomes = _render_files(*args)
+    if len(files) > 1:
+        _batch_summary(outcomes)
 
 
 @main.command()
@@ -429,8 +534,8 @@ def serve(
     try:
         if watch:
             assert target is not None
-            args = (target, config, engine, out_root, sections_spec, cache_dir, jobs, None, cover)
-            _watch_renders(target, config, lambda: _render_once(*args))
+            args = ((target,), config, engine, out_root, sections_spec, cache_dir, jobs, None, cover)
+            _watch_renders(target, config, lambda: _render_files(*args))
         else:
             threading.Event().wait()
     finally:
@@ -438,13 +543,13 @@ def serve(
 
 
 @main.command()
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @_render_options
 @_cover_option
-@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (a list, with several FILEs).")
 @_reports_errors
 def plan(
-    file: str,
+    files: tuple[str, ...],
     config: str | None,
     engine: str,
     out_root: str,
@@ -454,22 +559,46 @@ def plan(
     cover: str | None,
     as_json: bool,
 ) -> None:
-    """Say what render would do, without doing it."""
-    parsed, vmap, chosen, settings = _prepare(
-        file, config, engine, out_root, sections_spec, cache_dir, jobs, None, render_mod.silent, cover
-    )
-    result = render_mod.make_plan(
-        parsed, vmap, chosen, settings.clip_cache(), settings.out_dir(parsed), settings.sections, cover=settings.cover
-    ).to_json()
+    """Say what render would do for each FILE, without doing it."""
+    chosen = _Engines()
+    plans: list[dict[str, Any]] = []
+    failed: list[batch.Outcome] = []
+    distinct: set[str] = set()
+    for file in files:
+        try:
+            parsed, vmap, engine_, settings = _prepare(
+                file, config, engine, out_root, sections_spec, cache_dir, jobs, None, render_mod.silent, cover,
+                choose=chosen.choose,
+            )  # fmt: skip
+            made = render_mod.make_plan(
+                parsed, vmap, engine_, settings.clip_cache(), settings.out_dir(parsed), settings.sections,
+                cover=settings.cover,
+            )  # fmt: skip
+        except PipelineError as exc:
+            if len(files) == 1:
+                raise
+            failed.append(batch.Outcome(file, error=exc))
+            for line in str(exc).splitlines():
+                click.echo(f"Error: {_located(file, line)}", err=True)
+            continue
+        distinct |= made.missing
+        result = made.to_json()
+        plans.append({"file": file, **result} if len(files) > 1 else result)
+        if not as_json:
+            click.echo(
+                (f"{file}: " if len(files) > 1 else "")
+                + f"engine {result['engine']}: {result['clips_to_synthesize']} clips to synthesize, "
+                f"{result['clips_cached']} cached; sections to build {result['sections_to_build'] or 'none'} "
+                f"(to encode {result['sections_to_encode'] or 'none'}), "
+                f"up to date {result['sections_up_to_date'] or 'none'}"
+            )
     if as_json:
-        _echo_json(result)
-    else:
-        click.echo(
-            f"engine {result['engine']}: {result['clips_to_synthesize']} clips to synthesize, "
-            f"{result['clips_cached']} cached; sections to build {result['sections_to_build'] or 'none'} "
-            f"(to encode {result['sections_to_encode'] or 'none'}), "
-            f"up to date {result['sections_up_to_date'] or 'none'}"
-        )
+        _echo_json(plans if len(files) > 1 else plans[0])
+    elif len(plans) > 1:
+        shared = sum(p["clips_to_synthesize"] for p in plans) - len(distinct)
+        click.echo(f"all: {len(distinct)} distinct clips to synthesize ({shared} shared between transcripts)")
+    if failed:
+        sys.exit(batch.exit_code(failed))
 
 
 @main.group()

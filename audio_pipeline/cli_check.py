@@ -151,7 +151,7 @@ def _summary(checks: list[TurnCheck], threshold: float, listener: listen.Listene
 
 
 @click.command()
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @run_options(
     engine_help="auto: the engine of the last render into OUT (from its manifest), else as render picks.",
     out_help="Output root the transcript was rendered into.",
@@ -170,7 +170,7 @@ def _summary(checks: list[TurnCheck], threshold: float, listener: listen.Listene
 )
 @click.option("--fix", is_flag=True, help="Re-synthesize failing clips, rebuild their sections, check them again.")
 def check(
-    file: str,
+    files: tuple[str, ...],
     config: str | None,
     engine: str,
     out_root: str,
@@ -182,14 +182,32 @@ def check(
     worst: int,
     fix: bool,
 ) -> None:
-    """Listen to FILE's rendered clips with an offline recognizer and compare them with the text.
+    """Listen to each FILE's rendered clips with an offline recognizer and compare them with the text.
 
-    Exit 1 when any clip fails, 0 otherwise. Needs the optional extra: pip install -e ".[check]".
+    Exit 1 when any clip fails, 0 otherwise (with several FILEs: a FILE that cannot be
+    checked is reported and the others are). Needs the optional extra: pip install -e ".[check]".
     """
-    from .cli import _reports_errors
+    from .cli import _located, _reports_errors
+    from .errors import PipelineError
 
-    run = _reports_errors(_run)
-    run(file, config, engine, out_root, sections_spec, cache_dir, jobs, as_json, threshold, worst, fix)
+    options = (config, engine, out_root, sections_spec, cache_dir, jobs, as_json, threshold, worst, fix)
+    if len(files) == 1:
+        if _reports_errors(_run)(files[0], *options):
+            sys.exit(1)
+        return
+    code = 0
+    for file in files:
+        click.echo(f"== {file}", err=as_json)
+        try:
+            failed = _run(file, *options)
+        except PipelineError as exc:
+            for line in str(exc).splitlines():
+                click.echo(f"Error: {_located(file, line)}", err=True)
+            code = max(code, exc.exit_code)
+        else:
+            code = max(code, 1 if failed else 0)
+    if code:
+        sys.exit(code)
 
 
 def _run(
@@ -204,7 +222,8 @@ def _run(
     threshold: float,
     worst: int,
     do_fix: bool,
-) -> None:
+) -> bool:
+    """Check one transcript and print its table; True when any clip failed."""
     from .cli import TqdmReporter, _echo_json, _prepare
 
     listen.require()
@@ -241,5 +260,4 @@ def _run(
             click.echo(_row(c))
     for line in [*notes, *_summary(checks, threshold, listener)]:
         click.echo(line, err=as_json)
-    if any(c.failed for c in checks):
-        sys.exit(1)
+    return any(c.failed for c in checks)

@@ -34,6 +34,7 @@ from . import engines, ffmpeg, fsutil, identity, naming
 from .cache import CachedClip, ClipCache
 from .engines.base import Engine
 from .errors import PipelineError, RenderError
+from .executors import Executor
 from .export import cover, podcast_meta
 from .export.cover import artwork_key
 from .model import EpisodeTags, Section, Transcript
@@ -408,10 +409,13 @@ def render(
     engine: Engine,
     settings: Settings,
     report: Reporter = silent,
+    *,
+    executor: Executor | None = None,
 ) -> Result:
     """Synthesize in section order and build each episode as soon as its clips exist,
     beside the engine (at a lower priority); after each episode the manifest, feed and
-    page list the episodes finished so far. The whole-interview files come last."""
+    page list the episodes finished so far. The whole-interview files come last.
+    ``executor``: where the clips are synthesized (default: threads here sharing ``engine``)."""
     out_dir = settings.out_dir(transcript)
     # Every speaker must have a voice before anything is written (no lock, no folders).
     vmap.cast(transcript, engine.name)
@@ -429,7 +433,7 @@ def render(
         ]
         assembly = _Assembly(plan, cache, settings, report)
         try:
-            clips, failures = _synthesize_streaming(needed, engine, cache, settings, report, plan, assembly)
+            clips, failures = _synthesize_streaming(needed, engine, cache, settings, report, plan, assembly, executor)
             if failures:
                 raise failure_error(failures, transcript.source)
             assembly.build_rest({**plan.found, **clips})
@@ -446,6 +450,7 @@ def _synthesize_streaming(
     report: Reporter,
     plan: Plan,
     assembly: _Assembly,
+    executor: Executor | None = None,
 ) -> tuple[dict[str, CachedClip], list[Failure]]:
     """Run the engine in a thread of its own while this one builds episodes in order."""
     found: dict[str, CachedClip] = dict(plan.found)
@@ -462,7 +467,7 @@ def _synthesize_streaming(
         try:
             outcome["result"] = synthesize_missing(
                 needed, engine, cache, workers=settings.jobs, report=report, known=plan.found,
-                on_clip=on_clip, stop=stop, niceness=ENGINE_NICENESS if settings.stream else 0,
+                on_clip=on_clip, stop=stop, niceness=ENGINE_NICENESS if settings.stream else 0, executor=executor,
             )  # fmt: skip
         except BaseException as exc:  # handed to the caller's thread
             outcome["error"] = exc

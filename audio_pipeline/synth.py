@@ -6,18 +6,16 @@ covers everything that shapes the audio, so "is it cached?" is the whole questio
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import functools
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from . import fsutil, lang, quality, text
+from . import lang, quality, text
 from .cache import CachedClip, ClipCache
-from .engines.base import Engine, expected_ms, synthesize_with_retry
-from .engines.sentences import Int16Array, SentenceEngine, compose
-from .errors import EngineError, RenderError, SynthesisError
-from .model import ClipRequest, Synthesis, Transcript, VoiceSpec
+from .engines.base import Engine, expected_ms
+from .errors import RenderError, SynthesisError
+from .executors import Executor, LocalExecutor
+from .model import ClipRequest, Transcript, VoiceSpec
 from .progress import Event, Reporter, silent
 from .voices import VoiceMap
 
@@ -114,6 +112,7 @@ def synthesize_missing(
     on_clip: Callable[[Job, CachedClip], None] | None = None,
     stop: threading.Event | None = None,
     niceness: int = 0,
+    executor: Executor | None = None,
 ) -> tuple[dict[str, CachedClip], list[Failure]]:
     """Make every clip not in the cache. Returns all clips found or made, and failures.
 
@@ -121,7 +120,9 @@ def synthesize_missing(
     Jobs are started in the order given (reading order), so sections finish in order;
     ``on_clip`` hears of each new clip as it lands. Setting ``stop`` cancels the jobs
     not yet started. ``niceness`` lowers the engine threads' priority a little, so an
-    episode being built beside them at normal priority gets a core.
+    episode being built beside them at normal priority gets a core. ``executor`` runs the
+    engine elsewhere (Ray actors); by default threads here share ``engine``. Either way
+    the audio comes back here and this thread alone writes the cache.
 
     Progress is reported in seconds of audio (stage "audio"): the total is estimated
     from the text, then corrected by how long finished clips came out against their
@@ -146,47 +147,29 @@ def synthesize_missing(
         report(Event("notice", message=f"{len(clips)} clips cached, {len(todo)} to synthesize"))
     report(Event("start", stage="audio", total=estimate.total(), unit="s"))
     failures: list[Failure] = []
-    lock = threading.Lock()
-
-    reuse = _reusing_sentences(engine, cache)
-
-    def work(job: Job) -> CachedClip:
-        if stop is not None and stop.is_set():
-            raise _Cancelled
-        result = synthesize_with_retry(engine, job.request, base_delay=retry_delay, synthesize=reuse)
-        return cache.put(job.key, result)
-
-    pool = cf.ThreadPoolExecutor(
-        max_workers=max(1, workers or engine.default_jobs),
-        initializer=functools.partial(fsutil.lower_thread_priority, niceness) if niceness else None,
-    )
+    pending = list(todo.values())
+    runner = executor or LocalExecutor(engine, workers=workers, niceness=niceness, retry_delay=retry_delay)
     try:
-        futures = {pool.submit(work, job): job for job in todo.values()}
-        for future in cf.as_completed(futures):
-            job = futures[future]
-            try:
-                clip = future.result()
-            except _Cancelled:
-                continue
-            except SynthesisError as exc:
-                with lock:
-                    failures.append(Failure(job, exc.message))
+        for index, outcome in runner.results([job.request for job in pending], sentences=cache.sentence, stop=stop):
+            job = pending[index]
+            if isinstance(outcome, SynthesisError):
+                failures.append(Failure(job, outcome.message))
                 report(Event("step", stage="audio", amount=0, total=estimate.failed(job.key), unit="s"))
-            else:
-                clips[job.key] = clip
-                if on_clip is not None:
-                    on_clip(job, clip)
-                # Cheap checks on every new clip (truncation, silence, clipping): a notice,
-                # not a failure; `audio-pipeline check` listens properly.
-                for problem in quality.fast_check(job.request, clip):
-                    report(Event("notice", message=f"{job.describe()}, line {job.line}: {problem}"))
-                seconds = clip.duration_ms / 1000
-                report(Event("step", stage="audio", amount=seconds, total=estimate.done(job.key, seconds), unit="s"))
-    except (EngineError, KeyboardInterrupt):
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
+                continue
+            # The driver alone writes the cache, whichever executor made the audio.
+            clip = cache.put(job.key, outcome)
+            clips[job.key] = clip
+            if on_clip is not None:
+                on_clip(job, clip)
+            # Cheap checks on every new clip (truncation, silence, clipping): a notice,
+            # not a failure; `audio-pipeline check` listens properly.
+            for problem in quality.fast_check(job.request, clip):
+                report(Event("notice", message=f"{job.describe()}, line {job.line}: {problem}"))
+            seconds = clip.duration_ms / 1000
+            report(Event("step", stage="audio", amount=seconds, total=estimate.done(job.key, seconds), unit="s"))
     finally:
-        pool.shutdown(wait=True)
+        if executor is None:
+            runner.close()
     report(Event("end", stage="audio"))
     if stop is not None and stop.is_set():
         raise KeyboardInterrupt  # cancelled: what finished is cached
@@ -194,10 +177,6 @@ def synthesize_missing(
     order = {job.key: i for i, job in enumerate(jobs)}
     failures.sort(key=lambda f: order[f.job.key])
     return clips, failures
-
-
-class _Cancelled(Exception):
-    """A job not started because the render was stopped."""
 
 
 class _AudioEstimate:
@@ -221,24 +200,6 @@ class _AudioEstimate:
     def failed(self, key: str) -> float:
         self.pending.pop(key, None)
         return self.total()
-
-
-def _reusing_sentences(engine: Engine, cache: ClipCache) -> Callable[[ClipRequest], Synthesis] | None:
-    """For an engine that speaks sentence by sentence: its synthesis, with every sentence
-    some cached clip already has (in this voice) taken from there. An edited turn
-    costs only its changed sentences. None for other engines."""
-    if not isinstance(engine, SentenceEngine):
-        return None
-    speaker = engine
-
-    def synthesize(request: ClipRequest) -> Synthesis:
-        def speak(sentence: str) -> Int16Array:
-            found = cache.sentence(request.sentence_key(sentence), speaker.sample_rate)
-            return found if found is not None else speaker.sentence_pcm(sentence, request.spec, request.lang)
-
-        return compose(request, speak, speaker.sample_rate, speaker.sentence_gap_ms)
-
-    return synthesize
 
 
 def failure_error(failures: list[Failure], source: str) -> RenderError:

