@@ -36,7 +36,7 @@ from audio_pipeline import engines, render, serve, synth, transcript, voices, wa
 from audio_pipeline.progress import Event  # noqa: E402
 
 SEED = ROOT / "seeds" / "luo-yonghao-yan-junjie.md"
-EDIT = ("完全超出预期。", "完全超出了所有人的预期。")
+EDIT = ("我们从一开始就明确", "我们从一开始就非常明确")  # one sentence of section 1's first turn
 
 
 def seed_text(sections: int | None) -> str:
@@ -137,7 +137,8 @@ def edit_to_ear(work: Path, engine_name: str) -> float:
         response.readline()
         text = src.read_text("utf-8")
         tmp = src.with_name(".interview.md.swp")
-        tmp.write_text(text.replace(*EDIT), "utf-8")
+        assert EDIT[0] in text, "the edited sentence must be in the rendered text"
+        tmp.write_text(text.replace(*EDIT, 1), "utf-8")
         saved = time.perf_counter()
         os.replace(tmp, src)  # as an editor saves
         while not response.readline().startswith(b"event: manifest"):
@@ -154,8 +155,12 @@ def measure(engine_name: str, sections: int | None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         alone = section_one_alone(base / "alone", text, engine_name)
+        print(f"{engine_name}: section 1 alone {alone:.1f} s", file=sys.stderr, flush=True)
         stream_wall, rec = cold_render(base / "stream", text, engine_name, True)
+        print(f"{engine_name}: streaming {stream_wall:.1f} s, first episode {rec.first_episode} s, "
+              f"ETA error {rec.eta_errors(stream_wall)}", file=sys.stderr, flush=True)
         batch_wall, _ = cold_render(base / "batch", text, engine_name, False)
+        print(f"{engine_name}: synthesize-then-assemble {batch_wall:.1f} s", file=sys.stderr, flush=True)
         ear = edit_to_ear(base / "stream", engine_name)
         shutil.rmtree(base / "batch", ignore_errors=True)
     first = rec.first_episode or float("nan")
