@@ -124,7 +124,6 @@ def read_rows(body: list[str], first_number: int) -> list[Row]:
 class Speakers:
     """Which candidates are speaker markers, and the name each speaker is shown by."""
 
-    known: dict[str, str]  # key -> spelling from voices.yaml
     aliases: dict[str, str]  # key -> real name
     accepted: set[str] = field(default_factory=set)
     spellings: dict[str, Counter[str]] = field(default_factory=dict)
@@ -158,7 +157,7 @@ def _meta_looking(rows: list[Row]) -> bool:
 
 
 def decide(rows: list[Row], known: dict[str, str], aliases: dict[str, str]) -> Speakers:
-    speakers = Speakers(known, aliases)
+    speakers = Speakers(aliases)
     cands = [r for r in rows if r.candidate is not None]
     paragraphs: dict[int, list[Row]] = {}
     for row in rows:

@@ -148,10 +148,6 @@ class Pieces:
     segments: tuple[str | None, ...]
     directions: tuple[str, ...]
 
-    @property
-    def text(self) -> str:
-        return " ".join(s for s in self.segments if s)
-
 
 _ITALIC = re.compile(r"(?<![*\w])([*_])([^*_\n]{1,40}?)\1(?![*\w])")
 

@@ -621,7 +621,7 @@ class _Assembly:
             with contextlib.suppress(FileNotFoundError):
                 link.unlink()
 
-    def _manifest(self, whole: dict[str, Any] | None, sections: Sequence[int]) -> dict[str, Any]:
+    def _manifest(self, whole: dict[str, Any] | None, sections: list[dict[str, Any]]) -> dict[str, Any]:
         plan = self.plan
         return {
             "version": MANIFEST_VERSION,
@@ -636,7 +636,7 @@ class _Assembly:
                 "key": plan.art_key,
                 "generated": plan.cover_source is None,
             },
-            "sections": [self.entries[i] for i in sections],
+            "sections": sections,
             "whole": whole,
         }
 
@@ -659,8 +659,7 @@ class _Assembly:
         if not (isinstance(whole, dict) and _whole_present(self.out_dir, whole)):
             whole = None
         self._write_cover()
-        manifest = self._manifest(whole, [])
-        manifest["sections"] = listed
+        manifest = self._manifest(whole, listed)
         if fsutil.write_if_changed(
             self.out_dir / MANIFEST, (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode()
         ):
@@ -721,13 +720,13 @@ class _Assembly:
             whole = None
             report(Event("notice", message="whole-interview files not rebuilt: render every section to make them"))
 
-        manifest = self._manifest(whole, [s.section.index for s in plan.sections if s.section.index in entries])
+        in_use = [entries[s.section.index] for s in plan.sections if s.section.index in entries]
+        manifest = self._manifest(whole, in_use)
         _remove_stale(out_dir, plan.old_manifest, manifest)
         built = self.built
         if built or whole_built:
             from . import assemble
 
-            in_use = [entries[s.section.index] for s in plan.sections if s.section.index in entries]
             # The title and gap pieces stay while a whole interview (this one or the last) uses them.
             joined_from = (whole or plan.old_manifest.get("whole") or {}).get("parts", [])
             assemble.prune_parts(out_dir, in_use, [*joined_from, *cover.piece_names(plan.art_key)])

@@ -24,7 +24,6 @@ from aiohttp import web
 from .errors import PipelineError
 
 EVENTS_NAME = "__events"
-EVENTS_PATH = "/" + EVENTS_NAME
 MANIFEST = "manifest.json"
 POLL_SECONDS = 0.25
 DEFAULT_HOST = "127.0.0.1"
