@@ -435,6 +435,9 @@ def render(
         try:
             clips, failures = _synthesize_streaming(needed, engine, cache, settings, report, plan, assembly, executor)
             if failures:
+                # What the engine did make is kept: episodes whose clips all exist are built
+                # and listed, so only the failed sections wait for the retry.
+                assembly.build_rest({**plan.found, **clips}, complete_only=True)
                 raise failure_error(failures, transcript.source)
             assembly.build_rest({**plan.found, **clips})
             return assembly.finish()
@@ -594,9 +597,12 @@ class _Assembly:
         # The first also encodes its MP3 and AAC side by side (same bytes), as a lone section does.
         return self._build(sp, clips, first or len(self.encoding) == 1)
 
-    def build_rest(self, clips: dict[str, CachedClip]) -> None:
-        """Build what is left, two sections at a time, now that every clip exists."""
+    def build_rest(self, clips: dict[str, CachedClip], complete_only: bool = False) -> None:
+        """Build what is left, two sections at a time, now that every clip exists
+        (``complete_only``: some failed; build the sections whose clips all exist)."""
         rest = self.queue()
+        if complete_only:
+            rest = [sp for sp in rest if all(j.key in clips for j in sp.jobs)]
         alone = len(self.encoding) == 1
         with cf.ThreadPoolExecutor(max_workers=ASSEMBLY_WORKERS) as pool:
             futures = {pool.submit(self._build, sp, clips, alone): sp for sp in rest}
@@ -610,6 +616,8 @@ class _Assembly:
                 for future in cf.as_completed(futures):
                     self._done(futures[future], future.result())
                     self._announce(futures[future])
+                    if complete_only:
+                        self._publish_progress()
             except BaseException:
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise

@@ -216,13 +216,16 @@ def test_removed_section_loses_its_files(tmp_path: Path) -> None:
     }
 
 
-def test_failing_turn_reported_others_cached_outputs_untouched(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stream", [True, False])
+def test_failing_turn_reported_others_cached_outputs_untouched(tmp_path: Path, stream: bool) -> None:
+    # stream=False is the case where the engine finishes (with a failure) before the
+    # assembly thread wakes: the complete sections must still be built.
     first = _render(tmp_path)
     before = _snapshot(first.out_dir)
     edited = TEXT.replace("谢谢你。", "谢谢你，再见。").replace("谢谢邀请。", "谢谢邀请，真的。")
     engine = ToneEngine(fail_containing="再见")
     with pytest.raises(RenderError) as info:
-        _render(tmp_path, edited, engine)
+        _render(tmp_path, edited, engine, stream=stream)
     message = str(info.value)
     assert "1 clip(s) failed" in message and "talk.md:23: section 3, 罗永浩" in message
     # Episodes are built as their clips land: section 1's edit is done; the failed
