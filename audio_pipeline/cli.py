@@ -23,6 +23,7 @@ from . import __version__, batch, transcript, voices
 from . import render as render_mod
 from .cli_options import run_options
 from .engines.base import Engine
+from .engines.base import warm as warm_engine
 from .errors import PipelineError
 from .executors import Executor
 from .model import Transcript
@@ -346,6 +347,12 @@ class _Engines:
         self.executors.clear()
 
 
+def _warm_quietly(engine: Engine) -> None:
+    # Only a head start: when loading fails, the render that needs the model says why.
+    with contextlib.suppress(Exception):
+        warm_engine(engine)
+
+
 def _render_files(
     files: tuple[str, ...],
     config: str | None,
@@ -359,9 +366,11 @@ def _render_files(
     progress: str = "bar",
     quiet: bool = False,
     executor: str = "local",
+    warm: bool = False,
 ) -> list[batch.Outcome]:
     """Render each file in turn (one clip cache, one executor); a failing one is
-    reported and the others go on. Raises the error itself when there is one file."""
+    reported and the others go on. Raises the error itself when there is one file.
+    ``warm``: load the engine's model beside the render (a watch: the next edit is heard sooner)."""
     reporter = make_reporter(progress, quiet)
     chosen = _Engines(executor, jobs)
 
@@ -370,6 +379,8 @@ def _render_files(
             file, config, engine, out_root, sections_spec, cache_dir, jobs, base_url, reporter, cover,
             announce=True, quiet=quiet, choose=chosen.choose,
         )  # fmt: skip
+        if warm:
+            threading.Thread(target=_warm_quietly, args=(engine_,), name="warm", daemon=True).start()
         return batch.Prepared(parsed, vmap, engine_, settings)
 
     def done(outcome: batch.Outcome) -> None:
@@ -484,7 +495,7 @@ def render(
         raise PipelineError("--watch follows one transcript; give one FILE")
     args = (files, config, engine, out_root, sections_spec, cache_dir, jobs, base_url, cover, progress, quiet, executor)
     if watch:
-        _watch_renders(files[0], config, lambda: _render_files(*args))
+        _watch_renders(files[0], config, lambda: _render_files(*args, warm=True))
         return
     outcomes = _render_files(*args)
     if len(files) > 1:
@@ -535,7 +546,7 @@ def serve(
         if watch:
             assert target is not None
             args = ((target,), config, engine, out_root, sections_spec, cache_dir, jobs, None, cover)
-            _watch_renders(target, config, lambda: _render_files(*args))
+            _watch_renders(target, config, lambda: _render_files(*args, warm=True))
         else:
             threading.Event().wait()
     finally:

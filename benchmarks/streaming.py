@@ -20,6 +20,7 @@ import argparse
 import http.client
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -33,10 +34,22 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from audio_pipeline import engines, render, serve, synth, transcript, voices, watch  # noqa: E402
+from audio_pipeline.engines import base as engine_base  # noqa: E402
 from audio_pipeline.progress import Event  # noqa: E402
 
 SEED = ROOT / "seeds" / "luo-yonghao-yan-junjie.md"
-EDIT = ("我们从一开始就明确", "我们从一开始就非常明确")  # one sentence of section 1's first turn
+# One-sentence edits in section 1 (in every subset): a long sentence (about 9 s of
+# speech), then a short one (about 3 s); the whole sentence is what the engine re-speaks.
+EDITS = (
+    ("我们从一开始就明确", "我们从一开始就非常明确"),
+    ("怎么做到每个领域都有顶尖人才？", "怎么做到每个领域都有顶级人才？"),
+)
+
+
+def sentence_with(fragment: str, text: str) -> str:
+    """The sentence of ``text`` that holds ``fragment`` (what the engine re-speaks)."""
+    found = next(s for s in re.split(r"(?<=[。！？])|\n", text) if fragment in s)
+    return re.sub(r"^\*\*[^*]+\*\*[:：]\s*", "", found)  # without its speaker marker
 
 
 def seed_text(sections: int | None) -> str:
@@ -108,46 +121,70 @@ def cold_render(work: Path, text: str, engine_name: str, stream: bool) -> tuple[
     return time.perf_counter() - recorder.start, recorder
 
 
-def edit_to_ear(work: Path, engine_name: str) -> float:
-    """Save a one-sentence edit while the watch loop and the server run; seconds until
-    the page's event stream says a new manifest is there."""
+def edit_to_ear(work: Path, engine_name: str) -> list[dict[str, Any]]:
+    """Save one-sentence edits (EDITS: a long sentence, then a short one) while the watch
+    loop and the server run; for each, seconds until the page's event stream says a new
+    manifest is there, split into synthesis (save -> last clip done) and the rest (the
+    episode's levelling and encoding, the manifest). As the CLI's watch does, the engine
+    is warmed beside the first render; the first edit comes once that is done."""
     src = work / "interview.md"
     vmap = voices.load(ROOT / "voices.yaml")
     engine = engines.create(engine_name, vmap.engine(engine_name).options)
     settings = render.Settings(out_root=work / "out", cache_dir=work / "cache", engine=engine_name)
+    marks: dict[str, float] = {}
+
+    def seen(event: Event) -> None:
+        if event.stage == "audio" and event.kind == "end":
+            marks["synthesized"] = time.perf_counter()
 
     def run(_saved: set[Path]) -> None:
         try:
-            render.render(transcript.read(src, vmap.speakers), vmap, engine, settings)
+            render.render(transcript.read(src, vmap.speakers), vmap, engine, settings, seen)
         except Exception as exc:  # the watch goes on, as the CLI's does
             print(f"render failed: {exc}", file=sys.stderr)
 
+    warming = threading.Thread(target=engine_base.warm, args=(engine,))
+    warming.start()
     stop = threading.Event()
     loop = threading.Thread(target=watch.loop, args=([src, ROOT / "voices.yaml"], run), kwargs={"stop": stop})
     loop.start()
     out = settings.out_dir(transcript.read(src, vmap.speakers))
     time.sleep(2.0)  # the first (no-op) render and the watcher are up
+    warming.join()
+    rows = []
     with serve.running(out) as server:
         parts = urlsplit(server.url)
         conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
         conn.request("GET", "/" + serve.EVENTS_NAME)
         response = conn.getresponse()
-        response.readline()
-        response.readline()
-        response.readline()
-        text = src.read_text("utf-8")
-        tmp = src.with_name(".interview.md.swp")
-        assert EDIT[0] in text, "the edited sentence must be in the rendered text"
-        tmp.write_text(text.replace(*EDIT, 1), "utf-8")
-        saved = time.perf_counter()
-        os.replace(tmp, src)  # as an editor saves
-        while not response.readline().startswith(b"event: manifest"):
-            pass
-        heard = time.perf_counter() - saved
+        for _ in range(3):
+            response.readline()
+        for old, new in EDITS:
+            text = src.read_text("utf-8")
+            tmp = src.with_name(".interview.md.swp")
+            assert old in text, "the edited sentence must be in the rendered text"
+            tmp.write_text(text.replace(old, new, 1), "utf-8")
+            marks.clear()
+            saved = time.perf_counter()
+            os.replace(tmp, src)  # as an editor saves
+            while not response.readline().startswith(b"event: manifest"):
+                pass
+            heard = time.perf_counter()
+            synthesized = marks.get("synthesized", saved)
+            rows.append(
+                {
+                    "sentence_chars": len(sentence_with(new, src.read_text("utf-8"))),
+                    "edit_to_ear_s": round(heard - saved, 2),
+                    "synthesis_s": round(synthesized - saved, 2),
+                    "episode_s": round(heard - synthesized, 2),
+                }
+            )
+            print(f"{engine_name}: edit-to-ear {rows[-1]}", file=sys.stderr, flush=True)
+            time.sleep(3.0)  # the whole-interview files of this edit are written
         conn.close()
     stop.set()
     loop.join()
-    return heard
+    return rows
 
 
 def measure(engine_name: str, sections: int | None) -> dict[str, Any]:
@@ -157,8 +194,12 @@ def measure(engine_name: str, sections: int | None) -> dict[str, Any]:
         alone = section_one_alone(base / "alone", text, engine_name)
         print(f"{engine_name}: section 1 alone {alone:.1f} s", file=sys.stderr, flush=True)
         stream_wall, rec = cold_render(base / "stream", text, engine_name, True)
-        print(f"{engine_name}: streaming {stream_wall:.1f} s, first episode {rec.first_episode} s, "
-              f"ETA error {rec.eta_errors(stream_wall)}", file=sys.stderr, flush=True)
+        print(
+            f"{engine_name}: streaming {stream_wall:.1f} s, first episode {rec.first_episode} s, "
+            f"ETA error {rec.eta_errors(stream_wall)}",
+            file=sys.stderr,
+            flush=True,
+        )
         batch_wall, _ = cold_render(base / "batch", text, engine_name, False)
         print(f"{engine_name}: synthesize-then-assemble {batch_wall:.1f} s", file=sys.stderr, flush=True)
         ear = edit_to_ear(base / "stream", engine_name)
@@ -174,7 +215,8 @@ def measure(engine_name: str, sections: int | None) -> dict[str, Any]:
         "batch_wall_s": round(batch_wall, 2),
         "wall_vs_batch": round(stream_wall / batch_wall - 1, 4),
         "eta_error": rec.eta_errors(stream_wall),
-        "edit_to_ear_s": round(ear, 2),
+        "edit_to_ear_s": ear[0]["edit_to_ear_s"],
+        "edits": ear,
     }
 
 
@@ -190,13 +232,22 @@ def main() -> None:
         results.append(row)
         print(json.dumps(row, ensure_ascii=False))
     print()
-    print(f"{'engine':8} {'sections':>8} {'sec1 alone':>10} {'1st ep':>8} {'target':>8} {'stream':>8} {'batch':>8} "
-          f"{'+wall':>7} {'ETA 10/25/50 %':>22} {'edit-to-ear':>11}")
+    print(
+        f"{'engine':8} {'sections':>8} {'sec1 alone':>10} {'1st ep':>8} {'target':>8} {'stream':>8} {'batch':>8} "
+        f"{'+wall':>7} {'ETA 10/25/50 %':>22} {'edit-to-ear':>11}"
+    )
     for r in results:
         eta = "/".join("—" if v is None else f"{v:+.0%}" for v in r["eta_error"].values())
-        print(f"{r['engine']:8} {r['sections']!s:>8} {r['section_1_engine_s']:>9.1f}s {r['first_episode_s']:>7.1f}s "
-              f"{r['first_episode_target_s']:>7.1f}s {r['stream_wall_s']:>7.1f}s {r['batch_wall_s']:>7.1f}s "
-              f"{r['wall_vs_batch']:>+7.1%} {eta:>22} {r['edit_to_ear_s']:>10.2f}s")
+        print(
+            f"{r['engine']:8} {r['sections']!s:>8} {r['section_1_engine_s']:>9.1f}s {r['first_episode_s']:>7.1f}s "
+            f"{r['first_episode_target_s']:>7.1f}s {r['stream_wall_s']:>7.1f}s {r['batch_wall_s']:>7.1f}s "
+            f"{r['wall_vs_batch']:>+7.1%} {eta:>22} {r['edit_to_ear_s']:>10.2f}s"
+        )
+        for e in r["edits"]:
+            print(
+                f"  edit of a {e['sentence_chars']}-character sentence: {e['edit_to_ear_s']:.2f} s "
+                f"(synthesis {e['synthesis_s']:.2f} s, episode {e['episode_s']:.2f} s)"
+            )
     out = ROOT / "benchmarks" / "results" / "streaming.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n", "utf-8")

@@ -208,6 +208,52 @@ def test_threads_share_the_model(engine: KokoroEngine) -> None:
 
 
 @pytest.mark.slow
+def test_a_lone_clip_runs_on_every_core_with_the_same_samples(
+    engine: KokoroEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A clip synthesized alone uses a session with a thread per core; beside another
+    clip, the shared one-thread session. Both give the same samples, so a clip's bytes do
+    not depend on what else was running."""
+    from audio_pipeline.engines import kokoro
+
+    used: list[int] = []
+    real_session = kokoro._session
+
+    def spy(model: Path, threads: int, device: str = "cpu") -> object:
+        used.append(threads)
+        return real_session(model, threads, device)
+
+    monkeypatch.setattr(kokoro, "_session", spy)
+    monkeypatch.setattr(engine, "alone_threads", 2)  # as on any machine with 2+ cores
+    alone = engine.synthesize(request(engine, (ZH,), voice="jm_kumo")).audio.raw_data
+    assert used and set(used) == {2}
+    used.clear()
+    engine._active = 1  # another clip is being synthesized
+    try:
+        beside = engine.synthesize(request(engine, (ZH,), voice="jm_kumo")).audio.raw_data
+    finally:
+        engine._active = 0
+    assert used and set(used) == {engine.threads} and engine.threads == 1
+    assert alone == beside
+    # An explicit 'threads' option is kept for lone clips too.
+    assert KokoroEngine(threads=1).alone_threads == 1
+
+
+def test_warm_builds_sessions_and_phonemizers(monkeypatch: pytest.MonkeyPatch) -> None:
+    from audio_pipeline.engines import base, kokoro
+
+    warmed = KokoroEngine()
+    built: list[int] = []
+    monkeypatch.setattr(kokoro, "_session", lambda model, threads, device="cpu": built.append(threads))
+    spoken: list[str] = []
+    monkeypatch.setattr(kokoro, "phonemize", lambda text, lang="zh", **_: spoken.append(lang) or "")
+    base.warm(warmed)
+    assert sorted(set(built)) == sorted({warmed.threads, warmed.alone_threads})
+    assert spoken == ["zh", "en"]
+    base.warm(object())  # an engine without warm(): nothing to do
+
+
+@pytest.mark.slow
 def test_edit_reuses_unchanged_sentences(
     engine: KokoroEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

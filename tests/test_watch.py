@@ -94,3 +94,26 @@ def test_render_watch_rerenders_and_survives_a_bad_edit(
         stop.set()
         thread.join(30)
     assert not thread.is_alive()
+
+
+def test_watched_renders_warm_the_engine_beside_the_render(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A watch loads the engine's model while it renders, so the first edit does not wait
+    for it; a failing warm-up is left to the render to report."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "voices.yaml").write_text(VOICES.read_text("utf-8"), "utf-8")
+    talk = tmp_path / "talk.md"
+    talk.write_text(TALK, "utf-8")
+    warmed: list[str] = []
+    done = threading.Event()
+
+    def fake_warm(engine: object) -> None:
+        warmed.append(type(engine).__name__)
+        done.set()
+        raise RuntimeError("the model is missing")  # swallowed: the render reports its own errors
+
+    monkeypatch.setattr(cli, "warm_engine", fake_warm)
+    args = ((str(talk),), None, "espeak", "output", None, None, None, None)
+    cli._render_files(*args)
+    assert not done.wait(0.5)  # a plain render does not
+    cli._render_files(*args, warm=True)
+    assert done.wait(10) and warmed == ["EspeakEngine"]

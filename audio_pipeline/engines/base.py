@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from typing import ClassVar, Protocol
+from typing import ClassVar, Protocol, runtime_checkable
 
 from ..errors import SynthesisError
 from ..model import ClipRequest, Synthesis
@@ -29,6 +29,22 @@ class Engine(Protocol):
     def synthesize(self, request: ClipRequest) -> Synthesis:
         """Return audio and sentence marks, or raise SynthesisError / EngineError."""
         ...
+
+
+@runtime_checkable
+class Warmable(Protocol):
+    """An engine with a slow first call (a model to load, phonemizers to build) that can
+    do that work ahead, e.g. when a watch starts, so the first edit is heard sooner."""
+
+    def warm(self) -> None:
+        """Load what the first synthesis would load; safe to call from any thread, again."""
+        ...
+
+
+def warm(engine: object) -> None:
+    """``engine.warm()`` when the engine has one; nothing otherwise."""
+    if isinstance(engine, Warmable):
+        engine.warm()
 
 
 def expected_ms(text: str) -> int:

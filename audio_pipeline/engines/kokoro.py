@@ -56,6 +56,10 @@ TRIM_PAD_MS = 30  # silence kept around the trimmed speech
 # Measured on the 2-core machine (benchmarks/kokoro_rtf.py): one single-threaded session
 # shared by as many workers as there are cores beats one session with 2 intra-op threads.
 DEFAULT_THREADS = 1
+# ...but a clip synthesized alone (an edit, the last clip of a render) leaves the other
+# cores idle: it runs on a session with a thread per core, about 1.3x faster here. Its
+# samples are the same (onnxruntime's CPU kernels do not split reductions by thread;
+# tests/test_engine_kokoro.py checks it).
 
 OPTION_NAMES = ("model", "voices", "vocab", "threads", "device")
 # ``device: cuda`` runs the model with onnxruntime's CUDA provider (onnxruntime-gpu);
@@ -521,6 +525,9 @@ class KokoroEngine:
         self.threads: int = threads if threads is not None else DEFAULT_THREADS
         # Workers that keep the cores busy without oversubscribing them.
         self.default_jobs: int = max(1, cores // self.threads)
+        # Threads for a clip synthesized while no other is (unless 'threads' was set).
+        self.alone_threads: int = self.threads if threads is not None else cores
+        self._active = 0  # clips being synthesized now
         device = options.get("device", "cpu")
         if device not in DEVICES:
             raise ConfigError(f"kokoro option 'device' must be one of {', '.join(DEVICES)}, not {device!r}")
@@ -683,8 +690,13 @@ class KokoroEngine:
             )
         return next(iter(tables.values()))
 
+    def _threads_now(self) -> int:
+        with self._lock:
+            alone = self._active <= 1
+        return self.alone_threads if alone and self.device == "cpu" else self.threads
+
     def _infer(self, tokens: list[int], style: Float32Array, speed: float) -> Float32Array:
-        session = _session(self.model_path, self.threads, self.device)
+        session = _session(self.model_path, self._threads_now(), self.device)
         names = {i.name: i for i in session.get_inputs()}
         token_name = "input_ids" if "input_ids" in names else "tokens"
         speed_type = getattr(names.get("speed"), "type", "tensor(float)")
@@ -739,4 +751,19 @@ class KokoroEngine:
         return (np.clip(audio, -1.0, 1.0) * 32767.0).astype(np.int16)
 
     def synthesize(self, request: ClipRequest) -> Synthesis:
-        return sentences.synthesize(self, request)
+        with self._lock:
+            self._active += 1
+        try:
+            return sentences.synthesize(self, request)
+        finally:
+            with self._lock:
+                self._active -= 1
+
+    def warm(self) -> None:
+        """Build the sessions (shared and alone) and the phonemizers: about 3 s here
+        that the first edit of a watched transcript would otherwise wait for."""
+        self._tables()
+        for threads in {self.threads, self.alone_threads}:
+            _session(self.model_path, threads, self.device)
+        for lang in ("zh", "en"):
+            phonemize("你好" if lang == "zh" else "hello", lang)
