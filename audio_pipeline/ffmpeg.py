@@ -1,4 +1,4 @@
-"""Thin, typed wrappers around the ffmpeg binary: decode, encode, join, measure.
+"""Thin, typed wrappers around the ffmpeg binary: decode, encode, measure.
 
 Everything here is a pure function of its inputs (no printing, no global state)
 and every ffmpeg failure raises :class:`EncodeError` with the tail of ffmpeg's
@@ -7,22 +7,19 @@ so a failed call leaves no temporary file and the previous output untouched,
 and they are byte-for-byte reproducible: the same PCM and arguments give the
 same file (``-fflags +bitexact``, ``-flags:a +bitexact``: no creation time, no
 Lavf/Lavc version tag). That holds for one ffmpeg build: LAME writes its own
-version into MP3 frames, so key caches on :func:`ffmpeg_version` too.
+version into MP3 frames, so key caches on :func:`build_id` too.
 
-Loudness: :func:`encode_normalized` is the one-call way to get -16 LUFS
-integrated with true peak <= -1 dBTP with ffmpeg alone (measure, gain,
-oversampled limiter, encode, verify: 3-5 passes over the audio). The pieces
-(:func:`measure_pcm`, :func:`normalization_for`, :func:`encode` with
-``normalize=``) are public for callers that need them. The renderer instead
-levels PCM in-process (:mod:`audio_pipeline.loudness`) and encodes it once:
-:func:`encode_pair` writes the MP3 and an AAC (ADTS) stream in one run.
+The renderer levels PCM in-process (:mod:`audio_pipeline.loudness`: -16 LUFS
+integrated, true peak <= -1 dBTP) and encodes it once: :func:`encode_pair` writes
+the MP3 and an AAC (ADTS) stream in one run. :func:`loudness` and
+:func:`measure_pcm` measure with ffmpeg's own ebur128 filter, e.g. to check it.
 
 Joins never re-encode, and need no ffmpeg: :mod:`audio_pipeline.mp3` joins MP3s,
 :mod:`audio_pipeline.aac` joins the AAC pieces :func:`encode_pair` writes into an M4B.
 
 PCM is always raw signed 16-bit little-endian mono ("s16le") at a sample rate
-the caller states; :func:`encode` streams it into ffmpeg's stdin chunk by
-chunk, so memory stays bounded however long the audio is.
+the caller states; :func:`encode_pair` and :func:`encode_mp3` stream it into
+ffmpeg's stdin chunk by chunk, so memory stays bounded however long the audio is.
 
 Only the ``ffmpeg`` binary shipped by ``imageio-ffmpeg`` is assumed; there is no
 ffprobe and nothing here needs one.
@@ -37,12 +34,11 @@ import math
 import os
 import re
 import subprocess
-import tempfile
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Literal
+from typing import IO, TYPE_CHECKING
 
 from audio_pipeline.errors import EncodeError
 from audio_pipeline.fsutil import atomic_path
@@ -50,31 +46,21 @@ from audio_pipeline.fsutil import atomic_path
 if TYPE_CHECKING:
     from pydub import AudioSegment
 
-    from audio_pipeline.export.tags import Chapter
-
 __all__ = [
     "EncodeError",
     "Loudness",
-    "Normalization",
     "ffmpeg_exe",
-    "ffmpeg_version",
+    "build_id",
     "run",
     "decode",
     "decode_stream",
-    "encode",
+    "encode_mp3",
     "encode_pair",
-    "encode_normalized",
-    "NormalizedEncode",
     "loudness",
     "measure_pcm",
-    "loudnorm_gain",
-    "plan_loudnorm",
-    "normalization_for",
-    "ffmetadata",
 ]
 
 StrPath = str | os.PathLike[str]
-Format = Literal["mp3", "m4a", "m4b"]
 
 #: Environment variable that overrides the ffmpeg binary.
 FFMPEG_ENV = "AUDIO_PIPELINE_FFMPEG"
@@ -83,7 +69,6 @@ _BASE_ARGS = ("-hide_banner", "-nostdin")
 _BITEXACT = ("-fflags", "+bitexact", "-flags:a", "+bitexact")
 _STDERR_TAIL_LINES = 8
 _STDERR_KEEP_BYTES = 64 * 1024
-
 
 
 # --------------------------------------------------------------------------- running
@@ -111,13 +96,6 @@ def build_id() -> str:
     stays fast)."""
     exe = Path(ffmpeg_exe())
     return f"{exe.name}:{exe.stat().st_size}"
-
-
-def ffmpeg_version() -> str:
-    """First line of ``ffmpeg -version`` (e.g. for cache/build keys: output bytes
-    are reproducible for one ffmpeg build, not across LAME/ffmpeg versions)."""
-    out, _ = _run(["-version"], what="version query")
-    return out.decode("utf-8", "replace").splitlines()[0].strip()
 
 
 def _tail(stderr: bytes, lines: int = _STDERR_TAIL_LINES) -> str:
@@ -356,47 +334,6 @@ def _parse_wav(data: bytes, src: Path) -> tuple[int, int, bytes]:
             buf.seek(size + (size % 2), io.SEEK_CUR)
 
 
-# --------------------------------------------------------------------------- metadata
-
-
-def _escape_ffmeta(value: str) -> str:
-    out = []
-    for ch in value.replace("\r\n", "\n").replace("\r", "\n"):
-        if ch in "=;#\\\n":
-            out.append("\\")
-        out.append(ch)
-    return "".join(out)
-
-
-_META_KEY = re.compile(r"^[A-Za-z0-9_\-]+$")
-
-
-def ffmetadata(metadata: Mapping[str, str], chapters: Sequence[Chapter] = ()) -> str:
-    """Render an ffmpeg ``;FFMETADATA1`` document (global tags and chapters).
-
-    Values are escaped (``= ; # \\`` and newlines); keys must be plain
-    identifiers. Chapter times are milliseconds (``TIMEBASE=1/1000``).
-    """
-    lines = [";FFMETADATA1"]
-    for key, value in metadata.items():
-        if not _META_KEY.match(key):
-            raise ValueError(f"unsupported metadata key {key!r}")
-        lines.append(f"{key}={_escape_ffmeta(str(value))}")
-    previous_end = 0
-    for ch in chapters:
-        if ch.start_ms < previous_end or ch.end_ms < ch.start_ms:
-            raise ValueError(f"chapters overlap or run backwards at {ch!r}")
-        previous_end = ch.end_ms
-        lines += [
-            "[CHAPTER]",
-            "TIMEBASE=1/1000",
-            f"START={int(ch.start_ms)}",
-            f"END={int(ch.end_ms)}",
-            f"title={_escape_ffmeta(ch.title)}",
-        ]
-    return "\n".join(lines) + "\n"
-
-
 # --------------------------------------------------------------------------- loudness
 
 
@@ -407,18 +344,6 @@ class Loudness:
     integrated_lufs: float
     true_peak_dbtp: float
     lra: float
-
-
-@dataclass(frozen=True)
-class Normalization:
-    """What :func:`encode` applies: a linear gain, then (optionally) a true-peak limiter.
-
-    ``ceiling_dbtp`` is the limiter's ceiling, applied on a 4x oversampled
-    signal so inter-sample peaks are caught; ``None`` means no limiter.
-    """
-
-    gain_db: float
-    ceiling_dbtp: float | None = None
 
 
 _NUM = r"(-?(?:inf|\d+(?:\.\d+)?))"
@@ -457,16 +382,10 @@ def loudness(path: StrPath) -> Loudness:
     return _parse_ebur128(stderr, src)
 
 
-def measure_pcm(pcm_chunks: Iterable[bytes], sample_rate: int, *, normalize: Normalization | None = None) -> Loudness:
-    """Measure raw s16le mono PCM streamed in chunks.
-
-    With ``normalize``, measure what :func:`encode` would feed its encoder
-    (gain and limiter applied), without encoding.
-    """
-    chain = _filter_chain(sample_rate, normalize, None)
-    chain = f"{chain},{_EBUR128}" if chain else _EBUR128
+def measure_pcm(pcm_chunks: Iterable[bytes], sample_rate: int) -> Loudness:
+    """Measure raw s16le mono PCM streamed in chunks."""
     stderr = _stream_into(
-        ["-nostats", *_pcm_input(sample_rate), "-af", chain, "-f", "null", "-"],
+        ["-nostats", *_pcm_input(sample_rate), "-af", _EBUR128, "-f", "null", "-"],
         pcm_chunks,
         loglevel="info",
         what="loudness measurement",
@@ -474,129 +393,10 @@ def measure_pcm(pcm_chunks: Iterable[bytes], sample_rate: int, *, normalize: Nor
     return _parse_ebur128(stderr)
 
 
-#: Below this, ebur128's gate let nothing through: treat as silence.
-_SILENCE_LUFS = -69.0
-
-
-def loudnorm_gain(measured: Loudness, *, target_lufs: float = -16.0, max_gain_db: float = 30.0) -> float:
-    """Linear gain in dB that moves ``measured`` to ``target_lufs`` (0 for silence)."""
-    i = measured.integrated_lufs
-    if not math.isfinite(i) or i <= _SILENCE_LUFS:
-        return 0.0
-    return max(-max_gain_db, min(max_gain_db, target_lufs - i))
-
-
-def plan_loudnorm(
-    measured: Loudness,
-    *,
-    target_lufs: float = -16.0,
-    max_true_peak_dbtp: float = -1.0,
-    headroom_db: float = 1.0,
-) -> Normalization:
-    """Gain to reach ``target_lufs`` plus a limiter if peaks would pass the ceiling.
-
-    The limiter ceiling sits ``headroom_db`` below ``max_true_peak_dbtp``:
-    resampling back and lossy encoding add overshoot (measured on speech at
-    64 kbit/s: up to 1.0 dB for MP3, 0.5 dB for AAC).
-
-    One measurement only: when the limiter engages it also takes loudness
-    away (0.4-1.5 LU measured), so prefer :func:`normalization_for`, which
-    measures the processed signal and corrects the gain.
-    """
-    gain = loudnorm_gain(measured, target_lufs=target_lufs)
-    ceiling = max_true_peak_dbtp - headroom_db
-    peak_after = measured.true_peak_dbtp + gain
-    needs_limiter = math.isfinite(peak_after) and peak_after > ceiling
-    return Normalization(gain_db=round(gain, 2), ceiling_dbtp=ceiling if needs_limiter else None)
-
-
-def normalization_for(
-    pcm_source: Callable[[], Iterable[bytes]],
-    sample_rate: int,
-    *,
-    target_lufs: float = -16.0,
-    max_true_peak_dbtp: float = -1.0,
-    headroom_db: float = 1.0,
-    tolerance_lu: float = 0.2,
-    max_passes: int = 4,
-) -> Normalization:
-    """Loudness plan for PCM that ``pcm_source()`` yields afresh on every call.
-
-    Pass 1 measures the PCM and plans gain + limiter (:func:`plan_loudnorm`).
-    If the limiter engages it takes some loudness away with the peaks, so
-    further passes (at most ``max_passes`` in all) measure the processed
-    signal and correct the gain (secant steps) until it is within
-    ``tolerance_lu`` of the target. Each pass runs ffmpeg over the PCM at
-    roughly 100x real time; speech usually needs two. Give the result to
-    :func:`encode` (``normalize=``).
-    """
-    measured = measure_pcm(pcm_source(), sample_rate)
-    plan = plan_loudnorm(
-        measured,
-        target_lufs=target_lufs,
-        max_true_peak_dbtp=max_true_peak_dbtp,
-        headroom_db=headroom_db,
-    )
-    if plan.ceiling_dbtp is None or plan.gain_db == 0.0:
-        return plan
-    ceiling = plan.ceiling_dbtp
-    points: list[tuple[float, float]] = []  # (gain, loudness after the chain)
-    gain = plan.gain_db
-    best = plan
-    best_error = math.inf
-    for _ in range(max(1, max_passes - 1)):
-        candidate = Normalization(gain_db=round(gain, 2), ceiling_dbtp=ceiling)
-        after = measure_pcm(pcm_source(), sample_rate, normalize=candidate)
-        if not math.isfinite(after.integrated_lufs) or after.integrated_lufs <= _SILENCE_LUFS:
-            return plan
-        error = target_lufs - after.integrated_lufs
-        if abs(error) < best_error:
-            best, best_error = candidate, abs(error)
-        if abs(error) <= tolerance_lu:
-            break
-        points.append((candidate.gain_db, after.integrated_lufs))
-        slope = 1.0
-        if len(points) >= 2:
-            (g0, l0), (g1, l1) = points[-2], points[-1]
-            if g1 != g0:
-                # Limiting flattens the curve; keep the step sane.
-                slope = min(1.0, max(0.1, (l1 - l0) / (g1 - g0)))
-        gain = min(candidate.gain_db + error / slope, plan.gain_db + 12.0)
-    return best
-
-
 #: libmp3lame's bitstream plays 0.95x (-0.446 dB) the level of its input: measured
 #: with ffmpeg's float and fixed decoders and with mpg123, at every level and
-#: bitrate tried. Normalised MP3s get this back after the limiter.
+#: bitrate tried. :func:`encode_pair` adds it back to PCM already at its target level.
 _LAME_LEVEL_DB = -20 * math.log10(0.95)
-
-
-def _filter_chain(
-    sample_rate: int,
-    norm: Normalization | None,
-    out_rate: int | None,
-    *,
-    makeup_db: float = 0.0,
-) -> str:
-    filters: list[str] = []
-    if norm is not None:
-        if norm.gain_db:
-            filters.append(f"volume={norm.gain_db:.2f}dB:precision=double")
-        if norm.ceiling_dbtp is not None:
-            limit = 10 ** (norm.ceiling_dbtp / 20)
-            if not 0.0625 <= limit <= 1.0:
-                raise ValueError(f"limiter ceiling {norm.ceiling_dbtp} dBTP out of range")
-            filters += [
-                f"aresample={sample_rate * 4}",
-                # level=0: no auto make-up gain; latency=1: no added delay.
-                f"alimiter=limit={limit:.6f}:attack=5:release=50:level=0:latency=1",
-                f"aresample={out_rate or sample_rate}",
-            ]
-    if out_rate and not (norm and norm.ceiling_dbtp is not None):
-        filters.append(f"aresample={out_rate}")
-    if norm is not None and makeup_db:
-        filters.append(f"volume={makeup_db:.4f}dB:precision=double")
-    return ",".join(filters)
 
 
 # --------------------------------------------------------------------------- encode
@@ -608,158 +408,39 @@ def _pcm_input(sample_rate: int) -> list[str]:
     return ["-f", "s16le", "-ar", str(int(sample_rate)), "-ac", "1", "-i", "pipe:0"]
 
 
-def encode(
+def encode_mp3(
     pcm_chunks: Iterable[bytes],
     sample_rate: int,
     out_path: StrPath,
-    fmt: Format,
     *,
     bitrate: str = "64k",
-    chapters: Sequence[Chapter] = (),
-    metadata: Mapping[str, str] | None = None,
-    normalize: Normalization | None = None,
     out_rate: int | None = None,
     postprocess: Callable[[Path], None] | None = None,
 ) -> Path:
-    """Encode streamed s16le mono PCM to ``out_path`` (MP3 or AAC in MP4).
+    """Encode streamed s16le mono PCM to an MP3 at ``out_path``: libmp3lame CBR,
+    Xing/LAME header (gapless info), no ID3 tag.
 
-    * ``fmt="mp3"``: libmp3lame CBR, Xing/LAME header (gapless info), no ID3 tag.
-      ``chapters``/``metadata`` are refused: tag MP3s with
-      :func:`audio_pipeline.export.tags.tag_mp3`, or in-place on the temporary
-      file via ``postprocess`` so the final file appears already tagged.
-    * ``fmt="m4a"``/``"m4b"``: AAC-LC, ``+faststart``; ``metadata`` (e.g.
-      ``title``, ``album``, ``artist``, ``date``, ``track``, ``comment``,
-      ``genre``) and ``chapters`` (QuickTime chapter track + Nero ``chpl``)
-      go through an ffmetadata file.
-
-    ``normalize`` (from :func:`normalization_for`) applies gain and a
-    true-peak limiter while encoding; for MP3 it also adds back the 0.446 dB
-    that libmp3lame's bitstream loses. ``out_rate`` resamples. ``postprocess``
-    is called with the finished temporary file before it is renamed into
-    place. Returns the output path. Deterministic: same PCM + arguments give
-    identical bytes. Raises :class:`EncodeError` (ffmpeg failed, or no/odd
-    PCM); an exception from ``pcm_chunks`` kills ffmpeg and propagates.
+    Tag it with :func:`audio_pipeline.export.tags.tag_mp3`, or in place on the
+    temporary file via ``postprocess`` (called with it before it is renamed into
+    place), so the final file appears already tagged. ``out_rate`` resamples.
+    Returns the output path. Deterministic: same PCM + arguments give identical
+    bytes. Raises :class:`EncodeError` (ffmpeg failed, or no/odd PCM); an exception
+    from ``pcm_chunks`` kills ffmpeg and propagates.
     """
     out = Path(out_path)
-    if fmt not in ("mp3", "m4a", "m4b"):
-        raise ValueError(f"unsupported format {fmt!r}")
-    meta = dict(metadata or {})
-    if fmt == "mp3" and (chapters or meta):
-        raise ValueError("MP3 tags and chapters are written by export.tags.tag_mp3")
-
-    with contextlib.ExitStack() as stack:
-        args = _pcm_input(sample_rate)
-        if fmt == "mp3":
-            args += ["-map", "0:a", "-map_metadata", "-1", "-map_chapters", "-1"]
-        else:
-            tmpdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="ap-ffmeta-"))
-            meta_file = Path(tmpdir) / "meta.txt"
-            meta_file.write_text(ffmetadata(meta, chapters), encoding="utf-8")
-            args += ["-f", "ffmetadata", "-i", str(meta_file)]
-            args += ["-map", "0:a", "-map_metadata", "1", "-map_chapters", "1"]
-        makeup = _LAME_LEVEL_DB if fmt == "mp3" else 0.0
-        chain = _filter_chain(sample_rate, normalize, out_rate, makeup_db=makeup)
-        if chain:
-            args += ["-af", chain]
-        if fmt == "mp3":
-            args += ["-c:a", "libmp3lame", "-b:a", bitrate, "-write_xing", "1"]
-            args += ["-id3v2_version", "0", "-f", "mp3"]
-        else:
-            # The default "twoloop" coder clipped speech transients by +3.5 dB at
-            # 64 kbit/s (measured); "fast" did not, and is 5-8x quicker.
-            args += ["-c:a", "aac", "-aac_coder", "fast", "-b:a", bitrate]
-            args += ["-movflags", "+faststart", "-f", "mp4"]
-        # Output options (after every -i): no encoder version, no creation time.
-        args += _BITEXACT
-        tmp = stack.enter_context(atomic_path(out))
+    args = _pcm_input(sample_rate)
+    args += ["-map", "0:a", "-map_metadata", "-1", "-map_chapters", "-1"]
+    if out_rate:
+        args += ["-af", f"aresample={out_rate}"]
+    args += ["-c:a", "libmp3lame", "-b:a", bitrate, "-write_xing", "1"]
+    args += ["-id3v2_version", "0", "-f", "mp3"]
+    # Output options (after every -i): no encoder version, no creation time.
+    args += _BITEXACT
+    with atomic_path(out) as tmp:
         _stream_into([*args, "-y", str(tmp)], pcm_chunks, loglevel="error", what="encode", path=out)
         if postprocess is not None:
             postprocess(tmp)
     return out
-
-
-@dataclass(frozen=True)
-class NormalizedEncode:
-    """What :func:`encode_normalized` did, and what the output measures."""
-
-    path: Path
-    normalization: Normalization
-    measured: Loudness  # of the encoded file, decoded back
-    attempts: int
-
-
-#: Limiter ceiling below the true-peak limit, per codec: lossy coding adds
-#: overshoot. Measured on 10 min of espeak Mandarin at 64 kbit/s: MP3 up to
-#: +1.0 dB over the ceiling, AAC ("fast" coder) up to +0.5 dB.
-_HEADROOM_DB = {"mp3": 1.5, "m4a": 1.0, "m4b": 1.0}
-
-
-def encode_normalized(
-    pcm_source: Callable[[], Iterable[bytes]],
-    sample_rate: int,
-    out_path: StrPath,
-    fmt: Format,
-    *,
-    target_lufs: float = -16.0,
-    max_true_peak_dbtp: float = -1.0,
-    max_attempts: int = 3,
-    bitrate: str = "64k",
-    chapters: Sequence[Chapter] = (),
-    metadata: Mapping[str, str] | None = None,
-    out_rate: int | None = None,
-    postprocess: Callable[[Path], None] | None = None,
-) -> NormalizedEncode:
-    """Plan (:func:`normalization_for`), :func:`encode`, then measure the result.
-
-    ``pcm_source()`` must yield the same PCM afresh on every call (it is read
-    2-4 times to plan, once per encode). If the encoded file's true peak is
-    still above ``max_true_peak_dbtp`` (codec overshoot), the limiter ceiling
-    is lowered by the excess plus 0.3 dB and the file encoded again, at most
-    ``max_attempts`` times; the last result is kept either way and reported in
-    ``measured``, so callers can decide. Other arguments are :func:`encode`'s.
-    """
-    headroom = _HEADROOM_DB[fmt]
-
-    def plan_for(headroom_db: float) -> Normalization:
-        return normalization_for(
-            pcm_source,
-            sample_rate,
-            target_lufs=target_lufs,
-            max_true_peak_dbtp=max_true_peak_dbtp,
-            headroom_db=headroom_db,
-        )
-
-    plan = plan_for(headroom)
-    out = Path(out_path)
-    with atomic_path(out) as trial:
-        attempts = 0
-        while True:
-            attempts += 1
-            encode(
-                pcm_source(),
-                sample_rate,
-                trial,
-                fmt,
-                bitrate=bitrate,
-                chapters=chapters,
-                metadata=metadata,
-                normalize=plan,
-                out_rate=out_rate,
-            )
-            measured = loudness(trial)
-            excess = measured.true_peak_dbtp - max_true_peak_dbtp
-            if excess <= 0 or attempts >= max_attempts:
-                break
-            headroom += excess + 0.3
-            if plan.ceiling_dbtp is None:
-                # Peaks were under the ceiling before encoding: the codec alone
-                # overshot. Keep the gain, switch the limiter on lower down.
-                plan = Normalization(plan.gain_db, max_true_peak_dbtp - headroom)
-            else:
-                plan = plan_for(headroom)
-        if postprocess is not None:
-            postprocess(trial)
-    return NormalizedEncode(path=out, normalization=plan, measured=measured, attempts=attempts)
 
 
 def encode_pair(
@@ -780,14 +461,14 @@ def encode_pair(
     temporary ones (:func:`audio_pipeline.fsutil.atomic_path`) and rename them
     once they pass whatever checks the caller makes.
 
-    * MP3: as :func:`encode` ``fmt="mp3"``. ``lame_level`` adds back the 0.446 dB
+    * MP3: as :func:`encode_mp3`. ``lame_level`` adds back the 0.446 dB
       that libmp3lame's bitstream loses, for PCM already at its target level.
-    * AAC: AAC-LC as :func:`encode` ``fmt="m4a"``, but as bare ADTS frames, which
-      join by concatenation (:func:`audio_pipeline.aac.concat_adts`). ``aac_samples`` encodes only the
+    * AAC: AAC-LC as bare ADTS frames, which join by concatenation
+      (:func:`audio_pipeline.aac.concat_adts`). ``aac_samples`` encodes only the
       first that many samples (e.g. a whole number of 1024-sample frames, trailing
       silence dropped, so joined pieces carry no padding).
 
-    Deterministic like :func:`encode`. Raises :class:`EncodeError`.
+    Deterministic like :func:`encode_mp3`. Raises :class:`EncodeError`.
     """
     if mp3_path is None and aac_path is None:
         raise ValueError("encode_pair needs at least one output")
@@ -806,6 +487,8 @@ def encode_pair(
         args += [*_BITEXACT, "-f", "mp3", "-y", os.fspath(mp3_path)]
     if aac_path is not None:
         args += ["-map", maps[1], "-map_metadata", "-1", "-map_chapters", "-1"]
+        # The default "twoloop" coder clipped speech transients by +3.5 dB at
+        # 64 kbit/s (measured); "fast" did not, and is 5-8x quicker.
         args += ["-c:a", "aac", "-aac_coder", "fast", "-b:a", aac_bitrate]
         args += [*_BITEXACT, "-f", "adts", "-y", os.fspath(aac_path)]
     _stream_into(args, pcm_chunks, loglevel="error", what="encode", path=mp3_path or aac_path)

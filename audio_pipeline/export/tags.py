@@ -184,7 +184,7 @@ def id3_bytes(**fields: Unpack[Id3Fields]) -> bytes:
 def write_id3(path: StrPath, **fields: Unpack[Id3Fields]) -> None:
     """Replace the ID3 tags of ``path`` in place (not atomic; see :func:`tag_mp3`).
 
-    Meant for a temporary file, e.g. as ``encode(..., postprocess=...)``.
+    Meant for a temporary file, e.g. as ``encode_mp3(..., postprocess=...)``.
     Any existing ID3v2/ID3v1 tag is removed first; the new tag is the bytes of
     :func:`id3_bytes`, put in front of the audio.
     """
