@@ -29,8 +29,8 @@ from audio_pipeline.export.feed import (
     guess_language,
     write_feed,
 )
-from audio_pipeline.ffmpeg import encode_mp3
-from audio_pipeline.mp3 import concat_copy
+from audio_pipeline.media.ffmpeg import encode_mp3
+from audio_pipeline.media.mp3 import concat_copy
 
 RATE = 24000
 ITUNES_NS = "http://www.itunes.com/dtds/podcast-1.0.dtd"

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from audio_pipeline import aac, ffmpeg, mp3
-from audio_pipeline.ffmpeg import EncodeError
+from audio_pipeline.media import aac, ffmpeg, mp3
+from audio_pipeline.media.types import EncodeError
 
 SR = 24000
 MP3_FRAME = 576  # samples per MPEG-2 Layer III frame at 24 kHz

@@ -11,9 +11,10 @@ import mutagen.id3
 import numpy as np
 import pytest
 
-from audio_pipeline import ffmpeg, mp3
-from audio_pipeline.errors import EncodeError
-from audio_pipeline.export.tags import Chapter, id3_bytes
+from audio_pipeline.export.tags import id3_bytes
+from audio_pipeline.media import ffmpeg, mp3
+from audio_pipeline.media.types import EncodeError
+from audio_pipeline.model import Chapter
 from tests.test_ffmpeg import SR, assert_joined_at, chunked, decodes_cleanly, no_temp_files, samples, tone
 
 

@@ -11,9 +11,10 @@ import mutagen.mp3
 import numpy as np
 import pytest
 
-from audio_pipeline import ffmpeg
-from audio_pipeline.export.tags import TOC_ELEMENT_ID, Chapter, TagError, id3_bytes, tag_mp3, write_id3
-from audio_pipeline.mp3 import concat_copy, mp3_frame_info
+from audio_pipeline.export.tags import TOC_ELEMENT_ID, TagError, id3_bytes, tag_mp3, write_id3
+from audio_pipeline.media import ffmpeg
+from audio_pipeline.media.mp3 import concat_copy, mp3_frame_info
+from audio_pipeline.model import Chapter
 from tests.readers import chap_starts, ffmpeg_chapters, id3_frames
 
 SR = 24000

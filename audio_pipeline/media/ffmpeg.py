@@ -9,13 +9,13 @@ same file (``-fflags +bitexact``, ``-flags:a +bitexact``: no creation time, no
 Lavf/Lavc version tag). That holds for one ffmpeg build: LAME writes its own
 version into MP3 frames, so key caches on :func:`build_id` too.
 
-The renderer levels PCM in-process (:mod:`audio_pipeline.loudness`: -16 LUFS
+The renderer levels PCM in-process (:mod:`audio_pipeline.media.loudness`: -16 LUFS
 integrated, true peak <= -1 dBTP) and encodes it once: :func:`encode_pair` writes
 the MP3 and an AAC (ADTS) stream in one run. :func:`loudness` and
 :func:`measure_pcm` measure with ffmpeg's own ebur128 filter, e.g. to check it.
 
-Joins never re-encode, and need no ffmpeg: :mod:`audio_pipeline.mp3` joins MP3s,
-:mod:`audio_pipeline.aac` joins the AAC pieces :func:`encode_pair` writes into an M4B.
+Joins never re-encode, and need no ffmpeg: :mod:`audio_pipeline.media.mp3` joins MP3s,
+:mod:`audio_pipeline.media.aac` joins the AAC pieces :func:`encode_pair` writes into an M4B.
 
 PCM is always raw signed 16-bit little-endian mono ("s16le") at a sample rate
 the caller states; :func:`encode_pair` and :func:`encode_mp3` stream it into
@@ -40,14 +40,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from audio_pipeline.errors import EncodeError
-from audio_pipeline.fsutil import atomic_path
+from ..fsutil import atomic_path
+from .types import EncodeError, StrPath
 
 if TYPE_CHECKING:
     from pydub import AudioSegment
 
 __all__ = [
-    "EncodeError",
     "Loudness",
     "ffmpeg_exe",
     "build_id",
@@ -59,8 +58,6 @@ __all__ = [
     "loudness",
     "measure_pcm",
 ]
-
-StrPath = str | os.PathLike[str]
 
 #: Environment variable that overrides the ffmpeg binary.
 FFMPEG_ENV = "AUDIO_PIPELINE_FFMPEG"
@@ -464,7 +461,7 @@ def encode_pair(
     * MP3: as :func:`encode_mp3`. ``lame_level`` adds back the 0.446 dB
       that libmp3lame's bitstream loses, for PCM already at its target level.
     * AAC: AAC-LC as bare ADTS frames, which join by concatenation
-      (:func:`audio_pipeline.aac.concat_adts`). ``aac_samples`` encodes only the
+      (:func:`audio_pipeline.media.aac.concat_adts`). ``aac_samples`` encodes only the
       first that many samples (e.g. a whole number of 1024-sample frames, trailing
       silence dropped, so joined pieces carry no padding).
 
