@@ -3,7 +3,9 @@
 One ``edge_tts.Communicate`` per paragraph (a Communicate streams only once, so every
 try builds new ones). The service answers with MP3 (24 kHz mono, 48 kbit/s) plus
 SentenceBoundary events whose offsets are in 100-ns ticks; the MP3 is decoded to 16-bit
-PCM with imageio-ffmpeg's static ffmpeg (there is no ffprobe, so pydub cannot read MP3).
+PCM with the ffmpeg the rest of the pipeline runs (:func:`audio_pipeline.media.ffmpeg.ffmpeg_exe`:
+``$AUDIO_PIPELINE_FFMPEG`` or imageio-ffmpeg's static build; there is no ffprobe, so pydub
+cannot read MP3).
 
 Each call runs its own event loop (``asyncio.run``), so the engine can be used from
 several worker threads at once. Failures are mapped onto the pipeline's errors so that
@@ -16,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import functools
 import math
 import subprocess
 import threading
@@ -30,6 +31,8 @@ from edge_tts import exceptions as edge_errors
 from pydub import AudioSegment
 
 from ..errors import ConfigError, EngineError, PipelineError, SynthesisError
+from ..media import ffmpeg
+from ..media.types import EncodeError
 from ..model import ClipRequest, Mark, Synthesis, VoiceSpec
 from .edge_voices import EDGE_VOICES
 
@@ -233,19 +236,12 @@ def classify_error(exc: BaseException, voice: str) -> PipelineError | None:
 # -- decoding and assembling ---------------------------------------------------------------
 
 
-@functools.cache
-def ffmpeg_exe() -> str:
-    import imageio_ffmpeg
-
-    try:
-        return str(imageio_ffmpeg.get_ffmpeg_exe())
-    except RuntimeError as exc:
-        raise EngineError(f"ffmpeg is not available (imageio-ffmpeg): {exc}") from exc
-
-
 def decode_mp3(data: bytes) -> bytes:
     """Decode MP3 bytes to raw signed 16-bit little-endian mono PCM at 24 kHz."""
-    exe = ffmpeg_exe()
+    try:
+        exe = ffmpeg.ffmpeg_exe()
+    except EncodeError as exc:  # a broken install: no retry helps
+        raise EngineError(f"ffmpeg is not available: {exc.message}") from exc
     cmd = [
         exe, "-hide_banner", "-loglevel", "error",
         "-f", "mp3", "-i", "pipe:0",
