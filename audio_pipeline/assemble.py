@@ -138,14 +138,6 @@ def section_pcm(timeline: Timeline, clips: Mapping[str, CachedClip]) -> npt.NDAr
     return out
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _chunked(pcm: npt.NDArray[np.int16], size: int = 1 << 18) -> Iterator[bytes]:
     for start in range(0, len(pcm), size):
         yield pcm[start : start + size].tobytes()
@@ -306,7 +298,7 @@ def build_episode(
         "chapters": f"{rel}/{stem}.chapters.json",
         "duration_ms": timeline.duration_ms,
         "bytes": audio.stat().st_size,
-        "sha256": _sha256(audio),
+        "sha256": fsutil.sha256_file(audio),
         "build_key": build_key,
         "audio_key": audio_key,
         "aac_frames": aac_frames,
