@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from audio_pipeline.media import aac, ffmpeg, mp3
-from audio_pipeline.media.types import EncodeError
+from audio_pipeline.media.types import EncodeError, FfmpegUnavailable
 
 SR = 24000
 MP3_FRAME = 576  # samples per MPEG-2 Layer III frame at 24 kHz
@@ -103,7 +103,7 @@ def samples(path: Path) -> int:
 
 def decodes_cleanly(path: Path) -> bool:
     """ffmpeg decodes the whole file without a warning or an error on stderr."""
-    return ffmpeg._run(["-i", str(path), "-f", "null", "-"], loglevel="warning")[1] == b""
+    return ffmpeg.run(["-i", str(path), "-f", "null", "-"], loglevel="warning")[1] == b""
 
 
 def no_temp_files(folder: Path) -> bool:
@@ -121,21 +121,32 @@ def test_ffmpeg_exe_override(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_run_returns_stdout_and_reports_errors(tmp_path: Path) -> None:
-    out = ffmpeg.run(["-f", "s16le", "-ar", "8000", "-ac", "1", "-i", "pipe:0", "-f", "s16le", "-"],
-                     input=b"\x01\x00" * 800)  # fmt: skip
+    out, _ = ffmpeg.run(["-f", "s16le", "-ar", "8000", "-ac", "1", "-i", "pipe:0", "-f", "s16le", "-"],
+                        input=b"\x01\x00" * 800)  # fmt: skip
     assert out == b"\x01\x00" * 800
     with pytest.raises(EncodeError) as info:
-        ffmpeg.run(["-i", str(tmp_path / "missing.wav"), "-f", "null", "-"])
+        ffmpeg.run(["-i", str(tmp_path / "missing.wav"), "-f", "null", "-"], what="probe")
+    assert "ffmpeg probe failed" in str(info.value)
     assert "missing.wav" in str(info.value)
     assert "No such file" in str(info.value)
     assert info.value.exit_code == 1
+    assert not isinstance(info.value, FfmpegUnavailable)
+
+
+def test_run_stops_ffmpeg_after_its_timeout() -> None:
+    # -re: an endless silent source, read in real time (so the wait costs no CPU).
+    with pytest.raises(EncodeError, match="ffmpeg wait took longer than 0.5 s") as info:
+        ffmpeg.run(["-re", "-f", "lavfi", "-i", "anullsrc", "-f", "null", "-"], what="wait", timeout=0.5)
+    assert not isinstance(info.value, FfmpegUnavailable)
 
 
 def test_missing_binary(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv(ffmpeg.FFMPEG_ENV, str(tmp_path / "no-ffmpeg"))
-    with pytest.raises(EncodeError, match="cannot run ffmpeg"):
+    with pytest.raises(FfmpegUnavailable, match="cannot run ffmpeg"):
         ffmpeg.run(["-version"])
-    with pytest.raises(EncodeError, match="cannot run ffmpeg"):
+    with pytest.raises(FfmpegUnavailable, match="cannot run ffmpeg"):
+        next(ffmpeg.decode_stream(__file__))
+    with pytest.raises(FfmpegUnavailable, match="cannot run ffmpeg"):
         ffmpeg.encode_mp3(chunked(tone(0.5, 440)), SR, tmp_path / "x.mp3")
     assert list(tmp_path.iterdir()) == []
 

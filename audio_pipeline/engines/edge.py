@@ -19,7 +19,6 @@ import asyncio
 import concurrent.futures
 import contextlib
 import math
-import subprocess
 import threading
 from collections.abc import AsyncGenerator, Callable, Coroutine
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from pydub import AudioSegment
 
 from ..errors import ConfigError, EngineError, PipelineError, SynthesisError
 from ..media import ffmpeg
-from ..media.types import EncodeError
+from ..media.types import EncodeError, FfmpegUnavailable
 from ..model import ClipRequest, Mark, Synthesis, VoiceSpec
 from .edge_voices import EDGE_VOICES
 
@@ -238,30 +237,19 @@ def classify_error(exc: BaseException, voice: str) -> PipelineError | None:
 
 def decode_mp3(data: bytes) -> bytes:
     """Decode MP3 bytes to raw signed 16-bit little-endian mono PCM at 24 kHz."""
-    try:
-        exe = ffmpeg.ffmpeg_exe()
-    except EncodeError as exc:  # a broken install: no retry helps
-        raise EngineError(f"ffmpeg is not available: {exc.message}") from exc
-    cmd = [
-        exe, "-hide_banner", "-loglevel", "error",
+    args = [
         "-f", "mp3", "-i", "pipe:0",
         "-vn", "-f", "s16le", "-acodec", "pcm_s16le",
         "-ac", "1", "-ar", str(SAMPLE_RATE),
         "pipe:1",
     ]  # fmt: skip
     try:
-        proc = subprocess.run(cmd, input=data, capture_output=True, check=False, timeout=300)
-    except subprocess.TimeoutExpired as exc:
-        raise SynthesisError("ffmpeg took too long to decode the edge MP3", transient=True) from exc
-    except OSError as exc:
-        raise EngineError(f"cannot run ffmpeg ({exe}): {exc}") from exc
-    if proc.returncode != 0:
-        lines = [ln.strip() for ln in proc.stderr.decode("utf-8", "replace").splitlines()]
-        lines = [ln for ln in lines if ln]
-        last = lines[-1] if lines else f"exit status {proc.returncode}"
-        # The bytes came over the network: a corrupt stream may decode on the next try.
-        raise SynthesisError(f"ffmpeg could not decode the edge MP3: {last}", transient=True)
-    pcm: bytes = proc.stdout
+        pcm, _ = ffmpeg.run(args, input=data, what="decode of the edge MP3", timeout=300)
+    except FfmpegUnavailable as exc:  # a broken install: no retry helps
+        raise EngineError(exc.message) from exc
+    except EncodeError as exc:
+        # The bytes came over the network: a corrupt (or stalled) stream may decode on the next try.
+        raise SynthesisError(exc.message, transient=True) from exc
     return pcm[: len(pcm) - len(pcm) % SAMPLE_WIDTH]
 
 

@@ -2,12 +2,14 @@
 
 Everything here is a pure function of its inputs (no printing, no global state)
 and every ffmpeg failure raises :class:`EncodeError` with the tail of ffmpeg's
-stderr. Outputs are written through :func:`audio_pipeline.fsutil.atomic_path`,
-so a failed call leaves no temporary file and the previous output untouched,
-and they are byte-for-byte reproducible: the same PCM and arguments give the
-same file (``-fflags +bitexact``, ``-flags:a +bitexact``: no creation time, no
-Lavf/Lavc version tag). That holds for one ffmpeg build: LAME writes its own
-version into MP3 frames, so key caches on :func:`build_id` too.
+stderr (:class:`FfmpegUnavailable` when ffmpeg cannot be run at all); :func:`run`
+is the one way to run ffmpeg to the end, for callers elsewhere too. Outputs are
+written through :func:`audio_pipeline.fsutil.atomic_path`, so a failed call leaves
+no temporary file and the previous output untouched, and they are byte-for-byte
+reproducible: the same PCM and arguments give the same file (``-fflags +bitexact``,
+``-flags:a +bitexact``: no creation time, no Lavf/Lavc version tag). That holds for
+one ffmpeg build: LAME writes its own version into MP3 frames, so key caches on
+:func:`build_id` too.
 
 The renderer levels PCM in-process (:mod:`audio_pipeline.media.loudness`: -16 LUFS
 integrated, true peak <= -1 dBTP) and encodes it once: :func:`encode_pair` writes
@@ -41,7 +43,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from ..fsutil import atomic_path
-from .types import EncodeError, StrPath
+from .types import EncodeError, FfmpegUnavailable, StrPath
 
 if TYPE_CHECKING:
     from pydub import AudioSegment
@@ -79,11 +81,11 @@ def ffmpeg_exe() -> str:
     try:
         import imageio_ffmpeg
     except ImportError as exc:  # pragma: no cover - dependency of the project
-        raise EncodeError(f"imageio-ffmpeg is not installed and ${FFMPEG_ENV} is unset") from exc
+        raise FfmpegUnavailable(f"imageio-ffmpeg is not installed and ${FFMPEG_ENV} is unset") from exc
     try:
         return str(imageio_ffmpeg.get_ffmpeg_exe())
     except RuntimeError as exc:  # pragma: no cover - broken wheel
-        raise EncodeError(f"no usable ffmpeg: {exc}") from exc
+        raise FfmpegUnavailable(f"no usable ffmpeg: {exc}") from exc
 
 
 @functools.cache
@@ -102,24 +104,34 @@ def _tail(stderr: bytes, lines: int = _STDERR_TAIL_LINES) -> str:
 
 
 def _failure(what: str, rc: int, stderr: bytes, path: StrPath | None = None) -> EncodeError:
-    return EncodeError(
-        f"ffmpeg {what} failed (exit {rc}): {_tail(stderr)}",
-        path=None if path is None else os.fspath(path),
-    )
+    return EncodeError(f"ffmpeg {what} failed (exit {rc}): {_tail(stderr)}", path=_p(path))
 
 
 def _command(args: Sequence[str], loglevel: str) -> list[str]:
     return [ffmpeg_exe(), *_BASE_ARGS, "-loglevel", loglevel, *args]
 
 
-def _run(
+def _cannot_start(cmd: Sequence[str], exc: OSError) -> FfmpegUnavailable:
+    return FfmpegUnavailable(f"cannot run ffmpeg ({cmd[0]}): {exc}")
+
+
+def run(
     args: Sequence[str],
     *,
     input: bytes | None = None,
     loglevel: str = "error",
     what: str = "call",
     path: StrPath | None = None,
+    timeout: float | None = None,
 ) -> tuple[bytes, bytes]:
+    """Run ``ffmpeg -hide_banner -nostdin -loglevel <loglevel> <args>`` to the end, with
+    ``input`` on its stdin; return its (stdout, stderr).
+
+    Raises :class:`FfmpegUnavailable` when ffmpeg cannot be started, and
+    :class:`EncodeError` ("ffmpeg <what> failed", about ``path``) carrying the last
+    lines of its stderr when it exits non-zero or runs past ``timeout`` seconds (it
+    is killed then).
+    """
     cmd = _command(args, loglevel)
     try:
         proc = subprocess.run(
@@ -128,22 +140,26 @@ def _run(
             stdin=None if input is not None else subprocess.DEVNULL,
             capture_output=True,
             check=False,
+            timeout=timeout,
         )
+    except subprocess.TimeoutExpired as exc:
+        raise EncodeError(
+            f"ffmpeg {what} took longer than {timeout:g} s: {_tail(exc.stderr or b'')}", path=_p(path)
+        ) from exc
     except OSError as exc:
-        raise EncodeError(f"cannot run ffmpeg ({cmd[0]}): {exc}") from exc
+        raise _cannot_start(cmd, exc) from exc
     if proc.returncode != 0:
         raise _failure(what, proc.returncode, proc.stderr, path)
     return proc.stdout, proc.stderr
 
 
-def run(args: list[str], *, input: bytes | None = None) -> bytes:
-    """Run ``ffmpeg -hide_banner -nostdin -loglevel error <args>``; return its stdout.
-
-    Raises :class:`EncodeError` carrying the last lines of stderr when ffmpeg
-    cannot be started or exits non-zero.
-    """
-    stdout, _ = _run(args, input=input)
-    return stdout
+def _popen(args: Sequence[str], loglevel: str, *, stdin: int, stdout: int) -> subprocess.Popen[bytes]:
+    """Start ffmpeg with its stderr on a pipe (for a :class:`_Drain`), to stream through it."""
+    cmd = _command(args, loglevel)
+    try:
+        return subprocess.Popen(cmd, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE)
+    except OSError as exc:
+        raise _cannot_start(cmd, exc) from exc
 
 
 class _Drain(threading.Thread):
@@ -176,19 +192,13 @@ def _stream_into(
     loglevel: str,
     what: str,
     path: StrPath | None = None,
-    pcm: bool = True,
 ) -> bytes:
     """Run ffmpeg reading raw PCM ``chunks`` on stdin; return its stderr.
 
     stdout is discarded. Never holds more than one chunk in memory. If the
     chunk iterable raises, ffmpeg is killed and the exception propagates.
-    ``pcm=False``: the bytes are a stream of another kind (no s16le checks).
     """
-    cmd = _command(args, loglevel)
-    try:
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    except OSError as exc:
-        raise EncodeError(f"cannot run ffmpeg ({cmd[0]}): {exc}") from exc
+    proc = _popen(args, loglevel, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
     assert proc.stdin is not None and proc.stderr is not None
     drain = _Drain(proc.stderr)
     drain.start()
@@ -217,10 +227,10 @@ def _stream_into(
         raise _failure(what, rc, drain.data, path)
     if broken:  # pragma: no cover - ffmpeg exited 0 without reading everything
         raise EncodeError(f"ffmpeg {what} stopped reading its input early", path=_p(path))
-    if pcm and total % 2:
+    if total % 2:
         raise EncodeError(f"odd number of PCM bytes ({total}) for s16le", path=_p(path))
     if total == 0:
-        raise EncodeError("no PCM samples to process" if pcm else f"nothing to feed the {what}", path=_p(path))
+        raise EncodeError("no PCM samples to process", path=_p(path))
     return drain.data
 
 
@@ -248,7 +258,7 @@ def decode(path: StrPath, *, rate: int | None = None) -> AudioSegment:
     if rate is not None:
         args += ["-ar", str(int(rate))]
     args += ["-c:a", "pcm_s16le", "-f", "wav", "-"]
-    data, _ = _run(args, what="decode", path=src)
+    data, _ = run(args, what="decode", path=src)
     channels, sample_rate, pcm = _parse_wav(data, src)
     if channels != 1:  # pragma: no cover - we asked for mono
         raise EncodeError(f"decoder returned {channels} channels", path=str(src))
@@ -281,11 +291,7 @@ def decode_stream(paths: StrPath | Sequence[StrPath], *, size: int = 1 << 20) ->
         args += ["-af", regroup]
     args += ["-vn", "-ac", "1", "-c:a", "pcm_s16le", "-f", "s16le", "-"]
     src = sources[0]
-    cmd = _command(args, "error")
-    try:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    except OSError as exc:
-        raise EncodeError(f"cannot run ffmpeg ({cmd[0]}): {exc}") from exc
+    proc = _popen(args, "error", stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
     assert proc.stdout is not None and proc.stderr is not None
     drain = _Drain(proc.stderr)
     drain.start()
@@ -370,7 +376,7 @@ def loudness(path: StrPath) -> Loudness:
     src = Path(path)
     if not src.is_file():
         raise EncodeError("no such audio file", path=str(src))
-    _, stderr = _run(
+    _, stderr = run(
         ["-nostats", "-i", str(src), "-vn", "-af", _EBUR128, "-f", "null", "-"],
         loglevel="info",
         what="loudness measurement",

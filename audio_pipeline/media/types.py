@@ -1,4 +1,4 @@
-"""What the media modules share: the path type, the error they raise, the result of
+"""What the media modules share: the path type, the errors they raise, the result of
 a join and what they need of a chapter."""
 
 from __future__ import annotations
@@ -17,6 +17,10 @@ class EncodeError(PipelineError):
     audio file is not what it should be."""
 
     exit_code = 1
+
+
+class FfmpegUnavailable(EncodeError):
+    """ffmpeg cannot be found or started at all: no retry of the job will help."""
 
 
 @dataclass(frozen=True)
