@@ -1,7 +1,7 @@
 """Cached clips -> episode files and whole-interview files, one section in memory at most.
 
 Each section (and the spoken title) is assembled into one PCM array, levelled
-in-process (:func:`audio_pipeline.loudness.level`: gain to -16 LUFS, look-ahead
+in-process (:func:`audio_pipeline.media.loudness.level`: gain to -16 LUFS, look-ahead
 true-peak limiter) and encoded once, to the episode MP3 and an AAC piece side by
 side. The whole interview is then joined without re-encoding anything: the MP3
 from the episode MP3s, the M4B from the AAC pieces.
@@ -35,13 +35,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from . import aac, ffmpeg, fsutil, loudness, mp3, naming
+from . import fsutil, naming
 from .cache import CachedClip
 from .errors import PipelineError, RenderError
 from .export.subtitles import Cue, write_srt, write_vtt
-from .export.tags import Chapter, Id3Fields, id3_bytes, write_id3
+from .export.tags import Id3Fields, id3_bytes, write_id3
 from .layout import Timeline, lay_out
-from .model import EpisodeTags, Section, Transcript
+from .media import aac, ffmpeg, loudness, mp3
+from .model import Chapter, EpisodeTags, Section, Transcript
 from .synth import Job
 from .voices import Pauses
 
@@ -135,14 +136,6 @@ def section_pcm(timeline: Timeline, clips: Mapping[str, CachedClip]) -> npt.NDAr
         out[pos : pos + n] = np.frombuffer(chunk, dtype=np.int16)
         pos += n
     return out
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _chunked(pcm: npt.NDArray[np.int16], size: int = 1 << 18) -> Iterator[bytes]:
@@ -305,7 +298,7 @@ def build_episode(
         "chapters": f"{rel}/{stem}.chapters.json",
         "duration_ms": timeline.duration_ms,
         "bytes": audio.stat().st_size,
-        "sha256": _sha256(audio),
+        "sha256": fsutil.sha256_file(audio),
         "build_key": build_key,
         "audio_key": audio_key,
         "aac_frames": aac_frames,

@@ -7,7 +7,6 @@ the two modules load in, the command works.
 
 from __future__ import annotations
 
-import hashlib
 import sys
 import unicodedata
 from dataclasses import replace
@@ -16,7 +15,7 @@ from typing import Any
 
 import click
 
-from . import listen, naming, voices
+from . import fsutil, listen, naming, voices
 from . import render as render_mod
 from .cache import ClipCache
 from .cli_options import run_options
@@ -47,7 +46,7 @@ def _recorded_engine(file: str, out_root: str) -> str | None:
 
 def _digest(clips: ClipCache, key: str) -> str | None:
     clip = clips.get(key)
-    return hashlib.sha256(clip.path.read_bytes()).hexdigest() if clip else None
+    return fsutil.sha256_file(clip.path) if clip else None
 
 
 def fix(

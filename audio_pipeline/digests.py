@@ -11,7 +11,6 @@ simply computed.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import threading
@@ -52,11 +51,7 @@ def file_digest(path: str | os.PathLike[str]) -> str:
         known = _load(store)
         found = known.get(key)
         if found is None:
-            digest = hashlib.sha256()
-            with src.open("rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-            found = digest.hexdigest()
+            found = fsutil.sha256_file(src)
             known.pop(key, None)
             known[key] = found
             kept = dict(list(known.items())[-_MAX_ENTRIES:])

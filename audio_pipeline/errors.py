@@ -52,10 +52,3 @@ class RenderError(PipelineError):
     """A render finished with failed turns, or could not run."""
 
     exit_code = 1
-
-
-class EncodeError(PipelineError):
-    """ffmpeg could not be run, or it failed on a decode/encode/measure job; or an
-    audio file is not what it should be."""
-
-    exit_code = 1

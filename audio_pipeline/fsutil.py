@@ -1,8 +1,10 @@
-"""Atomic file writes: a reader sees the old file or the new one, never half of one."""
+"""Atomic file writes (a reader sees the old file or the new one, never half of one),
+and what tells files apart: their version and their digest."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -70,6 +72,13 @@ def file_version(path: str | os.PathLike[str]) -> tuple[str, int, int, int]:
     src = Path(path).resolve()
     st = src.stat()
     return str(src), st.st_size, st.st_mtime_ns, st.st_ino
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file's bytes, read block by block: memory stays small however
+    large the file (model weights, a whole interview's audio)."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def lower_thread_priority(niceness: int) -> None:

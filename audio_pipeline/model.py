@@ -182,6 +182,19 @@ class Synthesis:
 
 
 @dataclass(frozen=True)
+class Chapter:
+    """A chapter: its title and where it starts and ends, in milliseconds."""
+
+    title: str
+    start_ms: int
+    end_ms: int
+
+    def __post_init__(self) -> None:
+        if self.start_ms < 0 or self.end_ms < self.start_ms:
+            raise ValueError(f"bad chapter times {self.start_ms}..{self.end_ms} ms")
+
+
+@dataclass(frozen=True)
 class EpisodeTags:
     """The tags one episode file carries."""
 

@@ -30,13 +30,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import engines, ffmpeg, fsutil, identity, naming
+from . import engines, fsutil, identity, naming
 from .cache import CachedClip, ClipCache
 from .engines.base import Engine
 from .errors import PipelineError, RenderError
 from .executors import Executor
 from .export import cover, podcast_meta
 from .export.cover import artwork_key
+from .media import ffmpeg
 from .model import EpisodeTags, Section, Transcript
 from .progress import Event, Reporter, silent
 

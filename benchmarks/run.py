@@ -59,9 +59,9 @@ def snapshot(folder: Path) -> dict[str, int]:
 
 def ffmpeg_floor(whole_mp3: Path, work: Path) -> float:
     """ffmpeg alone encoding the same final audio (MP3 + M4B) from decoded PCM."""
-    import imageio_ffmpeg
+    from audio_pipeline.media.ffmpeg import ffmpeg_exe  # the binary the pipeline runs
 
-    exe = imageio_ffmpeg.get_ffmpeg_exe()
+    exe = ffmpeg_exe()
     wav = work / "floor.wav"
     subprocess.run([exe, "-v", "error", "-y", "-i", str(whole_mp3), str(wav)], check=True)
     start = time.perf_counter()

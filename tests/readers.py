@@ -7,7 +7,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from audio_pipeline import ffmpeg
+from audio_pipeline.media import ffmpeg
 
 
 def id3_frames(path: Path) -> list[tuple[str, bytes]]:

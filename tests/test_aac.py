@@ -10,9 +10,9 @@ import mutagen.mp4
 import numpy as np
 import pytest
 
-from audio_pipeline import aac, ffmpeg
-from audio_pipeline.errors import EncodeError
-from audio_pipeline.export.tags import Chapter
+from audio_pipeline.media import aac, ffmpeg
+from audio_pipeline.media.types import EncodeError
+from audio_pipeline.model import Chapter
 from tests.test_ffmpeg import AAC_FRAME, SR, assert_joined_at, chunked, decodes_cleanly, no_temp_files, tone
 
 

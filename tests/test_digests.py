@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from audio_pipeline import digests
+from audio_pipeline import digests, fsutil
 
 
 @pytest.fixture(autouse=True)
@@ -54,3 +54,12 @@ def test_unusable_store_falls_back_to_hashing(tmp_path: Path) -> None:
     store.mkdir()  # cannot be written as a file
     digests._MEMORY.clear()
     assert digests.file_digest(blob) == hashlib.sha256(b"data").hexdigest()
+
+
+def test_sha256_file_reads_in_blocks_and_matches_hashlib(tmp_path: Path) -> None:
+    blob = tmp_path / "big.bin"
+    data = os.urandom((1 << 20) + 12345)  # more than one read block, not a whole number of them
+    blob.write_bytes(data)
+    assert fsutil.sha256_file(blob) == hashlib.sha256(data).hexdigest()
+    (tmp_path / "empty").write_bytes(b"")
+    assert fsutil.sha256_file(tmp_path / "empty") == hashlib.sha256(b"").hexdigest()

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -31,10 +32,10 @@ from audio_pipeline.engines.edge import (
     OUTPUT_FORMAT,
     EdgeEngine,
     decode_mp3,
-    ffmpeg_exe,
     preflight,
 )
 from audio_pipeline.errors import ConfigError, EngineError, SynthesisError
+from audio_pipeline.media.ffmpeg import ffmpeg_exe
 from audio_pipeline.model import ClipRequest, Mark, VoiceSpec
 
 TICKS_PER_MS = 10_000
@@ -428,6 +429,15 @@ def test_undecodable_audio_names_ffmpegs_complaint() -> None:
     assert info.value.transient
     assert "ffmpeg" in str(info.value)
     assert "Invalid data" in str(info.value) or "Error" in str(info.value)
+
+
+def test_decoding_runs_the_pipelines_ffmpeg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The engine decodes with the binary $AUDIO_PIPELINE_FFMPEG names, as the rest of the
+    pipeline does; one that cannot run stops the run (no retry helps)."""
+    data = mp3(0.2)
+    monkeypatch.setenv("AUDIO_PIPELINE_FFMPEG", str(tmp_path / "no-ffmpeg"))
+    with pytest.raises(EngineError, match="cannot run ffmpeg .*no-ffmpeg"):
+        decode_mp3(data)
 
 
 # -- configuration errors ------------------------------------------------------------------------

@@ -29,8 +29,8 @@ from audio_pipeline.export.feed import (
     guess_language,
     write_feed,
 )
-from audio_pipeline.ffmpeg import encode
-from audio_pipeline.mp3 import concat_copy
+from audio_pipeline.media.ffmpeg import encode_mp3
+from audio_pipeline.media.mp3 import concat_copy
 
 RATE = 24000
 ITUNES_NS = "http://www.itunes.com/dtds/podcast-1.0.dtd"
@@ -91,7 +91,7 @@ def make_interview(
     entries: list[dict[str, Any]] = []
     for i, (title, slug) in enumerate(SECTIONS[:sections], start=1):
         mp3 = episodes / f"{slug}.mp3"
-        encode([tone_pcm(seconds, 220.0 * i)], RATE, mp3, "mp3")
+        encode_mp3([tone_pcm(seconds, 220.0 * i)], RATE, mp3)
         turns = section_turns(seconds, title, i)
         (episodes / f"{slug}.vtt").write_text("WEBVTT\n\n00:00.000 --> 00:00.500\n标题\n", encoding="utf-8")
         (episodes / f"{slug}.srt").write_text("1\n00:00:00,000 --> 00:00:00,500\n标题\n", encoding="utf-8")
@@ -325,7 +325,7 @@ def test_guid_stable_across_writes_and_changes_with_audio(interview: tuple[Path,
 
     # Episode 2's audio changes: only its GUID (and length) change.
     mp3 = out / manifest["sections"][1]["audio"]
-    encode([tone_pcm(1.5, 987.0)], RATE, mp3, "mp3")
+    encode_mp3([tone_pcm(1.5, 987.0)], RATE, mp3)
     manifest2["sections"][1]["sha256"] = sha256_of(mp3)
     manifest2["sections"][1]["duration_ms"] = 1500
     parsed3, _ = parse(write_feed(out, manifest2, base_url=BASE))

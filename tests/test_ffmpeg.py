@@ -9,13 +9,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import mutagen.mp4
 import numpy as np
 import pytest
 
-from audio_pipeline import aac, ffmpeg, mp3
-from audio_pipeline.export.tags import Chapter
-from audio_pipeline.ffmpeg import EncodeError, Loudness, Normalization
+from audio_pipeline.media import aac, ffmpeg, mp3
+from audio_pipeline.media.types import EncodeError, FfmpegUnavailable
 
 SR = 24000
 MP3_FRAME = 576  # samples per MPEG-2 Layer III frame at 24 kHz
@@ -105,7 +103,7 @@ def samples(path: Path) -> int:
 
 def decodes_cleanly(path: Path) -> bool:
     """ffmpeg decodes the whole file without a warning or an error on stderr."""
-    return ffmpeg._run(["-i", str(path), "-f", "null", "-"], loglevel="warning")[1] == b""
+    return ffmpeg.run(["-i", str(path), "-f", "null", "-"], loglevel="warning")[1] == b""
 
 
 def no_temp_files(folder: Path) -> bool:
@@ -122,119 +120,73 @@ def test_ffmpeg_exe_override(monkeypatch: pytest.MonkeyPatch) -> None:
     assert ffmpeg.ffmpeg_exe() == "/opt/custom/ffmpeg"
 
 
-def test_ffmpeg_version() -> None:
-    assert ffmpeg.ffmpeg_version().startswith("ffmpeg version ")
-
-
 def test_run_returns_stdout_and_reports_errors(tmp_path: Path) -> None:
-    out = ffmpeg.run(["-f", "s16le", "-ar", "8000", "-ac", "1", "-i", "pipe:0", "-f", "s16le", "-"],
-                     input=b"\x01\x00" * 800)  # fmt: skip
+    out, _ = ffmpeg.run(["-f", "s16le", "-ar", "8000", "-ac", "1", "-i", "pipe:0", "-f", "s16le", "-"],
+                        input=b"\x01\x00" * 800)  # fmt: skip
     assert out == b"\x01\x00" * 800
     with pytest.raises(EncodeError) as info:
-        ffmpeg.run(["-i", str(tmp_path / "missing.wav"), "-f", "null", "-"])
+        ffmpeg.run(["-i", str(tmp_path / "missing.wav"), "-f", "null", "-"], what="probe")
+    assert "ffmpeg probe failed" in str(info.value)
     assert "missing.wav" in str(info.value)
     assert "No such file" in str(info.value)
     assert info.value.exit_code == 1
+    assert not isinstance(info.value, FfmpegUnavailable)
+
+
+def test_run_stops_ffmpeg_after_its_timeout() -> None:
+    # -re: an endless silent source, read in real time (so the wait costs no CPU).
+    with pytest.raises(EncodeError, match="ffmpeg wait took longer than 0.5 s") as info:
+        ffmpeg.run(["-re", "-f", "lavfi", "-i", "anullsrc", "-f", "null", "-"], what="wait", timeout=0.5)
+    assert not isinstance(info.value, FfmpegUnavailable)
 
 
 def test_missing_binary(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv(ffmpeg.FFMPEG_ENV, str(tmp_path / "no-ffmpeg"))
-    with pytest.raises(EncodeError, match="cannot run ffmpeg"):
+    with pytest.raises(FfmpegUnavailable, match="cannot run ffmpeg"):
         ffmpeg.run(["-version"])
-    with pytest.raises(EncodeError, match="cannot run ffmpeg"):
-        ffmpeg.encode(chunked(tone(0.5, 440)), SR, tmp_path / "x.mp3", "mp3")
+    with pytest.raises(FfmpegUnavailable, match="cannot run ffmpeg"):
+        next(ffmpeg.decode_stream(__file__))
+    with pytest.raises(FfmpegUnavailable, match="cannot run ffmpeg"):
+        ffmpeg.encode_mp3(chunked(tone(0.5, 440)), SR, tmp_path / "x.mp3")
     assert list(tmp_path.iterdir()) == []
-
-
-def test_ffmetadata_escaping() -> None:
-    text = ffmpeg.ffmetadata(
-        {"title": "a=b;c#d\\e\nf", "artist": "罗永浩"},
-        [Chapter("第一章", 0, 1500), Chapter("x=y", 1500, 3000)],
-    )
-    assert text == (
-        ";FFMETADATA1\n"
-        "title=a\\=b\\;c\\#d\\\\e\\\nf\n"
-        "artist=罗永浩\n"
-        "[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=1500\ntitle=第一章\n"
-        "[CHAPTER]\nTIMEBASE=1/1000\nSTART=1500\nEND=3000\ntitle=x\\=y\n"
-    )
-    with pytest.raises(ValueError):
-        ffmpeg.ffmetadata({"bad key": "x"})
-    with pytest.raises(ValueError):
-        ffmpeg.ffmetadata({}, [Chapter("a", 0, 2000), Chapter("b", 1000, 3000)])
 
 
 # --------------------------------------------------------------------------- encode / decode
 
 
-@pytest.mark.parametrize("fmt", ["mp3", "m4a"])
-def test_encode_decode_round_trip(tmp_path: Path, fmt: ffmpeg.Format) -> None:
+def test_encode_decode_round_trip(tmp_path: Path) -> None:
     pcm = synthetic_speech(3.0)
-    out = ffmpeg.encode(chunked(pcm), SR, tmp_path / f"a.{fmt}", fmt, bitrate="64k")
-    assert out == tmp_path / f"a.{fmt}"
+    out = ffmpeg.encode_mp3(chunked(pcm), SR, tmp_path / "a.mp3", bitrate="64k")
+    assert out == tmp_path / "a.mp3"
     seg = ffmpeg.decode(out)
     assert (seg.frame_rate, seg.channels, seg.sample_width) == (SR, 1, 2)
-    frame = MP3_FRAME if fmt == "mp3" else AAC_FRAME
-    assert abs(len(seg.raw_data) // 2 - len(pcm) // 2) <= 2 * frame
+    assert abs(len(seg.raw_data) // 2 - len(pcm) // 2) <= 2 * MP3_FRAME
     # The decoded signal is the encoded one, not just the right length.
     a = np.frombuffer(pcm, "<i2").astype(float)
     b = np.frombuffer(seg.raw_data, "<i2").astype(float)[: len(a)]
     assert np.corrcoef(a, b)[0, 1] > 0.95
-    assert len(ffmpeg.decode(out, rate=16000).raw_data) // 2 == pytest.approx(16000 * 3, abs=frame)
+    assert len(ffmpeg.decode(out, rate=16000).raw_data) // 2 == pytest.approx(16000 * 3, abs=MP3_FRAME)
     assert no_temp_files(tmp_path)
 
 
 def test_mp3_is_exact_and_resamples(tmp_path: Path) -> None:
     pcm = tone(2.5, 440)
-    out = ffmpeg.encode(chunked(pcm), SR, tmp_path / "a.mp3", "mp3")
+    out = ffmpeg.encode_mp3(chunked(pcm), SR, tmp_path / "a.mp3")
     assert samples(out) == len(pcm) // 2  # LAME header gives the decoder delay/padding
     info = mp3.mp3_frame_info(out)
     assert (info.sample_rate, info.samples_per_frame, info.samples) == (SR, MP3_FRAME, len(pcm) // 2)
-    hi = ffmpeg.encode(chunked(pcm), SR, tmp_path / "b.mp3", "mp3", out_rate=44100)
+    hi = ffmpeg.encode_mp3(chunked(pcm), SR, tmp_path / "b.mp3", out_rate=44100)
     assert ffmpeg.decode(hi).frame_rate == 44100
     assert mp3.mp3_frame_info(hi).samples_per_frame == 1152
 
 
-@pytest.mark.parametrize("fmt", ["mp3", "m4a"])
-def test_encode_is_byte_identical(tmp_path: Path, fmt: ffmpeg.Format) -> None:
+def test_encode_is_byte_identical(tmp_path: Path) -> None:
     pcm = synthetic_speech(2.0)
-    kw: dict[str, Any] = {}
-    if fmt == "m4a":
-        kw = {"metadata": {"title": "标题", "artist": "罗永浩"}, "chapters": [Chapter("一", 0, 2000)]}
-    norm = Normalization(gain_db=3.0, ceiling_dbtp=-2.0)
-    a = ffmpeg.encode(chunked(pcm), SR, tmp_path / f"a.{fmt}", fmt, normalize=norm, **kw)
-    b = ffmpeg.encode(chunked(pcm, 4096), SR, tmp_path / f"b.{fmt}", fmt, normalize=norm, **kw)
+    a = ffmpeg.encode_mp3(chunked(pcm), SR, tmp_path / "a.mp3")
+    b = ffmpeg.encode_mp3(chunked(pcm, 4096), SR, tmp_path / "b.mp3")
     assert a.read_bytes() == b.read_bytes()
     blob = a.read_bytes()
     assert b"Lavf6" not in blob and b"Lavc6" not in blob  # no versioned encoder tag
-
-
-def test_m4a_chapters_and_tags(tmp_path: Path) -> None:
-    chapters = [
-        Chapter("开场：罗永浩对谈闫俊杰", 0, 1500),
-        Chapter("第二部分 = AI; #1 \\ 创业", 1500, 3200),
-        Chapter("结尾", 3200, 4000),
-    ]
-    meta = {"title": "罗永浩对谈MiniMax闫俊杰", "album": "十字路口", "artist": "罗永浩", "date": "2025-12-28"}
-    out = ffmpeg.encode(chunked(synthetic_speech(4.0)), SR, tmp_path / "a.m4b", "m4b", chapters=chapters, metadata=meta)
-    mp4 = mutagen.mp4.MP4(out)  # type: ignore[no-untyped-call]
-    assert mp4.tags is not None
-    assert mp4.tags["©nam"] == [meta["title"]]
-    assert mp4.tags["©alb"] == [meta["album"]]
-    assert mp4.tags["©ART"] == [meta["artist"]]
-    assert mp4.tags["©day"] == [meta["date"]]
-    assert mp4.chapters is not None
-    got = [(round(c.start * 1000), c.title) for c in mp4.chapters]
-    assert got == [(c.start_ms, c.title) for c in chapters]
-    assert mp4.info.length == pytest.approx(4.0, abs=0.1)
-    assert out.read_bytes()[4:8] == b"ftyp"
-    head = out.read_bytes()[:4096]
-    assert head.find(b"moov") < head.find(b"mdat") or b"mdat" not in head  # +faststart
-
-
-def test_mp3_refuses_tags_in_encode(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="tag_mp3"):
-        ffmpeg.encode(iter([b"\0\0"]), SR, tmp_path / "a.mp3", "mp3", metadata={"title": "x"})
 
 
 # --------------------------------------------------------------------------- failures
@@ -244,7 +196,7 @@ def test_failed_encode_keeps_previous_output(tmp_path: Path) -> None:
     out = tmp_path / "a.mp3"
     out.write_bytes(b"previous")
     with pytest.raises(EncodeError) as info:
-        ffmpeg.encode(chunked(tone(1.0, 440)), SR, out, "mp3", bitrate="lots")
+        ffmpeg.encode_mp3(chunked(tone(1.0, 440)), SR, out, bitrate="lots")
     message = str(info.value)
     assert "exit" in message and "lots" in message
     assert out.read_bytes() == b"previous"
@@ -252,7 +204,7 @@ def test_failed_encode_keeps_previous_output(tmp_path: Path) -> None:
 
 
 def test_failing_source_kills_encode(tmp_path: Path) -> None:
-    out = tmp_path / "a.m4a"
+    out = tmp_path / "a.mp3"
     out.write_bytes(b"previous")
 
     def source() -> Iterator[bytes]:
@@ -260,16 +212,16 @@ def test_failing_source_kills_encode(tmp_path: Path) -> None:
         raise RuntimeError("synthesis failed mid-way")
 
     with pytest.raises(RuntimeError, match="mid-way"):
-        ffmpeg.encode(source(), SR, out, "m4a")
+        ffmpeg.encode_mp3(source(), SR, out)
     assert out.read_bytes() == b"previous"
     assert no_temp_files(tmp_path)
 
 
 def test_empty_or_odd_pcm(tmp_path: Path) -> None:
     with pytest.raises(EncodeError, match="no PCM"):
-        ffmpeg.encode(iter([]), SR, tmp_path / "a.mp3", "mp3")
+        ffmpeg.encode_mp3(iter([]), SR, tmp_path / "a.mp3")
     with pytest.raises(EncodeError, match="odd number"):
-        ffmpeg.encode(iter([b"\0\0\0"]), SR, tmp_path / "a.mp3", "mp3")
+        ffmpeg.encode_mp3(iter([b"\0\0\0"]), SR, tmp_path / "a.mp3")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -297,78 +249,10 @@ def test_measure_reference_tone() -> None:
     assert got.lra == pytest.approx(0.0, abs=0.2)
 
 
-def test_silence_is_left_alone() -> None:
+def test_silence_measures_as_silence() -> None:
     quiet = ffmpeg.measure_pcm(iter([b"\0\0" * SR * 3]), SR)
     assert quiet.integrated_lufs <= -69
     assert quiet.true_peak_dbtp == -math.inf
-    assert ffmpeg.loudnorm_gain(quiet) == 0.0
-    assert ffmpeg.plan_loudnorm(quiet) == Normalization(0.0, None)
-
-
-def test_plan() -> None:
-    loud_peaks = Loudness(integrated_lufs=-20.0, true_peak_dbtp=-2.0, lra=3.0)
-    assert ffmpeg.plan_loudnorm(loud_peaks) == Normalization(gain_db=4.0, ceiling_dbtp=-2.0)
-    gentle = Loudness(integrated_lufs=-20.0, true_peak_dbtp=-9.0, lra=3.0)
-    assert ffmpeg.plan_loudnorm(gentle) == Normalization(gain_db=4.0, ceiling_dbtp=None)
-    assert ffmpeg.loudnorm_gain(Loudness(-60.0, -40.0, 0.0)) == 30.0  # capped
-
-
-SOURCES = ["espeak", "synthetic", "synthetic-quiet"]
-
-
-def _source(name: str) -> tuple[bytes, int]:
-    if name == "espeak":
-        return espeak_speech()
-    pcm = synthetic_speech(12.0)
-    if name == "synthetic-quiet":
-        pcm = _pcm(np.frombuffer(pcm, "<i2").astype(float) * 0.1)
-    return pcm, SR
-
-
-@pytest.mark.parametrize("fmt", ["mp3", "m4a"])
-@pytest.mark.parametrize("name", SOURCES)
-def test_normalized_output_meets_target(tmp_path: Path, name: str, fmt: ffmpeg.Format) -> None:
-    pcm, sr = _source(name)
-    plan = ffmpeg.normalization_for(lambda: chunked(pcm), sr)
-    out = ffmpeg.encode(chunked(pcm), sr, tmp_path / f"n.{fmt}", fmt, normalize=plan)
-    measured = ffmpeg.loudness(out)
-    assert measured.integrated_lufs == pytest.approx(-16.0, abs=1.0)
-    assert measured.true_peak_dbtp <= -1.0
-    assert samples(out) == pytest.approx(len(pcm) // 2, abs=2 * AAC_FRAME)
-
-
-@pytest.mark.parametrize("fmt", ["mp3", "m4b"])
-def test_encode_normalized(tmp_path: Path, fmt: ffmpeg.Format) -> None:
-    pcm, sr = espeak_speech()
-    out = tmp_path / f"n.{fmt}"
-    out.write_bytes(b"previous")
-    chapters = [Chapter("第一章", 0, 5000), Chapter("第二章", 5000, 11000)]
-    kw: dict[str, Any] = {"chapters": chapters, "metadata": {"title": "标题"}} if fmt == "m4b" else {}
-    seen: list[Path] = []
-    result = ffmpeg.encode_normalized(lambda: chunked(pcm), sr, out, fmt, postprocess=seen.append, **kw)
-    assert result.path == out and result.attempts >= 1
-    assert result.measured == ffmpeg.loudness(out)
-    assert result.measured.integrated_lufs == pytest.approx(-16.0, abs=0.5)
-    assert result.measured.true_peak_dbtp <= -1.0
-    assert result.normalization.ceiling_dbtp is not None
-    assert len(seen) == 1 and seen[0].name.endswith(".part")
-    assert [p.name for p in tmp_path.iterdir()] == [out.name]
-    if fmt == "m4b":
-        chaps = mutagen.mp4.MP4(out).chapters  # type: ignore[no-untyped-call]
-        assert chaps is not None
-        assert [c.title for c in chaps] == ["第一章", "第二章"]
-
-
-def test_espeak_needs_the_limiter() -> None:
-    pcm, sr = espeak_speech()
-    before = ffmpeg.measure_pcm(chunked(pcm), sr)
-    plan = ffmpeg.normalization_for(lambda: chunked(pcm), sr)
-    # Speech peaks ~18 dB over its loudness: -16 LUFS needs the limiter.
-    assert before.true_peak_dbtp + plan.gain_db > -1.0
-    assert plan.ceiling_dbtp == -2.0
-    after = ffmpeg.measure_pcm(chunked(pcm), sr, normalize=plan)
-    assert after.integrated_lufs == pytest.approx(-16.0, abs=0.3)
-    assert after.true_peak_dbtp <= -1.9
 
 
 # --------------------------------------------------------------------------- concat
@@ -403,7 +287,7 @@ def test_encode_pair(tmp_path: Path) -> None:
     pcm = synthetic_speech(3.0)
     n = len(pcm) // 2
     ffmpeg.encode_pair(chunked(pcm), SR, tmp_path / "a.mp3", tmp_path / "a.aac")
-    assert samples(tmp_path / "a.mp3") == n  # gapless MP3, as encode() writes
+    assert samples(tmp_path / "a.mp3") == n  # gapless MP3, as encode_mp3() writes
     frames, rate = aac.adts_frames(tmp_path / "a.aac")
     assert rate == SR and frames == math.ceil((n + aac.AAC_PRIMING) / AAC_FRAME)
     assert samples(tmp_path / "a.aac") == frames * AAC_FRAME  # bare ADTS: the priming plays
@@ -426,7 +310,7 @@ def test_encode_pair(tmp_path: Path) -> None:
 
 
 def test_decode_stream(tmp_path: Path) -> None:
-    a = ffmpeg.encode(chunked(tone(1.0, 440)), SR, tmp_path / "a.mp3", "mp3")
+    a = ffmpeg.encode_mp3(chunked(tone(1.0, 440)), SR, tmp_path / "a.mp3")
     b = tmp_path / "b.aac"
     ffmpeg.encode_pair(chunked(tone(0.5, 660)), SR, None, b)
     one = b"".join(ffmpeg.decode_stream(a, size=1000))

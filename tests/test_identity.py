@@ -11,7 +11,8 @@ from typing import Any
 import feedparser
 import pytest
 
-from audio_pipeline import identity, mp3, render, transcript, voices
+from audio_pipeline import identity, render, transcript, voices
+from audio_pipeline.media import mp3
 
 from .conftest import VOICES
 from .fakes import ToneEngine

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from audio_pipeline import ffmpeg, loudness
+from audio_pipeline.media import ffmpeg, loudness
 
 from .test_ffmpeg import SR, chunked, espeak_speech, synthetic_speech, tone
 

@@ -11,17 +11,16 @@ import mutagen.id3
 import numpy as np
 import pytest
 
-from audio_pipeline import ffmpeg, mp3
-from audio_pipeline.errors import EncodeError
-from audio_pipeline.export.tags import Chapter, id3_bytes
+from audio_pipeline.export.tags import id3_bytes
+from audio_pipeline.media import ffmpeg, mp3
+from audio_pipeline.media.types import EncodeError
+from audio_pipeline.model import Chapter
 from tests.test_ffmpeg import SR, assert_joined_at, chunked, decodes_cleanly, no_temp_files, samples, tone
 
 
 def _parts(folder: Path, count: int = 4, rate: int = SR, seconds: float = 0.8) -> list[Path]:
     return [
-        ffmpeg.encode(
-            chunked(tone(seconds + 0.3 * i, 300 + 90 * i, amp=9000, sr=rate)), rate, folder / f"p{i}.mp3", "mp3"
-        )
+        ffmpeg.encode_mp3(chunked(tone(seconds + 0.3 * i, 300 + 90 * i, amp=9000, sr=rate)), rate, folder / f"p{i}.mp3")
         for i in range(count)
     ]
 
@@ -161,7 +160,7 @@ def test_concat_copy_timeline(tmp_path: Path) -> None:
     parts = []
     for i, seconds in enumerate(durations):
         pcm = tone(seconds, 300 + 50 * i, amp=12000)
-        parts.append(ffmpeg.encode(chunked(pcm), SR, tmp_path / f"p{i:02d}.mp3", "mp3"))
+        parts.append(ffmpeg.encode_mp3(chunked(pcm), SR, tmp_path / f"p{i:02d}.mp3"))
     out = tmp_path / "all.mp3"
     out.write_bytes(b"previous")
     result = mp3.concat_copy(parts, out)
@@ -182,8 +181,8 @@ def test_concat_copy_timeline(tmp_path: Path) -> None:
 
 
 def test_concat_copy_refuses_mixed_inputs(tmp_path: Path) -> None:
-    a = ffmpeg.encode(chunked(tone(1.0, 440)), SR, tmp_path / "a.mp3", "mp3")
-    b = ffmpeg.encode(chunked(tone(1.0, 440)), SR, tmp_path / "b.mp3", "mp3", out_rate=44100)
+    a = ffmpeg.encode_mp3(chunked(tone(1.0, 440)), SR, tmp_path / "a.mp3")
+    b = ffmpeg.encode_mp3(chunked(tone(1.0, 440)), SR, tmp_path / "b.mp3", out_rate=44100)
     with pytest.raises(EncodeError, match="sample rate"):
         mp3.concat_copy([a, b], tmp_path / "ab.mp3")
     with pytest.raises(ValueError):
@@ -195,7 +194,7 @@ def test_concat_copy_takes_tagged_inputs_and_last_padding(tmp_path: Path) -> Non
     from audio_pipeline.export.tags import write_id3
 
     parts = [
-        ffmpeg.encode(chunked(tone(0.8 + 0.3 * i, 300 + 90 * i, amp=9000)), SR, tmp_path / f"p{i}.mp3", "mp3")
+        ffmpeg.encode_mp3(chunked(tone(0.8 + 0.3 * i, 300 + 90 * i, amp=9000)), SR, tmp_path / f"p{i}.mp3")
         for i in range(4)
     ]
     plain = mp3.concat_copy(parts, tmp_path / "plain.mp3")

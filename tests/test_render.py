@@ -13,9 +13,10 @@ import pytest
 from mutagen.id3 import ID3
 from mutagen.mp4 import MP4
 
-from audio_pipeline import aac, assemble, ffmpeg, loudness, mp3, render, transcript, voices
+from audio_pipeline import assemble, render, transcript, voices
 from audio_pipeline.errors import RenderError
 from audio_pipeline.export.subtitles import Cue
+from audio_pipeline.media import aac, ffmpeg, loudness, mp3
 
 from .conftest import VOICES
 from .fakes import ToneEngine

@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 from mutagen.id3 import ID3
 
-from audio_pipeline import ffmpeg
 from audio_pipeline.cli import main
+from audio_pipeline.media import ffmpeg
 
 from .conftest import VOICES
 

@@ -11,9 +11,10 @@ import mutagen.mp3
 import numpy as np
 import pytest
 
-from audio_pipeline import ffmpeg
-from audio_pipeline.export.tags import TOC_ELEMENT_ID, Chapter, TagError, id3_bytes, tag_mp3, write_id3
-from audio_pipeline.mp3 import concat_copy, mp3_frame_info
+from audio_pipeline.export.tags import TOC_ELEMENT_ID, TagError, id3_bytes, tag_mp3, write_id3
+from audio_pipeline.media import ffmpeg
+from audio_pipeline.media.mp3 import concat_copy, mp3_frame_info
+from audio_pipeline.model import Chapter
 from tests.readers import chap_starts, ffmpeg_chapters, id3_frames
 
 SR = 24000
@@ -45,7 +46,7 @@ def _pcm() -> bytes:
 
 
 def make_mp3(path: Path) -> Path:
-    return ffmpeg.encode(iter([_pcm()]), SR, path, "mp3")
+    return ffmpeg.encode_mp3(iter([_pcm()]), SR, path)
 
 
 def test_tags_and_chapters_read_back(tmp_path: Path) -> None:
@@ -115,11 +116,10 @@ def test_no_chapters_means_no_chap_frames(tmp_path: Path) -> None:
 
 def test_tag_on_temp_file_while_encoding(tmp_path: Path) -> None:
     out = tmp_path / "a.mp3"
-    ffmpeg.encode(
+    ffmpeg.encode_mp3(
         iter([_pcm()]),
         SR,
         out,
-        "mp3",
         postprocess=functools.partial(write_id3, title="t", album="a", artist="p", chapters=CHAPTERS),
     )
     assert read_chapters(out) == CHAPTERS

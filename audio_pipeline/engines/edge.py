@@ -3,7 +3,9 @@
 One ``edge_tts.Communicate`` per paragraph (a Communicate streams only once, so every
 try builds new ones). The service answers with MP3 (24 kHz mono, 48 kbit/s) plus
 SentenceBoundary events whose offsets are in 100-ns ticks; the MP3 is decoded to 16-bit
-PCM with imageio-ffmpeg's static ffmpeg (there is no ffprobe, so pydub cannot read MP3).
+PCM with the ffmpeg the rest of the pipeline runs (:func:`audio_pipeline.media.ffmpeg.ffmpeg_exe`:
+``$AUDIO_PIPELINE_FFMPEG`` or imageio-ffmpeg's static build; there is no ffprobe, so pydub
+cannot read MP3).
 
 Each call runs its own event loop (``asyncio.run``), so the engine can be used from
 several worker threads at once. Failures are mapped onto the pipeline's errors so that
@@ -16,9 +18,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import functools
 import math
-import subprocess
 import threading
 from collections.abc import AsyncGenerator, Callable, Coroutine
 from dataclasses import dataclass
@@ -30,6 +30,8 @@ from edge_tts import exceptions as edge_errors
 from pydub import AudioSegment
 
 from ..errors import ConfigError, EngineError, PipelineError, SynthesisError
+from ..media import ffmpeg
+from ..media.types import EncodeError, FfmpegUnavailable
 from ..model import ClipRequest, Mark, Synthesis, VoiceSpec
 from .edge_voices import EDGE_VOICES
 
@@ -233,39 +235,21 @@ def classify_error(exc: BaseException, voice: str) -> PipelineError | None:
 # -- decoding and assembling ---------------------------------------------------------------
 
 
-@functools.cache
-def ffmpeg_exe() -> str:
-    import imageio_ffmpeg
-
-    try:
-        return str(imageio_ffmpeg.get_ffmpeg_exe())
-    except RuntimeError as exc:
-        raise EngineError(f"ffmpeg is not available (imageio-ffmpeg): {exc}") from exc
-
-
 def decode_mp3(data: bytes) -> bytes:
     """Decode MP3 bytes to raw signed 16-bit little-endian mono PCM at 24 kHz."""
-    exe = ffmpeg_exe()
-    cmd = [
-        exe, "-hide_banner", "-loglevel", "error",
+    args = [
         "-f", "mp3", "-i", "pipe:0",
         "-vn", "-f", "s16le", "-acodec", "pcm_s16le",
         "-ac", "1", "-ar", str(SAMPLE_RATE),
         "pipe:1",
     ]  # fmt: skip
     try:
-        proc = subprocess.run(cmd, input=data, capture_output=True, check=False, timeout=300)
-    except subprocess.TimeoutExpired as exc:
-        raise SynthesisError("ffmpeg took too long to decode the edge MP3", transient=True) from exc
-    except OSError as exc:
-        raise EngineError(f"cannot run ffmpeg ({exe}): {exc}") from exc
-    if proc.returncode != 0:
-        lines = [ln.strip() for ln in proc.stderr.decode("utf-8", "replace").splitlines()]
-        lines = [ln for ln in lines if ln]
-        last = lines[-1] if lines else f"exit status {proc.returncode}"
-        # The bytes came over the network: a corrupt stream may decode on the next try.
-        raise SynthesisError(f"ffmpeg could not decode the edge MP3: {last}", transient=True)
-    pcm: bytes = proc.stdout
+        pcm, _ = ffmpeg.run(args, input=data, what="decode of the edge MP3", timeout=300)
+    except FfmpegUnavailable as exc:  # a broken install: no retry helps
+        raise EngineError(exc.message) from exc
+    except EncodeError as exc:
+        # The bytes came over the network: a corrupt (or stalled) stream may decode on the next try.
+        raise SynthesisError(exc.message, transient=True) from exc
     return pcm[: len(pcm) - len(pcm) % SAMPLE_WIDTH]
 
 

@@ -36,7 +36,6 @@ way they are percent-encoded (titles and slugs may be CJK).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import html
 import os
 import re
@@ -53,7 +52,7 @@ from lxml import etree
 
 from audio_pipeline.errors import PipelineError
 from audio_pipeline.export import podcast_meta
-from audio_pipeline.fsutil import write_if_changed
+from audio_pipeline.fsutil import sha256_file, write_if_changed
 
 __all__ = [
     "FEED_NAME",
@@ -134,14 +133,6 @@ def episode_guid(feed_id: object, section_id: object, sha256: str) -> str:
         except ValueError:
             pass
     return f"sha256:{sha256.lower()}"
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _normalized(text: str) -> str:
@@ -503,7 +494,7 @@ def build_feed(
         size = os.path.getsize(audio_path)
         sha = section.get("sha256")
         if not isinstance(sha, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", sha):
-            sha = _sha256_file(audio_path)
+            sha = sha256_file(audio_path)
         episode_title = str(section.get("title") or f"{title} {index}")
 
         entry = fg.add_entry(order="append")

@@ -27,7 +27,6 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Required, TypedDict
 
@@ -52,11 +51,12 @@ from mutagen.id3._util import ID3SaveConfig
 
 from audio_pipeline.errors import PipelineError
 from audio_pipeline.fsutil import atomic_path
+from audio_pipeline.model import Chapter
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-__all__ = ["Chapter", "Id3Fields", "TagError", "id3_bytes", "tag_mp3", "write_id3", "TOC_ELEMENT_ID"]
+__all__ = ["Id3Fields", "TagError", "id3_bytes", "tag_mp3", "write_id3", "TOC_ELEMENT_ID"]
 
 StrPath = str | os.PathLike[str]
 
@@ -68,19 +68,6 @@ class TagError(PipelineError):
     """An MP3 cannot be tagged."""
 
     exit_code = 1
-
-
-@dataclass(frozen=True)
-class Chapter:
-    """A chapter: its title and where it starts and ends, in milliseconds."""
-
-    title: str
-    start_ms: int
-    end_ms: int
-
-    def __post_init__(self) -> None:
-        if self.start_ms < 0 or self.end_ms < self.start_ms:
-            raise ValueError(f"bad chapter times {self.start_ms}..{self.end_ms} ms")
 
 
 def _check_chapters(chapters: Sequence[Chapter]) -> None:
@@ -176,7 +163,7 @@ def _serialize(tags: ID3) -> bytes:
 
 def id3_bytes(**fields: Unpack[Id3Fields]) -> bytes:
     """The ID3v2.3 tag :func:`write_id3` writes, as bytes to put in front of MP3 frames
-    (:func:`audio_pipeline.mp3.concat_copy` ``head=``): no copy of the audio to insert it.
+    (:func:`audio_pipeline.media.mp3.concat_copy` ``head=``): no copy of the audio to insert it.
     Frames in a fixed order, CHAP frames by time (see the module's note)."""
     return _serialize(_build(fields))
 
@@ -184,7 +171,7 @@ def id3_bytes(**fields: Unpack[Id3Fields]) -> bytes:
 def write_id3(path: StrPath, **fields: Unpack[Id3Fields]) -> None:
     """Replace the ID3 tags of ``path`` in place (not atomic; see :func:`tag_mp3`).
 
-    Meant for a temporary file, e.g. as ``encode(..., postprocess=...)``.
+    Meant for a temporary file, e.g. as ``encode_mp3(..., postprocess=...)``.
     Any existing ID3v2/ID3v1 tag is removed first; the new tag is the bytes of
     :func:`id3_bytes`, put in front of the audio.
     """

@@ -1,6 +1,6 @@
 """MP3 frames without a codec: read a file's Xing/Info + LAME header, join files.
 
-:func:`concat_copy` joins MP3s from :func:`audio_pipeline.ffmpeg.encode` by copying
+:func:`concat_copy` joins MP3s from :func:`audio_pipeline.media.ffmpeg.encode_pair` by copying
 their audio frames after one fresh Info frame, written as ffmpeg's MP3 muxer writes
 it: frame and byte counts, the 100-point seek table, encoder delay and padding,
 music length and CRC (the tests compare the bytes with ffmpeg's own join). Copying
@@ -12,7 +12,6 @@ of a second instead of one.
 from __future__ import annotations
 
 import functools
-import os
 from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -21,10 +20,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from .errors import EncodeError
-from .fsutil import atomic_path, file_version
-
-StrPath = str | os.PathLike[str]
+from ..fsutil import atomic_path, file_version
+from .types import ConcatResult, EncodeError, StrPath
 
 _MPEG_RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
 _L3_KBPS = {
@@ -52,14 +49,6 @@ class Mp3FrameInfo:
     def samples(self) -> int:
         """Samples a gapless decoder outputs."""
         return self.frames * self.samples_per_frame - self.encoder_delay - self.padding
-
-
-@dataclass(frozen=True)
-class ConcatResult:
-    """Where each input's audio starts in the joined file, as a decoder plays it."""
-
-    starts_ms: tuple[float, ...]
-    duration_ms: float
 
 
 @dataclass(frozen=True)
@@ -145,7 +134,7 @@ def _info_frame(path: Path) -> _InfoFrame:
 def mp3_frame_info(path: StrPath) -> Mp3FrameInfo:
     """Read frame count, encoder delay and padding from an MP3's Xing/LAME header.
 
-    Works on the files :func:`audio_pipeline.ffmpeg.encode` writes (and any
+    Works on the files :func:`audio_pipeline.media.ffmpeg.encode_pair` writes (and any
     LAME-style CBR/VBR file with an Info/Xing header). Raises :class:`EncodeError`
     if there is none.
     """
@@ -404,7 +393,7 @@ def concat_layout(inputs: Sequence[StrPath]) -> ConcatResult:
 
 
 def concat_copy(inputs: Sequence[StrPath], out_path: StrPath, *, head: bytes = b"") -> ConcatResult:
-    """Join MP3s from :func:`audio_pipeline.ffmpeg.encode` (same rate) without re-encoding.
+    """Join MP3s from :func:`audio_pipeline.media.ffmpeg.encode_pair` (same rate) without re-encoding.
 
     Tags are dropped; the audio frames are copied as they are behind a new Info
     frame, and ``head`` (e.g. an ID3v2 tag) goes in front of it. Each input keeps

@@ -1,7 +1,7 @@
 """AAC without a codec: read ADTS streams, join them into an MP4 audiobook (M4B).
 
 :func:`concat_adts` copies the AAC frames of ADTS pieces (from
-:func:`audio_pipeline.ffmpeg.encode_pair`) into one MP4 written here, box by box:
+:func:`audio_pipeline.media.ffmpeg.encode_pair`) into one MP4 written here, box by box:
 moov first (streamable), an edit list that skips the first piece's encoder delay,
 iTunes tags, and chapters twice over, as players look for them: a QuickTime chapter
 track (Apple's players) and a Nero ``chpl`` list (most others, and mutagen).
@@ -22,19 +22,12 @@ from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
-from .errors import EncodeError
-from .fsutil import atomic_path, file_version
-from .mp3 import ConcatResult
-
-if TYPE_CHECKING:
-    from .export.tags import Chapter
-
-StrPath = str | os.PathLike[str]
+from ..fsutil import atomic_path, file_version
+from .types import ChapterLike, ConcatResult, EncodeError, StrPath
 
 #: Samples of encoder delay ("priming") at the start of every stream from ffmpeg's AAC encoder.
 AAC_PRIMING = 1024
@@ -327,7 +320,7 @@ def _text_trak(track: int, durations: Sequence[int], sizes: Sequence[int], offse
     return _box(b"trak", _tkhd(track, 2, total_ms, 0), mdia)  # in the movie, not played as a track
 
 
-def _chpl(chapters: Sequence[Chapter]) -> bytes:
+def _chpl(chapters: Sequence[ChapterLike]) -> bytes:
     entries = []
     for chapter in chapters[:_CHPL_MAX]:
         title = chapter.title.encode("utf-8")[:_CHPL_MAX].decode("utf-8", "ignore").encode("utf-8")
@@ -349,7 +342,7 @@ def _ilst(metadata: Mapping[str, str], cover: bytes | None = None) -> bytes:
     return _box(b"ilst", *items)
 
 
-def _udta(metadata: Mapping[str, str], chapters: Sequence[Chapter], cover: bytes | None = None) -> bytes:
+def _udta(metadata: Mapping[str, str], chapters: Sequence[ChapterLike], cover: bytes | None = None) -> bytes:
     handler = _full(b"hdlr", 0, 0, struct.pack(">I4s4s8x", 0, b"mdir", b"appl"), b"\0")  # iTunes metadata
     meta = _full(b"meta", 0, 0, handler, _ilst(metadata, cover))
     return _box(b"udta", meta, _chpl(chapters) if chapters else b"")
@@ -362,13 +355,13 @@ def concat_adts(
     inputs: Sequence[StrPath],
     out_path: StrPath,
     *,
-    chapters: Sequence[Chapter] = (),
+    chapters: Sequence[ChapterLike] = (),
     metadata: Mapping[str, str] | None = None,
     frames: Sequence[int | None] | None = None,
     end_padding: int = 0,
     cover: bytes | None = None,
 ) -> Path:
-    """Join ADTS pieces from :func:`audio_pipeline.ffmpeg.encode_pair` (same format)
+    """Join ADTS pieces from :func:`audio_pipeline.media.ffmpeg.encode_pair` (same format)
     into one M4A/M4B without re-encoding; returns the path.
 
     moov comes first (players can start before the whole file is there); the edit
