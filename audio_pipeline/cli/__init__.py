@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from . import __version__, batch, transcript, voices
-from . import render as render_mod
-from .cli_options import run_options
-from .engines.base import Engine
-from .errors import PipelineError
-from .executors import Executor
-from .model import Transcript
-from .progress import Event, Reporter
+from .. import __version__, batch, transcript, voices
+from .. import render as render_mod
+from ..engines.base import Engine
+from ..errors import PipelineError
+from ..executors import Executor
+from ..model import Transcript
+from ..progress import Event, Reporter
+from .options import run_options
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -334,7 +334,7 @@ class _Engines:
             return None
         key = self._key(item.engine.name, item.vmap)
         if key not in self.executors:
-            from . import cluster
+            from .. import cluster
 
             options = item.vmap.engine(item.engine.name).options
             self.executors[key] = cluster.executor_for(item.engine, options, workers=self.jobs, report=report)
@@ -420,7 +420,7 @@ def _watch_renders(
 ) -> None:
     """Render now and after every save of FILE or its voices.yaml; a bad edit prints its
     error and the loop goes on, the last good outputs staying in place."""
-    from . import watch
+    from .. import watch
 
     paths = [Path(file)]
     with contextlib.suppress(PipelineError):
@@ -517,7 +517,7 @@ def serve(
     Seeking works (HTTP Range) and the page refreshes itself when a render changes the
     manifest. With --watch and a transcript: edit, save, listen.
     """
-    from . import serve as serve_mod
+    from .. import serve as serve_mod
 
     is_transcript = target is not None and Path(target).is_file()
     if watch and not is_transcript:
@@ -637,7 +637,7 @@ def cache_prune(file: str, config: str | None, out_root: str, cache_dir: str | N
     click.echo(f"{store.root}: removed {removed} clips ({freed / 1e6:.1f} MB); kept those in use")
 
 
-from .cli_check import check  # noqa: E402  (the command lives in its own module)
+from .check import check  # noqa: E402  (the command lives in its own module)
 
 main.add_command(check)
 

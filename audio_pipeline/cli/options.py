@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
-from . import voices
+from .. import voices
 
 F = TypeVar("F", bound=Callable[..., Any])
 

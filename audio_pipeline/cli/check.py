@@ -1,8 +1,8 @@
 """``audio-pipeline check``: hear what the listener hears.
 
-Registered in cli.py with ``main.add_command(check)``. This module imports nothing from
-cli.py at import time (cli.py imports it), only inside the command: whichever order
-the two modules load in, the command works.
+Registered in cli/__init__.py with ``main.add_command(check)``. This module imports nothing
+from the package's __init__ at import time (it imports this one), only inside the command:
+whichever order the two modules load in, the command works.
 """
 
 from __future__ import annotations
@@ -16,15 +16,15 @@ from typing import Any
 
 import click
 
-from . import listen, naming, voices
-from . import render as render_mod
-from .cache import ClipCache
-from .cli_options import run_options
-from .engines.base import Engine
-from .listen import TurnCheck
-from .model import Transcript
-from .progress import Event, Reporter
-from .synth import TITLE_SECTION, Job
+from .. import listen, naming, voices
+from .. import render as render_mod
+from ..cache import ClipCache
+from ..engines.base import Engine
+from ..listen import TurnCheck
+from ..model import Transcript
+from ..progress import Event, Reporter
+from ..synth import TITLE_SECTION, Job
+from .options import run_options
 
 
 def _jobs(parsed: Transcript, vmap: voices.VoiceMap, engine: Engine, settings: render_mod.Settings) -> list[Job]:
@@ -187,8 +187,8 @@ def check(
     Exit 1 when any clip fails, 0 otherwise (with several FILEs: a FILE that cannot be
     checked is reported and the others are). Needs the optional extra: pip install -e ".[check]".
     """
-    from .cli import _located, _reports_errors
-    from .errors import PipelineError
+    from ..errors import PipelineError
+    from . import _located, _reports_errors
 
     options = (config, engine, out_root, sections_spec, cache_dir, jobs, as_json, threshold, worst, fix)
     if len(files) == 1:
@@ -224,7 +224,7 @@ def _run(
     do_fix: bool,
 ) -> bool:
     """Check one transcript and print its table; True when any clip failed."""
-    from .cli import TqdmReporter, _echo_json, _prepare
+    from . import TqdmReporter, _echo_json, _prepare
 
     listen.require()
     reporter = TqdmReporter()
