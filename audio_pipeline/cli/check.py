@@ -25,6 +25,7 @@ from ..model import Transcript
 from ..progress import Event, Reporter
 from ..synth import TITLE_SECTION, Job
 from .options import run_options
+from .progress import TqdmReporter
 
 
 def _jobs(parsed: Transcript, vmap: voices.VoiceMap, engine: Engine, settings: render_mod.Settings) -> list[Job]:
@@ -224,7 +225,7 @@ def _run(
     do_fix: bool,
 ) -> bool:
     """Check one transcript and print its table; True when any clip failed."""
-    from . import TqdmReporter, _echo_json, _prepare
+    from . import _echo_json, _prepare
 
     listen.require()
     reporter = TqdmReporter()
