@@ -7,9 +7,6 @@ Everything else lives in the library; a ``PipelineError`` becomes one clear line
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import functools
-import json
 import sys
 import threading
 from collections.abc import Callable
@@ -20,74 +17,22 @@ import click
 
 from .. import __version__, batch, transcript, voices
 from .. import render as render_mod
-from ..engines.base import Engine
 from ..errors import PipelineError
-from ..executors import Executor
-from ..model import Transcript
-from ..progress import Event, Reporter
+from .check import check
+from .common import (
+    Engines,
+    echo_error,
+    echo_json,
+    echo_transcript_report,
+    find_config,
+    prepare,
+    read_transcript,
+    reports_errors,
+)
 from .options import run_options
 from .progress import make_reporter
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _reports_errors(func: F) -> F:
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except PipelineError as exc:
-            for line in str(exc).splitlines():
-                click.echo(f"Error: {line}", err=True)
-            sys.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            click.echo("Interrupted: finished clips are cached; run again to resume.", err=True)
-            sys.exit(130)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def find_config(config: str | None, transcript_path: str | None) -> Path:
-    """--config, else ./voices.yaml, else voices.yaml beside the transcript or one folder
-    up, else the one shipped in the package (with a notice)."""
-    if config:
-        return Path(config)
-    candidates = [Path("voices.yaml")]
-    if transcript_path:
-        here = Path(transcript_path).resolve().parent
-        candidates += [here / "voices.yaml", here.parent / "voices.yaml"]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    shipped = voices.shipped_config()
-    click.echo(f"notice: no voices.yaml here or beside the transcript; using the shipped defaults: {shipped}", err=True)
-    return shipped
-
-
-def read_transcript(file: str, vmap: voices.VoiceMap) -> Transcript:
-    """FILE parsed with voices.yaml's names known and its aliases applied
-    (``Speaker 0`` -> ``Prof. Lee``) before any voice is assigned."""
-    return transcript.read(file, vmap.speakers | set(vmap.aliases), vmap.aliases)
-
-
-def echo_transcript_report(parsed: Transcript, quiet: bool = False) -> None:
-    """On stderr: what the parser skipped or doubts, and each speaker with its turn count,
-    so a transcript read wrongly shows before anything is rendered (``quiet``: warnings only)."""
-    for notice in parsed.notices:
-        where = f"{parsed.source}:{notice.line}" if notice.line is not None else parsed.source
-        if not quiet or notice.level == "warning":
-            click.echo(f"{notice.level}: {where}: {notice.message}", err=True)
-    if quiet:
-        return
-    counts = transcript.speaker_counts(parsed)
-    for name, count in counts.items():
-        click.echo(f"speaker: {name} ({count} turn{'s' if count != 1 else ''})", err=True)
-    if not counts:
-        click.echo("speaker: none found; everything is read by the narrator", err=True)
-
-
-def _echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -100,13 +45,13 @@ def main() -> None:
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--config", type=click.Path(dir_okay=False), help="voices.yaml (its speakers count as known names).")
 @click.option("--json", "as_json", is_flag=True, help="Print the parsed transcript as JSON.")
-@_reports_errors
+@reports_errors
 def parse(file: str, config: str | None, as_json: bool) -> None:
     """Split FILE into sections and speaker turns."""
     parsed = read_transcript(file, voices.load(config)) if config else transcript.read(file)
     echo_transcript_report(parsed)
     if as_json:
-        _echo_json(transcript.to_json(parsed))
+        echo_json(transcript.to_json(parsed))
         return
     click.echo(f"{parsed.title}  ({len(parsed.sections)} sections, {len(parsed.turns)} turns)")
     for section in parsed.sections:
@@ -123,7 +68,7 @@ def parse(file: str, config: str | None, as_json: bool) -> None:
 @click.option("--config", type=click.Path(dir_okay=False), help="voices.yaml to use.")
 @click.option("--engine", type=click.Choice(voices.ENGINE_NAMES), default="kokoro", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the assignment as JSON.")
-@_reports_errors
+@reports_errors
 def voices_command(file: str, config: str | None, engine: str, as_json: bool) -> None:
     """Show the voice each speaker of FILE (and the narrator) gets."""
     vmap = voices.load(find_config(config, file))
@@ -133,7 +78,7 @@ def voices_command(file: str, config: str | None, engine: str, as_json: bool) ->
     order = sorted(cast.voices, key=lambda who_lang: who_lang[1] != cast.lang)
     rows = [{**voices.spec_json(who, cast.voices[(who, code)]), "lang": code} for who, code in order]
     if as_json:
-        _echo_json(rows)
+        echo_json(rows)
         return
     for row in rows:
         extras = ", ".join(f"{k}={v}" for k, v in row.items() if k not in ("speaker", "engine", "voice", "lang"))
@@ -171,84 +116,6 @@ _render_options = run_options(
 )
 
 
-def _prepare(
-    file: str,
-    config: str | None,
-    engine_name: str,
-    out_root: str,
-    sections_spec: str | None,
-    cache_dir: str | None,
-    jobs: int | None,
-    base_url: str | None,
-    report: Reporter,
-    cover: str | None = None,
-    announce: bool = False,
-    quiet: bool = False,
-    choose: Callable[[render_mod.Settings, voices.VoiceMap, Reporter], Engine] = render_mod.choose_engine,
-) -> tuple[Transcript, voices.VoiceMap, Engine, render_mod.Settings]:
-    vmap = voices.load(find_config(config, file))
-    parsed = read_transcript(file, vmap)
-    settings = render_mod.Settings(
-        out_root=Path(out_root),
-        cache_dir=Path(cache_dir) if cache_dir else None,
-        engine=engine_name,
-        sections=render_mod.parse_sections(sections_spec, len(parsed.sections)),
-        jobs=jobs,
-        base_url=base_url,
-        cover=Path(cover) if cover else None,
-    )
-    engine = choose(settings, vmap, report)
-    if announce:  # once the options are known to be good: a bad one prints only its error
-        echo_transcript_report(parsed, quiet)
-    return parsed, vmap, engine, settings
-
-
-class _Engines:
-    """Engines (and executors) for a run over several transcripts: "auto" is resolved
-    once, and each engine configuration is built once (Kokoro loads its tables once;
-    Ray's actors stay up for the whole batch)."""
-
-    def __init__(self, executor: str = "local", jobs: int | None = None) -> None:
-        self.executor = executor
-        self.jobs = jobs
-        self.resolved: str | None = None
-        self.made: dict[str, Engine] = {}
-        self.executors: dict[str, Executor] = {}
-
-    @staticmethod
-    def _key(name: str, vmap: voices.VoiceMap) -> str:
-        return json.dumps([name, dict(vmap.engine(name).options)], sort_keys=True, default=str)
-
-    def choose(self, settings: render_mod.Settings, vmap: voices.VoiceMap, report: Reporter) -> Engine:
-        if settings.engine == "auto" and self.resolved:
-            settings = dataclasses.replace(settings, engine=self.resolved)
-        if settings.engine != "auto" and self._key(settings.engine, vmap) in self.made:
-            return self.made[self._key(settings.engine, vmap)]
-        engine = render_mod.choose_engine(settings, vmap, report)
-        self.resolved = engine.name
-        notice = getattr(engine, "notice", None)
-        if notice and self.executor == "local":
-            report(Event("notice", message=notice))
-        self.made[self._key(engine.name, vmap)] = engine
-        return engine
-
-    def executor_for(self, item: batch.Prepared, report: Reporter) -> Executor | None:
-        if self.executor == "local":
-            return None
-        key = self._key(item.engine.name, item.vmap)
-        if key not in self.executors:
-            from .. import cluster
-
-            options = item.vmap.engine(item.engine.name).options
-            self.executors[key] = cluster.executor_for(item.engine, options, workers=self.jobs, report=report)
-        return self.executors[key]
-
-    def close(self) -> None:
-        for executor in self.executors.values():
-            executor.close()
-        self.executors.clear()
-
-
 def _render_files(
     files: tuple[str, ...],
     config: str | None,
@@ -266,14 +133,13 @@ def _render_files(
     """Render each file in turn (one clip cache, one executor); a failing one is
     reported and the others go on. Raises the error itself when there is one file."""
     reporter = make_reporter(progress, quiet)
-    chosen = _Engines(executor, jobs)
+    chosen = Engines(executor, jobs)
 
-    def prepare(file: str) -> batch.Prepared:
-        parsed, vmap, engine_, settings = _prepare(
+    def prepare_one(file: str) -> batch.Prepared:
+        return prepare(
             file, config, engine, out_root, sections_spec, cache_dir, jobs, base_url, reporter, cover,
             announce=True, quiet=quiet, choose=chosen.choose,
         )  # fmt: skip
-        return batch.Prepared(parsed, vmap, engine_, settings)
 
     def done(outcome: batch.Outcome) -> None:
         if outcome.result is not None:
@@ -287,12 +153,11 @@ def _render_files(
             )
         elif outcome.error is not None and len(files) > 1:
             reporter.close()  # the error lines go below any bar
-            for line in str(outcome.error).splitlines():
-                click.echo(f"Error: {_located(outcome.source, line)}", err=True)
+            echo_error(outcome.error, outcome.source)
 
     try:
         outcomes = batch.render_all(
-            files, prepare, reporter, executor_for=lambda item: chosen.executor_for(item, reporter), on_done=done
+            files, prepare_one, reporter, executor_for=lambda item: chosen.executor_for(item, reporter), on_done=done
         )
     finally:
         chosen.close()
@@ -300,11 +165,6 @@ def _render_files(
     if len(files) == 1 and outcomes[0].error is not None:
         raise outcomes[0].error
     return outcomes
-
-
-def _located(source: str, line: str) -> str:
-    """An error line of one transcript in a batch, naming it when the line does not."""
-    return line if line.startswith(source) else f"{source}: {line}"
 
 
 def _batch_summary(outcomes: list[batch.Outcome]) -> None:
@@ -335,8 +195,7 @@ def _watch_renders(
         try:
             render_once()
         except PipelineError as exc:
-            for line in str(exc).splitlines():
-                click.echo(f"Error: {line}", err=True)
+            echo_error(exc)
         click.echo(f"watching {', '.join(str(p) for p in paths)} (Ctrl-C stops)", err=True)
 
     watch.loop(paths, run, stop=stop)
@@ -360,7 +219,7 @@ _executor_option = click.option(
 @_with_progress
 @_executor_option
 @click.option("--watch", is_flag=True, help="Render again whenever FILE or voices.yaml is saved (one FILE only).")
-@_reports_errors
+@reports_errors
 def render(
     files: tuple[str, ...],
     config: str | None,
@@ -401,7 +260,7 @@ def render(
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="0: any free port.")
 @_cover_option
 @click.option("--watch", is_flag=True, help="With a transcript: render it again whenever it or voices.yaml is saved.")
-@_reports_errors
+@reports_errors
 def serve(
     target: str | None,
     config: str | None,
@@ -450,7 +309,7 @@ def serve(
 @_render_options
 @_cover_option
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (a list, with several FILEs).")
-@_reports_errors
+@reports_errors
 def plan(
     files: tuple[str, ...],
     config: str | None,
@@ -463,26 +322,26 @@ def plan(
     as_json: bool,
 ) -> None:
     """Say what render would do for each FILE, without doing it."""
-    chosen = _Engines()
+    chosen = Engines()
     plans: list[dict[str, Any]] = []
     failed: list[batch.Outcome] = []
     distinct: set[str] = set()
     for file in files:
         try:
-            parsed, vmap, engine_, settings = _prepare(
+            item = prepare(
                 file, config, engine, out_root, sections_spec, cache_dir, jobs, None, render_mod.silent, cover,
                 choose=chosen.choose,
             )  # fmt: skip
+            settings = item.settings
             made = render_mod.make_plan(
-                parsed, vmap, engine_, settings.clip_cache(), settings.out_dir(parsed), settings.sections,
-                cover=settings.cover,
+                item.transcript, item.vmap, item.engine, settings.clip_cache(), settings.out_dir(item.transcript),
+                settings.sections, cover=settings.cover,
             )  # fmt: skip
         except PipelineError as exc:
             if len(files) == 1:
                 raise
             failed.append(batch.Outcome(file, error=exc))
-            for line in str(exc).splitlines():
-                click.echo(f"Error: {_located(file, line)}", err=True)
+            echo_error(exc, file)
             continue
         distinct |= made.missing
         result = made.to_json()
@@ -496,7 +355,7 @@ def plan(
                 f"up to date {result['sections_up_to_date'] or 'none'}"
             )
     if as_json:
-        _echo_json(plans if len(files) > 1 else plans[0])
+        echo_json(plans if len(files) > 1 else plans[0])
     elif len(plans) > 1:
         shared = sum(p["clips_to_synthesize"] for p in plans) - len(distinct)
         click.echo(f"all: {len(distinct)} distinct clips to synthesize ({shared} shared between transcripts)")
@@ -513,13 +372,13 @@ def cache() -> None:
 @click.option("--out", "out_root", type=click.Path(file_okay=False), default="output", show_default=True)
 @click.option("--cache", "cache_dir", type=click.Path(file_okay=False), help="[default: OUT/.cache/clips]")
 @click.option("--json", "as_json", is_flag=True)
-@_reports_errors
+@reports_errors
 def cache_info(out_root: str, cache_dir: str | None, as_json: bool) -> None:
     """Entries and size of the clip cache."""
     store = render_mod.Settings(out_root=Path(out_root), cache_dir=Path(cache_dir) if cache_dir else None).clip_cache()
     entries, size = store.info()
     if as_json:
-        _echo_json({"path": str(store.root), "entries": entries, "bytes": size})
+        echo_json({"path": str(store.root), "entries": entries, "bytes": size})
     else:
         click.echo(f"{store.root}: {entries} clips, {size / 1e6:.1f} MB")
 
@@ -529,7 +388,7 @@ def cache_info(out_root: str, cache_dir: str | None, as_json: bool) -> None:
 @click.option("--config", type=click.Path(dir_okay=False), help="voices.yaml to use.")
 @click.option("--out", "out_root", type=click.Path(file_okay=False), default="output", show_default=True)
 @click.option("--cache", "cache_dir", type=click.Path(file_okay=False), help="[default: OUT/.cache/clips]")
-@_reports_errors
+@reports_errors
 def cache_prune(file: str, config: str | None, out_root: str, cache_dir: str | None) -> None:
     """Drop every cached clip FILE no longer uses (with any engine configured in voices.yaml)."""
     vmap = voices.load(find_config(config, file))
@@ -539,8 +398,6 @@ def cache_prune(file: str, config: str | None, out_root: str, cache_dir: str | N
     removed, freed = store.prune(keep)
     click.echo(f"{store.root}: removed {removed} clips ({freed / 1e6:.1f} MB); kept those in use")
 
-
-from .check import check  # noqa: E402  (the command lives in its own module)
 
 main.add_command(check)
 
