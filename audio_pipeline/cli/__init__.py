@@ -11,7 +11,7 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
@@ -29,10 +29,16 @@ from .common import (
     read_transcript,
     reports_errors,
 )
-from .options import run_options
+from .options import (
+    config_option,
+    cover_option,
+    executor_option,
+    json_option,
+    progress_options,
+    run_options,
+    store_options,
+)
 from .progress import make_reporter
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -43,8 +49,8 @@ def main() -> None:
 
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--config", type=click.Path(dir_okay=False), help="voices.yaml (its speakers count as known names).")
-@click.option("--json", "as_json", is_flag=True, help="Print the parsed transcript as JSON.")
+@config_option(help="voices.yaml (its speakers count as known names).")
+@json_option("Print the parsed transcript as JSON.")
 @reports_errors
 def parse(file: str, config: str | None, as_json: bool) -> None:
     """Split FILE into sections and speaker turns."""
@@ -65,9 +71,9 @@ def parse(file: str, config: str | None, as_json: bool) -> None:
 
 @main.command(name="voices")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--config", type=click.Path(dir_okay=False), help="voices.yaml to use.")
+@config_option()
 @click.option("--engine", type=click.Choice(voices.ENGINE_NAMES), default="kokoro", show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print the assignment as JSON.")
+@json_option("Print the assignment as JSON.")
 @reports_errors
 def voices_command(file: str, config: str | None, engine: str, as_json: bool) -> None:
     """Show the voice each speaker of FILE (and the narrator) gets."""
@@ -84,29 +90,6 @@ def voices_command(file: str, config: str | None, engine: str, as_json: bool) ->
         extras = ", ".join(f"{k}={v}" for k, v in row.items() if k not in ("speaker", "engine", "voice", "lang"))
         who = row["speaker"] or "(narrator)"
         click.echo(f"{who} [{row['lang']}]: {row['engine']} {row['voice']}" + (f" ({extras})" if extras else ""))
-
-
-_cover_option = click.option(
-    "--cover",
-    type=click.Path(dir_okay=False),
-    help="Cover image (JPEG/PNG) [default: the front matter's cover:, else one is drawn].",
-)
-_progress_options = (
-    click.option(
-        "--progress",
-        type=click.Choice(["bar", "json"]),
-        default="bar",
-        show_default=True,
-        help="bar: tqdm bars on stderr; json: one JSON object per event on stderr, for scripts.",
-    ),
-    click.option("--quiet", "-q", is_flag=True, help="No progress or notices on stderr (warnings and errors still)."),
-)
-
-
-def _with_progress(func: F) -> F:
-    for option in reversed(_progress_options):
-        func = option(func)
-    return func
 
 
 _render_options = run_options(
@@ -201,23 +184,13 @@ def _watch_renders(
     watch.loop(paths, run, stop=stop)
 
 
-_executor_option = click.option(
-    "--executor",
-    type=click.Choice(["local", "ray"]),
-    default="local",
-    show_default=True,
-    help='Where clips are synthesized: threads here, or Ray actors (RAY_ADDRESS, else a local instance; '
-    'pip install -e ".[cluster]"). With ray, --jobs is the number of actors.',
-)
-
-
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @_render_options
 @click.option("--base-url", help="Absolute URL where the output folder will be published (for feed.xml).")
-@_cover_option
-@_with_progress
-@_executor_option
+@cover_option
+@progress_options
+@executor_option
 @click.option("--watch", is_flag=True, help="Render again whenever FILE or voices.yaml is saved (one FILE only).")
 @reports_errors
 def render(
@@ -258,7 +231,7 @@ def render(
 @_render_options
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="0: any free port.")
-@_cover_option
+@cover_option
 @click.option("--watch", is_flag=True, help="With a transcript: render it again whenever it or voices.yaml is saved.")
 @reports_errors
 def serve(
@@ -307,8 +280,8 @@ def serve(
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @_render_options
-@_cover_option
-@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (a list, with several FILEs).")
+@cover_option
+@json_option("Print the plan as JSON (a list, with several FILEs).")
 @reports_errors
 def plan(
     files: tuple[str, ...],
@@ -369,9 +342,8 @@ def cache() -> None:
 
 
 @cache.command("info")
-@click.option("--out", "out_root", type=click.Path(file_okay=False), default="output", show_default=True)
-@click.option("--cache", "cache_dir", type=click.Path(file_okay=False), help="[default: OUT/.cache/clips]")
-@click.option("--json", "as_json", is_flag=True)
+@store_options
+@json_option()
 @reports_errors
 def cache_info(out_root: str, cache_dir: str | None, as_json: bool) -> None:
     """Entries and size of the clip cache."""
@@ -385,9 +357,8 @@ def cache_info(out_root: str, cache_dir: str | None, as_json: bool) -> None:
 
 @cache.command("prune")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--config", type=click.Path(dir_okay=False), help="voices.yaml to use.")
-@click.option("--out", "out_root", type=click.Path(file_okay=False), default="output", show_default=True)
-@click.option("--cache", "cache_dir", type=click.Path(file_okay=False), help="[default: OUT/.cache/clips]")
+@config_option()
+@store_options
 @reports_errors
 def cache_prune(file: str, config: str | None, out_root: str, cache_dir: str | None) -> None:
     """Drop every cached clip FILE no longer uses (with any engine configured in voices.yaml)."""

@@ -22,7 +22,7 @@ from ..listen import TurnCheck
 from ..progress import Event, Reporter
 from ..synth import TITLE_SECTION, Job
 from .common import echo_error, echo_json, prepare, reports_errors
-from .options import run_options
+from .options import json_option, run_options
 from .progress import TqdmReporter
 
 
@@ -155,7 +155,7 @@ def _summary(checks: list[TurnCheck], threshold: float, listener: listen.Listene
     out_help="Output root the transcript was rendered into.",
     jobs_help="Clips synthesized at once by --fix [default: per engine].",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per clip.")
+@json_option("Print a JSON list, one object per clip.")
 @click.option(
     "--threshold",
     type=click.FloatRange(0.0, 10.0),
