@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from audio_pipeline import cli, watch
+from audio_pipeline import watch
+from audio_pipeline.cli import render as cli_render
 
 from .conftest import VOICES
 
@@ -65,7 +66,7 @@ def test_render_watch_rerenders_and_survives_a_bad_edit(
     stop = threading.Event()
     args = ((str(talk),), None, "espeak", "output", None, None, None, None)
     thread = threading.Thread(
-        target=cli._watch_renders, args=(str(talk), None, lambda: cli._render_files(*args), stop)
+        target=cli_render.watch_renders, args=(str(talk), None, lambda: cli_render.render_files(*args), stop)
     )
     thread.start()
     manifest = tmp_path / "output" / "talk" / "manifest.json"

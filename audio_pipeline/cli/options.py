@@ -102,3 +102,10 @@ executor_option: Decorator = click.option(
     help='Where clips are synthesized: threads here, or Ray actors (RAY_ADDRESS, else a local instance; '
     'pip install -e ".[cluster]"). With ray, --jobs is the number of actors.',
 )
+
+#: The run options with render's help texts (render, serve, plan).
+render_options: Decorator = run_options(
+    engine_help="auto: edge-tts when its service answers, else kokoro (offline).",
+    out_help="Output root; files go to OUT/<transcript stem>/.",
+    jobs_help="Clips synthesized at once [default: per engine].",
+)
