@@ -8,6 +8,7 @@ import click
 
 from .. import render as render_mod
 from .. import voices
+from ..cache import ClipCache
 from .common import echo_json, find_config, read_transcript, reports_errors
 from .options import config_option, json_option, store_options
 
@@ -17,13 +18,18 @@ def cache() -> None:
     """Inspect or prune the clip cache."""
 
 
+def _store(out_root: str, cache_dir: str | None) -> ClipCache:
+    """The clip cache a render into ``out_root`` with ``--cache cache_dir`` uses."""
+    return render_mod.Settings(out_root=Path(out_root), cache_dir=Path(cache_dir) if cache_dir else None).clip_cache()
+
+
 @cache.command("info")
 @store_options
 @json_option()
 @reports_errors
 def cache_info(out_root: str, cache_dir: str | None, as_json: bool) -> None:
     """Entries and size of the clip cache."""
-    store = render_mod.Settings(out_root=Path(out_root), cache_dir=Path(cache_dir) if cache_dir else None).clip_cache()
+    store = _store(out_root, cache_dir)
     entries, size = store.info()
     if as_json:
         echo_json({"path": str(store.root), "entries": entries, "bytes": size})
@@ -40,7 +46,7 @@ def cache_prune(file: str, config: str | None, out_root: str, cache_dir: str | N
     """Drop every cached clip FILE no longer uses (with any engine configured in voices.yaml)."""
     vmap = voices.load(find_config(config, file))
     parsed = read_transcript(file, vmap)
-    store = render_mod.Settings(out_root=Path(out_root), cache_dir=Path(cache_dir) if cache_dir else None).clip_cache()
+    store = _store(out_root, cache_dir)
     keep = render_mod.keys_in_use(parsed, vmap)
     removed, freed = store.prune(keep)
     click.echo(f"{store.root}: removed {removed} clips ({freed / 1e6:.1f} MB); kept those in use")

@@ -43,11 +43,7 @@ def plan(
                 file, config, engine, out_root, sections_spec, cache_dir, jobs, None, silent, cover,
                 choose=chosen.choose,
             )  # fmt: skip
-            settings = item.settings
-            made = render_mod.make_plan(
-                item.transcript, item.vmap, item.engine, settings.clip_cache(), settings.out_dir(item.transcript),
-                settings.sections, cover=settings.cover,
-            )  # fmt: skip
+            made = _make_plan(item)
         except PipelineError as exc:
             if len(files) == 1:
                 raise
@@ -58,13 +54,7 @@ def plan(
         result = made.to_json()
         plans.append({"file": file, **result} if len(files) > 1 else result)
         if not as_json:
-            click.echo(
-                (f"{file}: " if len(files) > 1 else "")
-                + f"engine {result['engine']}: {result['clips_to_synthesize']} clips to synthesize, "
-                f"{result['clips_cached']} cached; sections to build {result['sections_to_build'] or 'none'} "
-                f"(to encode {result['sections_to_encode'] or 'none'}), "
-                f"up to date {result['sections_up_to_date'] or 'none'}"
-            )
+            click.echo((f"{file}: " if len(files) > 1 else "") + _plan_line(result))
     if as_json:
         echo_json(plans if len(files) > 1 else plans[0])
     elif len(plans) > 1:
@@ -72,3 +62,21 @@ def plan(
         click.echo(f"all: {len(distinct)} distinct clips to synthesize ({shared} shared between transcripts)")
     if failed:
         sys.exit(batch.exit_code(failed))
+
+
+def _make_plan(item: batch.Prepared) -> render_mod.Plan:
+    settings = item.settings
+    return render_mod.make_plan(
+        item.transcript, item.vmap, item.engine, settings.clip_cache(), settings.out_dir(item.transcript),
+        settings.sections, cover=settings.cover,
+    )  # fmt: skip
+
+
+def _plan_line(result: dict[str, Any]) -> str:
+    """One transcript's plan (``Plan.to_json``) in words."""
+    return (
+        f"engine {result['engine']}: {result['clips_to_synthesize']} clips to synthesize, "
+        f"{result['clips_cached']} cached; sections to build {result['sections_to_build'] or 'none'} "
+        f"(to encode {result['sections_to_encode'] or 'none'}), "
+        f"up to date {result['sections_up_to_date'] or 'none'}"
+    )

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from .. import batch
+from .. import render as render_mod
 from ..errors import PipelineError
 from .common import Engines, echo_error, find_config, prepare, reports_errors
 from .options import cover_option, executor_option, progress_options, render_options
@@ -45,14 +46,7 @@ def render_files(
 
     def done(outcome: batch.Outcome) -> None:
         if outcome.result is not None:
-            result = outcome.result
-            plan = result.plan
-            click.echo(
-                f"{result.out_dir}: engine {plan.engine_name}; clips {len(plan.missing)} new, "
-                f"{len(plan.cached)} cached; sections built {list(result.built) or 'none'} "
-                f"(encoded {list(result.encoded) or 'none'}); "
-                f"whole interview {'rebuilt' if result.whole_built else 'unchanged'}"
-            )
+            click.echo(_result_line(outcome.result))
         elif outcome.error is not None and len(files) > 1:
             reporter.close()  # the error lines go below any bar
             echo_error(outcome.error, outcome.source)
@@ -67,6 +61,17 @@ def render_files(
     if len(files) == 1 and outcomes[0].error is not None:
         raise outcomes[0].error
     return outcomes
+
+
+def _result_line(result: render_mod.Result) -> str:
+    """What one render did, on stdout."""
+    plan = result.plan
+    return (
+        f"{result.out_dir}: engine {plan.engine_name}; clips {len(plan.missing)} new, "
+        f"{len(plan.cached)} cached; sections built {list(result.built) or 'none'} "
+        f"(encoded {list(result.encoded) or 'none'}); "
+        f"whole interview {'rebuilt' if result.whole_built else 'unchanged'}"
+    )
 
 
 def _batch_summary(outcomes: list[batch.Outcome]) -> None:
