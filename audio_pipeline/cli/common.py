@@ -95,10 +95,11 @@ def echo_error(exc: PipelineError, source: str | None = None) -> None:
     """Each line of ``exc`` as ``Error: ...`` on stderr. With ``source`` (a transcript of a
     batch), a line that does not name it starts with it, so the user knows which one failed."""
     for line in str(exc).splitlines():
-        click.echo(f"Error: {_located(source, line) if source else line}", err=True)
+        click.echo(f"Error: {line if source is None else _located(source, line)}", err=True)
 
 
 def _located(source: str, line: str) -> str:
+    """An error line of one transcript in a batch, naming it when the line does not."""
     return line if line.startswith(source) else f"{source}: {line}"
 
 
