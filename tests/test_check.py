@@ -22,7 +22,7 @@ pytest.importorskip("faster_whisper")
 from audio_pipeline import engines, listen  # noqa: E402
 from audio_pipeline.cache import ClipCache  # noqa: E402
 from audio_pipeline.cli import main  # noqa: E402
-from audio_pipeline.cli_check import check  # noqa: E402
+from audio_pipeline.cli.check import check  # noqa: E402
 from audio_pipeline.model import AudioSegment, ClipRequest, Synthesis, VoiceSpec  # noqa: E402
 from audio_pipeline.synth import Job  # noqa: E402
 

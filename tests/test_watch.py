@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from audio_pipeline import cli, watch
+from audio_pipeline import watch
+from audio_pipeline.cli import render as cli_render
 
 from .conftest import VOICES
 
@@ -65,7 +66,7 @@ def test_render_watch_rerenders_and_survives_a_bad_edit(
     stop = threading.Event()
     args = ((str(talk),), None, "espeak", "output", None, None, None, None)
     thread = threading.Thread(
-        target=cli._watch_renders, args=(str(talk), None, lambda: cli._render_files(*args), stop)
+        target=cli_render.watch_renders, args=(str(talk), None, lambda: cli_render.render_files(*args), stop)
     )
     thread.start()
     manifest = tmp_path / "output" / "talk" / "manifest.json"
@@ -111,9 +112,9 @@ def test_watched_renders_warm_the_engine_beside_the_render(tmp_path: Path, monke
         done.set()
         raise RuntimeError("the model is missing")  # swallowed: the render reports its own errors
 
-    monkeypatch.setattr(cli, "warm_engine", fake_warm)
+    monkeypatch.setattr(cli_render, "warm_engine", fake_warm)
     args = ((str(talk),), None, "espeak", "output", None, None, None, None)
-    cli._render_files(*args)
+    cli_render.render_files(*args)
     assert not done.wait(0.5)  # a plain render does not
-    cli._render_files(*args, warm=True)
+    cli_render.render_files(*args, warm=True)
     assert done.wait(10) and warmed == ["EspeakEngine"]

@@ -1,8 +1,6 @@
 """``audio-pipeline check``: hear what the listener hears.
 
-Registered in cli.py with ``main.add_command(check)``. This module imports nothing from
-cli.py at import time (cli.py imports it), only inside the command: whichever order
-the two modules load in, the command works.
+Registered in cli/__init__.py with ``main.add_command(check)``.
 """
 
 from __future__ import annotations
@@ -15,22 +13,24 @@ from typing import Any
 
 import click
 
-from . import fsutil, listen, naming, voices
-from . import render as render_mod
-from .cache import ClipCache
-from .cli_options import run_options
-from .engines.base import Engine
-from .listen import TurnCheck
-from .model import Transcript
-from .progress import Event, Reporter
-from .synth import TITLE_SECTION, Job
+from .. import batch, fsutil, listen, naming, voices
+from .. import render as render_mod
+from ..cache import ClipCache
+from ..errors import PipelineError
+from ..listen import TurnCheck
+from ..progress import Event, Reporter
+from ..synth import TITLE_SECTION, Job
+from .common import echo_error, echo_json, prepare, reports_errors
+from .options import json_option, run_options
+from .progress import TqdmReporter
 
 
-def _jobs(parsed: Transcript, vmap: voices.VoiceMap, engine: Engine, settings: render_mod.Settings) -> list[Job]:
+def _jobs(item: batch.Prepared) -> list[Job]:
     """The clips a render with these settings uses, in reading order (the title only
     when every section is chosen), resolved exactly as render resolves them."""
+    parsed, settings = item.transcript, item.settings
     plan = render_mod.make_plan(
-        parsed, vmap, engine, settings.clip_cache(), settings.out_dir(parsed), settings.sections
+        parsed, item.vmap, item.engine, settings.clip_cache(), settings.out_dir(parsed), settings.sections
     )
     jobs = list(plan.title_jobs) if settings.sections is None else []
     jobs += [job for sp in plan.sections if sp.section.index in plan.selected for job in sp.jobs]
@@ -51,10 +51,7 @@ def _digest(clips: ClipCache, key: str) -> str | None:
 
 def fix(
     checks: list[TurnCheck],
-    parsed: Transcript,
-    vmap: voices.VoiceMap,
-    engine: Engine,
-    settings: render_mod.Settings,
+    item: batch.Prepared,
     listener: listen.Listener,
     results: listen.ResultCache,
     *,
@@ -71,6 +68,7 @@ def fix(
     flagged = [c for c in checks if c.failed]
     if not flagged:
         return checks, []
+    parsed, vmap, engine, settings = item.transcript, item.vmap, item.engine, item.settings
     clips = settings.clip_cache()
     keys = {c.job.key for c in flagged}
     before = {key: _digest(clips, key) for key in keys}
@@ -156,7 +154,7 @@ def _summary(checks: list[TurnCheck], threshold: float, listener: listen.Listene
     out_help="Output root the transcript was rendered into.",
     jobs_help="Clips synthesized at once by --fix [default: per engine].",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per clip.")
+@json_option("Print a JSON list, one object per clip.")
 @click.option(
     "--threshold",
     type=click.FloatRange(0.0, 10.0),
@@ -186,12 +184,9 @@ def check(
     Exit 1 when any clip fails, 0 otherwise (with several FILEs: a FILE that cannot be
     checked is reported and the others are). Needs the optional extra: pip install -e ".[check]".
     """
-    from .cli import _located, _reports_errors
-    from .errors import PipelineError
-
     options = (config, engine, out_root, sections_spec, cache_dir, jobs, as_json, threshold, worst, fix)
     if len(files) == 1:
-        if _reports_errors(_run)(files[0], *options):
+        if reports_errors(_run)(files[0], *options):
             sys.exit(1)
         return
     code = 0
@@ -200,8 +195,7 @@ def check(
         try:
             failed = _run(file, *options)
         except PipelineError as exc:
-            for line in str(exc).splitlines():
-                click.echo(f"Error: {_located(file, line)}", err=True)
+            echo_error(exc, file)
             code = max(code, exc.exit_code)
         else:
             code = max(code, 1 if failed else 0)
@@ -223,8 +217,6 @@ def _run(
     do_fix: bool,
 ) -> bool:
     """Check one transcript and print its table; True when any clip failed."""
-    from .cli import TqdmReporter, _echo_json, _prepare
-
     listen.require()
     reporter = TqdmReporter()
     notes: list[str] = []
@@ -234,26 +226,22 @@ def _run(
             if recorded:
                 engine_name = recorded
                 reporter(Event("notice", message=f"checking the clips of the last render (engine {recorded})"))
-        parsed, vmap, engine, settings = _prepare(
-            file, config, engine_name, out_root, sections_spec, cache_dir, jobs, None, reporter
-        )
-        clip_jobs = _jobs(parsed, vmap, engine, settings)
-        clips = settings.clip_cache()
+        item = prepare(file, config, engine_name, out_root, sections_spec, cache_dir, jobs, None, reporter)
+        clip_jobs = _jobs(item)
+        clips = item.settings.clip_cache()
         listener = listen.WhisperListener()
         results = listen.ResultCache.beside(clips, listener.model_id)
         checks = listen.check_jobs(
-            clip_jobs, clips, listener, results, threshold=threshold, worst=worst, lexicon=vmap.lexicon, report=reporter
-        )
+            clip_jobs, clips, listener, results,
+            threshold=threshold, worst=worst, lexicon=item.vmap.lexicon, report=reporter,
+        )  # fmt: skip
         if do_fix:
-            checks, notes = fix(
-                checks, parsed, vmap, engine, settings, listener, results,
-                threshold=threshold, worst=worst, report=reporter,
-            )
+            checks, notes = fix(checks, item, listener, results, threshold=threshold, worst=worst, report=reporter)
     finally:
         reporter.close()
     if as_json:
         data: list[dict[str, Any]] = [c.to_json() for c in checks]
-        _echo_json(data)
+        echo_json(data)
     else:
         for c in checks:
             click.echo(_row(c))
