@@ -41,8 +41,7 @@ from .errors import PipelineError, RenderError
 from .export.subtitles import Cue, write_srt, write_vtt
 from .export.tags import Chapter, Id3Fields, id3_bytes, write_id3
 from .layout import Timeline, lay_out
-from .model import EpisodeTags, Section, Transcript
-from .synth import Job
+from .model import EpisodeTags, Job, Section, Transcript
 from .voices import Pauses
 
 # Every clip is brought to this speech level before the section is normalized, so

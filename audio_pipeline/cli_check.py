@@ -22,9 +22,8 @@ from .cache import ClipCache
 from .cli_options import run_options
 from .engines.base import Engine
 from .listen import TurnCheck
-from .model import Transcript
+from .model import TITLE_SECTION, Job, Transcript
 from .progress import Event, Reporter
-from .synth import TITLE_SECTION, Job
 
 
 def _jobs(parsed: Transcript, vmap: voices.VoiceMap, engine: Engine, settings: render_mod.Settings) -> list[Job]:

@@ -37,11 +37,11 @@ from .errors import PipelineError, RenderError
 from .executors import Executor
 from .export import cover, podcast_meta
 from .export.cover import artwork_key
-from .model import EpisodeTags, Section, Transcript
+from .model import TITLE_SECTION, EpisodeTags, Job, Section, Transcript
 from .progress import Event, Reporter, silent
 
 __all__ = ["silent"]
-from .synth import TITLE_SECTION, Failure, Job, failure_error, jobs_for, synthesize_missing
+from .synth import Failure, failure_error, jobs_for, synthesize_missing
 from .voices import VoiceMap
 
 MANIFEST = "manifest.json"
