@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from . import listen, naming, voices
+from . import listen, manifest, naming, voices
 from . import render as render_mod
 from .cache import ClipCache
 from .cli_options import run_options
@@ -40,7 +40,8 @@ def _jobs(parsed: Transcript, vmap: voices.VoiceMap, engine: Engine, settings: r
 def _recorded_engine(file: str, out_root: str) -> str | None:
     """The engine of the last render into ``out_root`` (its manifest says)."""
     out_dir = Path(out_root) / naming.slug(Path(file).stem)
-    name = render_mod.read_manifest(out_dir).get("engine")
+    recorded = manifest.read(out_dir)
+    name = recorded.engine if recorded else None
     return name if name in voices.ENGINE_NAMES else None
 
 
