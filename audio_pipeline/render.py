@@ -766,5 +766,5 @@ def _publish(out_dir: Path, listing: Manifest, transcript: Transcript, settings:
         fallback = datetime.date.fromtimestamp(Path(transcript.source).stat().st_mtime)
     except OSError:
         fallback = None
-    feed.write_feed(out_dir, listing.to_json(), base_url=settings.base_url, fallback_date=fallback)
-    player.write_player(out_dir, listing.to_json())
+    feed.write_feed(out_dir, listing, base_url=settings.base_url, fallback_date=fallback)
+    player.write_player(out_dir, listing)
