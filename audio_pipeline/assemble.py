@@ -30,7 +30,6 @@ import os
 import wave
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -41,9 +40,9 @@ from .errors import PipelineError, RenderError
 from .export.subtitles import Cue, write_srt, write_vtt
 from .export.tags import Id3Fields, id3_bytes, write_id3
 from .layout import Timeline, lay_out
+from .manifest import Episode, TimedTurn, Whole, WholeChapter
 from .media import aac, ffmpeg, loudness, mp3
-from .model import Chapter, EpisodeTags, Section, Transcript
-from .synth import Job
+from .model import Chapter, EpisodeTags, Job, Section, Transcript
 from .voices import Pauses
 
 # Every clip is brought to this speech level before the section is normalized, so
@@ -238,12 +237,15 @@ def build_episode(
     build_key: str,
     *,
     audio_key: str,
+    identity: str,
+    pub_order: int,
     alone: bool = False,
     reuse: Path | None = None,
     picture: bytes | None = None,
-) -> dict[str, Any]:
+) -> Episode:
     """Write one section's MP3 (tagged, with a chapter per turn), AAC piece, VTT, SRT and
-    JSON chapters. ``alone``: no other section is being built (see :func:`encode_leveled`).
+    JSON chapters; return its manifest entry (``identity`` and ``pub_order`` go in it).
+    ``alone``: no other section is being built (see :func:`encode_leveled`).
 
     ``reuse``: an MP3 that already holds this section's audio (same ``audio_key``: same
     clips, pauses and encoder), whose AAC piece is in place: its audio frames are copied
@@ -289,51 +291,44 @@ def build_episode(
     fsutil.write_text(
         out_dir / rel / f"{stem}.chapters.json", json.dumps(podcast_chapters, ensure_ascii=False, indent=2) + "\n"
     )
-    return {
-        "index": section.index,
-        "title": section.title,
-        "audio": f"{rel}/{stem}.mp3",
-        "vtt": f"{rel}/{stem}.vtt",
-        "srt": f"{rel}/{stem}.srt",
-        "chapters": f"{rel}/{stem}.chapters.json",
-        "duration_ms": timeline.duration_ms,
-        "bytes": audio.stat().st_size,
-        "sha256": fsutil.sha256_file(audio),
-        "build_key": build_key,
-        "audio_key": audio_key,
-        "aac_frames": aac_frames,
-        "speakers": list(section.speakers),
-        "turns": [
-            {
-                "speaker": t.speaker,
-                "line": t.line,
-                "heading": t.turn is None,
-                "start_ms": t.start_ms,
-                "end_ms": t.end_ms,
-                "clip_key": t.key,
-                "text": t.text,
-            }
-            for t in timeline.turns
-        ],
-    }
+    return Episode(
+        id=identity,
+        pub_order=pub_order,
+        index=section.index,
+        title=section.title,
+        audio=f"{rel}/{stem}.mp3",
+        vtt=f"{rel}/{stem}.vtt",
+        srt=f"{rel}/{stem}.srt",
+        chapters=f"{rel}/{stem}.chapters.json",
+        duration_ms=timeline.duration_ms,
+        bytes=audio.stat().st_size,
+        sha256=fsutil.sha256_file(audio),
+        build_key=build_key,
+        audio_key=audio_key,
+        aac_frames=aac_frames,
+        speakers=section.speakers,
+        turns=tuple(
+            TimedTurn(t.speaker, t.line, t.turn is None, t.start_ms, t.end_ms, t.key, t.text) for t in timeline.turns
+        ),
+    )
 
 
-def prescan(out_dir: Path, entries: Iterable[Mapping[str, Any]]) -> None:
+def prescan(out_dir: Path, entries: Iterable[Episode]) -> None:
     """Read the frame layout of finished episodes (MP3 and AAC piece) ahead of the
     whole-interview join, which finds them remembered: run it while other sections
     are still encoding, so an edit's join is only the copying. Unreadable files are
     left for the join to report."""
     for entry in entries:
-        with contextlib.suppress(PipelineError, OSError, KeyError, TypeError):
-            mp3.scan(out_dir / entry["audio"])
-            aac.scan(naming.episode_piece(out_dir, entry["audio_key"]))
+        with contextlib.suppress(PipelineError, OSError):
+            mp3.scan(out_dir / entry.audio)
+            aac.scan(naming.episode_piece(out_dir, entry.audio_key))
 
 
-def prune_parts(out_dir: Path, entries: Iterable[Mapping[str, Any]], also: Iterable[str] = ()) -> None:
+def prune_parts(out_dir: Path, entries: Iterable[Episode], also: Iterable[str] = ()) -> None:
     """Delete the pieces in .parts nothing uses any more: AAC pieces of episodes not in
     ``entries`` (earlier versions of edited sections) and title and gap pieces other
     than ``also`` (the ones the whole interview was joined from)."""
-    keep = {naming.episode_piece(out_dir, str(e.get("audio_key", ""))).name for e in entries} | set(also)
+    keep = {naming.episode_piece(out_dir, e.audio_key).name for e in entries} | set(also)
     for piece in (out_dir / ".parts").glob("*"):
         if piece.name not in keep and not piece.name.startswith("."):  # temporaries: swept elsewhere
             with contextlib.suppress(FileNotFoundError, IsADirectoryError):
@@ -369,14 +364,14 @@ def build_whole(
     out_dir: Path,
     stem: str,
     transcript: Transcript,
-    entries: Sequence[dict[str, Any]],
+    entries: Sequence[Episode],
     section_jobs: Sequence[Sequence[Job]],
     title_jobs: Sequence[Job],
     clips: Mapping[str, CachedClip],
     pauses: Pauses,
     build_key: str,
     picture: bytes | None = None,
-) -> dict[str, Any]:
+) -> Whole:
     """The whole interview, joined without re-encoding: the MP3 from the episode MP3s,
     the M4B from the AAC pieces encoded beside them; subtitles for both. ``picture``:
     the cover (JPEG) to embed in both."""
@@ -408,10 +403,9 @@ def build_whole(
             aac_pieces.append(gaps[1])
             aac_frames.append(None)
         section_slots.append(len(pieces))
-        pieces.append(out_dir / entry["audio"])
-        aac_pieces.append(naming.episode_piece(out_dir, entry["audio_key"]))
-        recorded = entry.get("aac_frames")
-        aac_frames.append(recorded if isinstance(recorded, int) and aac_pieces[-1].is_file() else None)
+        pieces.append(out_dir / entry.audio)
+        aac_pieces.append(naming.episode_piece(out_dir, entry.audio_key))
+        aac_frames.append(entry.aac_frames if aac_pieces[-1].is_file() else None)
         if not aac_pieces[-1].is_file():  # an episode from an older render: make its piece now
             missing.append((timelines[i], aac_pieces[-1]))
     if missing:
@@ -432,9 +426,7 @@ def build_whole(
     m4b_starts = [round(layout.starts_ms[slot]) for slot in section_slots]
     m4b_total = round(layout.duration_ms)
     m4b_chapters = [
-        Chapter(
-            entry["title"], 0 if i == 0 else m4b_starts[i], m4b_starts[i + 1] if i + 1 < len(entries) else m4b_total
-        )
+        Chapter(entry.title, 0 if i == 0 else m4b_starts[i], m4b_starts[i + 1] if i + 1 < len(entries) else m4b_total)
         for i, entry in enumerate(entries)
     ]
     metadata = {"title": transcript.title, "album": transcript.title, "artist": speakers, "genre": "Podcast"}
@@ -450,7 +442,7 @@ def build_whole(
         starts = [round(joined.starts_ms[slot]) for slot in section_slots]
         total = round(joined.duration_ms)
         chapters = [
-            Chapter(entry["title"], 0 if i == 0 else starts[i], starts[i + 1] if i + 1 < len(starts) else total)
+            Chapter(entry.title, 0 if i == 0 else starts[i], starts[i + 1] if i + 1 < len(starts) else total)
             for i, entry in enumerate(entries)
         ]
         tag = id3_bytes(
@@ -468,17 +460,16 @@ def build_whole(
         write_srt(cues, out_dir / f"{stem}.srt")
         m4b_done.result()
     used = sorted({p.name for p in [*pieces, *aac_pieces] if p.parent == parts and not p.name.startswith("episode-")})
-    return {
-        "mp3": mp3_path.name,
-        "m4b": m4b.name,
-        "vtt": f"{stem}.vtt",
-        "srt": f"{stem}.srt",
-        "duration_ms": total,
-        "build_key": build_key,
-        "chapters": [
-            {"index": entry["index"], "title": c.title, "start_ms": c.start_ms, "end_ms": c.end_ms}
-            for entry, c in zip(entries, chapters, strict=True)
-        ],
-        "m4b_chapters": [{"title": c.title, "start_ms": c.start_ms, "end_ms": c.end_ms} for c in m4b_chapters],
-        "parts": used,  # the title and gap pieces in .parts it was joined from
-    }
+    return Whole(
+        mp3=mp3_path.name,
+        m4b=m4b.name,
+        vtt=f"{stem}.vtt",
+        srt=f"{stem}.srt",
+        duration_ms=total,
+        build_key=build_key,
+        chapters=tuple(
+            WholeChapter(c.title, c.start_ms, c.end_ms, entry.index) for entry, c in zip(entries, chapters, strict=True)
+        ),
+        m4b_chapters=tuple(WholeChapter(c.title, c.start_ms, c.end_ms) for c in m4b_chapters),
+        parts=tuple(used),
+    )

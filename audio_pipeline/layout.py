@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from .cache import CachedClip
 from .mdtext import join_text
-from .synth import Job
+from .model import Job
 from .voices import Pauses
 
 

@@ -53,9 +53,8 @@ from . import fsutil, quality
 from .cache import CachedClip, ClipCache
 from .engines.numbers_zh import an2cn
 from .errors import PipelineError
-from .model import ClipRequest
+from .model import ClipRequest, Job
 from .progress import Event, Reporter, silent
-from .synth import Job
 
 INSTALL_HINT = 'pip install -e ".[check]"'
 MODEL_ENV = "AUDIO_PIPELINE_WHISPER_DIR"

@@ -147,6 +147,33 @@ class ClipRequest:
         return "\n".join(join_text(p) for p in self.paragraphs)
 
 
+# Where a clip sits: a section's turn, its heading (turn None), or the interview
+# title (section 0, turn None).
+TITLE_SECTION = 0
+
+
+@dataclass(frozen=True)
+class Job:
+    """One clip to make, and where it sits in the transcript."""
+
+    section: int
+    turn: int | None
+    line: int
+    speaker: str | None
+    request: ClipRequest
+    # The sentences as written (``request`` holds them as spoken), for subtitles.
+    shown: tuple[tuple[str, ...], ...]
+
+    @property
+    def key(self) -> str:
+        return self.request.key
+
+    def describe(self) -> str:
+        who = self.speaker or "narrator"
+        where = "title" if self.section == TITLE_SECTION else f"section {self.section}"
+        return f"{where}, {who}"
+
+
 @dataclass(frozen=True)
 class Mark:
     """Where one sentence sits inside a clip, in milliseconds."""

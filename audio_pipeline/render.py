@@ -26,27 +26,26 @@ import sys
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from . import engines, fsutil, identity, naming
+from . import engines, fsutil, identity, manifest, naming
 from .cache import CachedClip, ClipCache
 from .engines.base import Engine
 from .errors import PipelineError, RenderError
 from .executors import Executor
 from .export import cover, podcast_meta
 from .export.cover import artwork_key
+from .manifest import Cover, Episode, Manifest, Whole
 from .media import ffmpeg
-from .model import EpisodeTags, Section, Transcript
+from .model import TITLE_SECTION, EpisodeTags, Job, Section, Transcript
 from .progress import Event, Reporter, silent
 
 __all__ = ["silent"]
-from .synth import TITLE_SECTION, Failure, Job, failure_error, jobs_for, synthesize_missing
+from .synth import Failure, failure_error, jobs_for, synthesize_missing
 from .voices import VoiceMap
 
-MANIFEST = "manifest.json"
-MANIFEST_VERSION = 1
 ASSEMBLY_WORKERS = min(2, os.cpu_count() or 1)
 # While the engine runs: the first episode is built at normal priority, the engine a
 # step below (so that episode gets a core), later episodes well below the engine.
@@ -154,7 +153,7 @@ class SectionPlan:
     # that had this section; a new section comes after every earlier one.
     pub_order: int
     # The previous render's entry for this section (matched by identity), if any.
-    previous: dict[str, Any] | None = field(default=None, hash=False, compare=False)
+    previous: Episode | None = field(default=None, hash=False, compare=False)
 
 
 @dataclass
@@ -174,7 +173,7 @@ class Plan:
     up_to_date: set[int] = field(default_factory=set)
     # Sections whose audio is unchanged but whose name or tags are not: re-tagged, not encoded.
     retag: set[int] = field(default_factory=set)
-    old_manifest: dict[str, Any] = field(default_factory=dict)
+    old_manifest: Manifest | None = None
 
     @property
     def cached(self) -> set[str]:
@@ -204,23 +203,11 @@ class Plan:
         }
 
 
-def read_manifest(out_dir: Path) -> dict[str, Any]:
+def _files_present(out_dir: Path, entry: Episode) -> bool:
+    audio = out_dir / entry.audio
     try:
-        data = json.loads((out_dir / MANIFEST).read_text("utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) and data.get("version") == MANIFEST_VERSION else {}
-
-
-def _files_present(out_dir: Path, entry: dict[str, Any]) -> bool:
-    try:
-        audio = out_dir / entry["audio"]
-        return (
-            audio.is_file()
-            and audio.stat().st_size == entry["bytes"]
-            and all((out_dir / entry[k]).is_file() for k in ("vtt", "srt", "chapters"))
-        )
-    except (KeyError, TypeError, OSError):
+        return all((out_dir / f).is_file() for f in entry.files) and audio.stat().st_size == entry.bytes
+    except OSError:
         return False
 
 
@@ -228,39 +215,19 @@ def _section_text(section: Section) -> str:
     return "\n".join(turn.text for turn in section.turns)
 
 
-def _entry_text(entry: dict[str, Any]) -> str:
-    turns = entry.get("turns")
-    if not isinstance(turns, list):
-        return ""
-    return "\n".join(str(t.get("text") or "") for t in turns if isinstance(t, dict) and not t.get("heading"))
-
-
-def _identities(transcript: Transcript, old_manifest: dict[str, Any]) -> list[tuple[str, int, dict[str, Any] | None]]:
+def _identities(transcript: Transcript, old_manifest: Manifest | None) -> list[tuple[str, int, Episode | None]]:
     """(identity, publishing order, previous entry or None) for each section."""
-    entries = [e for e in old_manifest.get("sections", []) if isinstance(e, dict)]
-    known = [
-        identity.Known(str(e.get("id") or f"index-{e.get('index')}"), str(e.get("title") or ""), _entry_text(e))
-        for e in entries
-    ]
+    entries = old_manifest.sections if old_manifest else ()
+    known = [identity.Known(e.id, e.title, e.spoken_text) for e in entries]
     current = [identity.Current(s.title, _section_text(s)) for s in transcript.sections]
-    assigned = identity.assign(known, current)
-    # Entries from before identities were recorded: each gets one from its content now.
-    taken = {new_id for new_id, i in assigned if i is None or entries[i].get("id")}
-    ids = []
-    for j, (new_id, i) in enumerate(assigned):
-        if i is not None and not entries[i].get("id"):
-            new_id = identity.new_identity(current[j], taken)
-            taken.add(new_id)
-        ids.append(new_id)
-    orders = [int(e.get("pub_order") or e.get("index") or 0) for e in entries]
-    last = max([0, *orders])
-    out: list[tuple[str, int, dict[str, Any] | None]] = []
-    for section_id, (_id, i) in zip(ids, assigned, strict=True):
+    last = max([0, *(e.pub_order for e in entries)])
+    out: list[tuple[str, int, Episode | None]] = []
+    for section_id, i in identity.assign(known, current):
         if i is None:
             last += 1
             out.append((section_id, last, None))
         else:
-            out.append((section_id, orders[i] or last + 1, entries[i]))
+            out.append((section_id, entries[i].pub_order, entries[i]))
     return out
 
 
@@ -280,7 +247,7 @@ def make_plan(
         by_section.setdefault(job.section, []).append(job)
     count = len(transcript.sections)
     date = str(transcript.meta.get("created") or transcript.meta.get("date") or "") or None
-    old_manifest = read_manifest(out_dir)
+    old_manifest = manifest.read(out_dir)
     podcast_meta.read(transcript.meta, source=transcript.source)  # bad podcast metadata: refused now
     cover_source = cover_path(transcript, cover)
     art_key = artwork_key(transcript.title, transcript.speakers, cover_source)
@@ -327,9 +294,9 @@ def make_plan(
         index = sp.section.index
         if entry is None or index in rebuild or not _files_present(out_dir, entry):
             continue
-        if entry.get("build_key") == sp.build_key:
+        if entry.build_key == sp.build_key:
             plan.up_to_date.add(index)
-        elif entry.get("audio_key") == sp.audio_key and naming.episode_piece(out_dir, sp.audio_key).is_file():
+        elif entry.audio_key == sp.audio_key and naming.episode_piece(out_dir, sp.audio_key).is_file():
             plan.retag.add(index)
     return plan
 
@@ -345,14 +312,14 @@ def _uuid(value: object) -> str | None:
         return None
 
 
-def feed_id(transcript: Transcript, old_manifest: dict[str, Any]) -> str:
+def feed_id(transcript: Transcript, old_manifest: Manifest | None) -> str:
     """The feed's identity (a UUID), which every episode GUID derives from: the front
     matter's ``podcast_guid`` when given, else the one the output folder's manifest
     recorded, else a UUIDv5 of the transcript's file name. It never follows the base URL
     or the title, so moving the feed or retitling it keeps every episode's GUID."""
     return (
         _uuid(transcript.meta.get("podcast_guid"))
-        or _uuid(old_manifest.get("feed_id"))
+        or _uuid(old_manifest.feed_id if old_manifest else None)
         or str(uuid.uuid5(FEED_NAMESPACE, Path(transcript.source).name))
     )
 
@@ -400,7 +367,7 @@ class Result:
     plan: Plan
     built: tuple[int, ...]  # sections whose files were written (encoded or re-tagged)
     whole_built: bool
-    manifest: dict[str, Any]
+    manifest: Manifest
     encoded: tuple[int, ...] = ()  # the sections among them whose audio was encoded
 
 
@@ -509,7 +476,7 @@ class _Assembly:
     def __init__(self, plan: Plan, cache: ClipCache, settings: Settings, report: Reporter) -> None:
         self.plan, self.cache, self.settings, self.report = plan, cache, settings, report
         self.out_dir = plan.out_dir
-        self.entries: dict[int, dict[str, Any]] = {}
+        self.entries: dict[int, Episode] = {}
         self.built: list[int] = []
         self.to_build: list[SectionPlan] = []
         self._streamer: cf.ThreadPoolExecutor | None = None
@@ -518,7 +485,7 @@ class _Assembly:
         for sp in plan.sections:
             index = sp.section.index
             if index in plan.up_to_date and sp.previous is not None:
-                self.entries[index] = {**sp.previous, "id": sp.identity, "pub_order": sp.pub_order}
+                self.entries[index] = replace(sp.previous, id=sp.identity, pub_order=sp.pub_order)
                 if index in plan.selected:
                     report(Event("step", stage="sections", cached=True))
             elif index not in plan.selected:
@@ -537,9 +504,9 @@ class _Assembly:
                 link = self.out_dir / ".parts" / f".reuse-{sp.audio_key[:32]}.mp3.part"
                 if not link.exists():
                     try:
-                        os.link(self.out_dir / sp.previous["audio"], link)
+                        os.link(self.out_dir / sp.previous.audio, link)
                     except OSError:  # a file system without hard links: a copy
-                        shutil.copyfile(self.out_dir / sp.previous["audio"], link)
+                        shutil.copyfile(self.out_dir / sp.previous.audio, link)
                 self.reused[sp.section.index] = link
         # Before anything is built, the listing holds what is already current.
         self._publish_progress()
@@ -558,24 +525,24 @@ class _Assembly:
         done = set(self.built)
         return [sp for sp in self.to_build if sp.section.index not in done]
 
-    def _build(self, sp: SectionPlan, clips: dict[str, CachedClip], alone: bool) -> dict[str, Any]:
+    def _build(self, sp: SectionPlan, clips: dict[str, CachedClip], alone: bool) -> Episode:
         from . import assemble  # the signal code, mutagen and encoders: only when building
 
         _load_clips(sp.jobs, self.cache, clips)
-        made = assemble.build_episode(
+        return assemble.build_episode(
             self.out_dir, sp.stem, sp.section, sp.jobs, clips, self.plan.vmap.pauses, sp.tags, sp.build_key,
-            audio_key=sp.audio_key, alone=alone, reuse=self.reused.get(sp.section.index), picture=self.picture,
+            audio_key=sp.audio_key, identity=sp.identity, pub_order=sp.pub_order, alone=alone,
+            reuse=self.reused.get(sp.section.index), picture=self.picture,
         )  # fmt: skip
-        return {"id": sp.identity, "pub_order": sp.pub_order, **made}
 
-    def _done(self, sp: SectionPlan, entry: dict[str, Any]) -> None:
+    def _done(self, sp: SectionPlan, entry: Episode) -> None:
         index = sp.section.index
         self.entries[index] = entry
         self.built.append(index)
         self.report(Event("step", stage="sections"))
 
     def _announce(self, sp: SectionPlan) -> None:
-        path = self.out_dir / self.entries[sp.section.index]["audio"]
+        path = self.out_dir / self.entries[sp.section.index].audio
         self.report(Event("episode", stage="sections", total=sp.section.index, message=str(path)))
 
     def build_streaming(self, sp: SectionPlan, clips: dict[str, CachedClip]) -> None:
@@ -592,7 +559,7 @@ class _Assembly:
         self._publish_progress()
         self._announce(sp)
 
-    def _build_streamed(self, sp: SectionPlan, clips: dict[str, CachedClip], first: bool) -> dict[str, Any]:
+    def _build_streamed(self, sp: SectionPlan, clips: dict[str, CachedClip], first: bool) -> Episode:
         if not first:
             _lower_priority()
         # The first also encodes its MP3 and AAC side by side (same bytes), as a lone section does.
@@ -630,24 +597,19 @@ class _Assembly:
             with contextlib.suppress(FileNotFoundError):
                 link.unlink()
 
-    def _manifest(self, whole: dict[str, Any] | None, sections: list[dict[str, Any]]) -> dict[str, Any]:
+    def _manifest(self, whole: Whole | None, sections: list[Episode]) -> Manifest:
         plan = self.plan
-        return {
-            "version": MANIFEST_VERSION,
-            "title": plan.transcript.title,
-            "source": Path(plan.transcript.source).name,
-            "meta": dict(plan.transcript.meta),
-            "engine": plan.engine_name,
-            "base_url": self.settings.base_url,
-            "feed_id": feed_id(plan.transcript, plan.old_manifest),
-            "cover": {
-                "image": cover.file_name(plan.art_key),
-                "key": plan.art_key,
-                "generated": plan.cover_source is None,
-            },
-            "sections": sections,
-            "whole": whole,
-        }
+        return Manifest(
+            title=plan.transcript.title,
+            source=Path(plan.transcript.source).name,
+            meta=dict(plan.transcript.meta),
+            engine=plan.engine_name,
+            base_url=self.settings.base_url,
+            feed_id=feed_id(plan.transcript, plan.old_manifest),
+            cover=Cover(cover.file_name(plan.art_key), plan.art_key, generated=plan.cover_source is None),
+            sections=tuple(sections),
+            whole=whole,
+        )
 
     def _publish_progress(self) -> None:
         """manifest.json, feed.xml and index.html listing the episodes finished so far,
@@ -656,28 +618,24 @@ class _Assembly:
         deleted here: stale files go when the render finishes."""
         if not self.to_build or self.queue() == []:
             return  # nothing will be built, or the final manifest follows at once
-        old = self.plan.old_manifest or {}
-        listed: list[dict[str, Any]] = []
+        listed: list[Episode] = []
         for sp in self.plan.sections:
             entry = self.entries.get(sp.section.index)
             if entry is None and sp.previous is not None and _files_present(self.out_dir, sp.previous):
                 entry = sp.previous
             if entry is not None:
                 listed.append(entry)
-        whole = old.get("whole")
-        if not (isinstance(whole, dict) and _whole_present(self.out_dir, whole)):
+        whole = self.plan.old_manifest.whole if self.plan.old_manifest else None
+        if whole is not None and not _whole_present(self.out_dir, whole):
             whole = None
         self._write_cover()
-        manifest = self._manifest(whole, listed)
-        if fsutil.write_if_changed(
-            self.out_dir / MANIFEST, (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode()
-        ):
-            _publish(self.out_dir, manifest, self.plan.transcript, self.settings, silent)
+        listing = self._manifest(whole, listed)
+        if manifest.write(self.out_dir, listing):
+            _publish(self.out_dir, listing, self.plan.transcript, self.settings, silent)
 
     def _write_cover(self) -> None:
         plan = self.plan
-        old_cover = plan.old_manifest.get("cover")
-        cover_current = isinstance(old_cover, dict) and old_cover.get("key") == plan.art_key
+        cover_current = plan.old_manifest is not None and plan.old_manifest.cover.key == plan.art_key
         if not cover_current or not (self.out_dir / cover.file_name(plan.art_key)).is_file():
             fsutil.write_if_changed(self.out_dir / cover.file_name(plan.art_key), self.art().feed.read_bytes())
 
@@ -686,10 +644,10 @@ class _Assembly:
         clips: dict[str, CachedClip] = {}
         report(Event("end", stage="sections"))
         all_current = all(
-            s.section.index in entries and entries[s.section.index].get("build_key") == s.build_key
-            for s in plan.sections
+            s.section.index in entries and entries[s.section.index].build_key == s.build_key for s in plan.sections
         )
-        whole = plan.old_manifest.get("whole") if plan.old_manifest else None
+        old_whole = plan.old_manifest.whole if plan.old_manifest else None
+        whole = old_whole
         whole_built = False
         if all_current:
             _load_clips(plan.title_jobs, self.cache, clips)
@@ -697,14 +655,14 @@ class _Assembly:
             whole_key = _hash(
                 [
                     "whole/3",
-                    [e["sha256"] for e in ordered],
+                    [e.sha256 for e in ordered],
                     [j.key for j in plan.title_jobs],
                     plan.vmap.pauses,
                     plan.art_key,
                 ]
             )
             stem = naming.slug(Path(plan.transcript.source).stem)
-            if not (whole and whole.get("build_key") == whole_key and _whole_present(out_dir, whole)):
+            if not (whole and whole.build_key == whole_key and _whole_present(out_dir, whole)):
                 report(Event("start", stage="whole", total=1))
                 for sp in plan.sections:
                     _load_clips(sp.jobs, self.cache, clips)
@@ -730,26 +688,24 @@ class _Assembly:
             report(Event("notice", message="whole-interview files not rebuilt: render every section to make them"))
 
         in_use = [entries[s.section.index] for s in plan.sections if s.section.index in entries]
-        manifest = self._manifest(whole, in_use)
-        _remove_stale(out_dir, plan.old_manifest, manifest)
+        final = self._manifest(whole, in_use)
+        _remove_stale(out_dir, plan.old_manifest, final)
         built = self.built
         if built or whole_built:
             from . import assemble
 
             # The title and gap pieces stay while a whole interview (this one or the last) uses them.
-            joined_from = (whole or plan.old_manifest.get("whole") or {}).get("parts", [])
-            assemble.prune_parts(out_dir, in_use, [*joined_from, *cover.piece_names(plan.art_key)])
+            joined = whole or old_whole
+            assemble.prune_parts(out_dir, in_use, [*(joined.parts if joined else ()), *cover.piece_names(plan.art_key)])
         self._write_cover()
-        changed = fsutil.write_if_changed(
-            out_dir / MANIFEST, (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode()
-        )
+        changed = manifest.write(out_dir, final)
         # Feed and player derive from the manifest (and the base URL it records) alone.
         if changed or not all((out_dir / name).is_file() for name in ("feed.xml", "index.html")):
-            _publish(out_dir, manifest, plan.transcript, self.settings, report)
+            _publish(out_dir, final, plan.transcript, self.settings, report)
         order = {sp.section.index: i for i, sp in enumerate(plan.sections)}
         encoded = tuple(sorted((sp.section.index for sp in self.encoding), key=order.__getitem__))
         built_sorted = tuple(sorted(built, key=order.__getitem__))
-        return Result(out_dir, plan, built_sorted, whole_built, manifest, encoded)
+        return Result(out_dir, plan, built_sorted, whole_built, final, encoded)
 
 
 def _sweep_partials(out_dir: Path) -> None:
@@ -779,26 +735,18 @@ def _lower_priority() -> None:
 _thread_state = threading.local()
 
 
-def _whole_present(out_dir: Path, whole: dict[str, Any]) -> bool:
-    try:
-        return all((out_dir / whole[k]).is_file() for k in ("mp3", "m4b", "vtt", "srt"))
-    except (KeyError, TypeError):
-        return False
+def _whole_present(out_dir: Path, whole: Whole) -> bool:
+    return all((out_dir / name).is_file() for name in whole.files)
 
 
-def _referenced(manifest: dict[str, Any]) -> set[str]:
-    names: set[str] = set()
-    for entry in manifest.get("sections", []) or []:
-        names.update(str(entry[k]) for k in ("audio", "vtt", "srt", "chapters") if k in entry)
-    whole = manifest.get("whole") or {}
-    names.update(str(whole[k]) for k in ("mp3", "m4b", "vtt", "srt") if k in whole)
-    art = manifest.get("cover")
-    if isinstance(art, dict) and art.get("image"):
-        names.add(str(art["image"]))
-    return names
+def _referenced(listing: Manifest | None) -> set[str]:
+    if listing is None:
+        return set()
+    names = {name for entry in listing.sections for name in entry.files} | {listing.cover.image}
+    return names | set(listing.whole.files if listing.whole else ())
 
 
-def _remove_stale(out_dir: Path, old: dict[str, Any], new: dict[str, Any]) -> None:
+def _remove_stale(out_dir: Path, old: Manifest | None, new: Manifest) -> None:
     """Delete files the previous render wrote that the new manifest no longer lists."""
     root = out_dir.resolve()
     for name in _referenced(old) - _referenced(new):
@@ -808,9 +756,7 @@ def _remove_stale(out_dir: Path, old: dict[str, Any], new: dict[str, Any]) -> No
                 path.unlink()
 
 
-def _publish(
-    out_dir: Path, manifest: dict[str, Any], transcript: Transcript, settings: Settings, report: Reporter
-) -> None:
+def _publish(out_dir: Path, listing: Manifest, transcript: Transcript, settings: Settings, report: Reporter) -> None:
     """The podcast feed and the player page, both regenerated from the manifest."""
     from .export import feed, player  # lxml and feedgen load only when there is work
 
@@ -821,5 +767,5 @@ def _publish(
         fallback = datetime.date.fromtimestamp(Path(transcript.source).stat().st_mtime)
     except OSError:
         fallback = None
-    feed.write_feed(out_dir, manifest, base_url=settings.base_url, fallback_date=fallback)
-    player.write_player(out_dir, manifest)
+    feed.write_feed(out_dir, listing, base_url=settings.base_url, fallback_date=fallback)
+    player.write_player(out_dir, listing)

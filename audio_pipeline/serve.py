@@ -21,10 +21,10 @@ from pathlib import Path
 
 from aiohttp import web
 
+from . import manifest
 from .errors import PipelineError
 
 EVENTS_NAME = "__events"
-MANIFEST = "manifest.json"
 POLL_SECONDS = 0.25
 DEFAULT_HOST = "127.0.0.1"
 LIVE_META = f'<head><meta name="audio-pipeline-live" content="{EVENTS_NAME}">'.encode()
@@ -65,7 +65,7 @@ def resolve(root: Path, path: str) -> Path | None:
 def manifest_version(root: Path) -> str:
     """Changes whenever manifest.json is replaced (renders write it by rename)."""
     try:
-        st = (root / MANIFEST).stat()
+        st = (root / manifest.FILE_NAME).stat()
     except OSError:
         return ""
     return f"{st.st_mtime_ns}-{st.st_size}-{st.st_ino}"

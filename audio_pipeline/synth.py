@@ -15,33 +15,9 @@ from .cache import CachedClip, ClipCache
 from .engines.base import Engine, expected_ms
 from .errors import RenderError, SynthesisError
 from .executors import Executor, LocalExecutor
-from .model import ClipRequest, Transcript, VoiceSpec
+from .model import TITLE_SECTION, ClipRequest, Job, Transcript, VoiceSpec
 from .progress import Event, Reporter, silent
 from .voices import VoiceMap
-
-# Where a clip sits: a section's turn, its heading (turn None), or the interview
-# title (section 0, turn None).
-TITLE_SECTION = 0
-
-
-@dataclass(frozen=True)
-class Job:
-    section: int
-    turn: int | None
-    line: int
-    speaker: str | None
-    request: ClipRequest
-    # The sentences as written (``request`` holds them as spoken), for subtitles.
-    shown: tuple[tuple[str, ...], ...]
-
-    @property
-    def key(self) -> str:
-        return self.request.key
-
-    def describe(self) -> str:
-        who = self.speaker or "narrator"
-        where = "title" if self.section == TITLE_SECTION else f"section {self.section}"
-        return f"{where}, {who}"
 
 
 def jobs_for(

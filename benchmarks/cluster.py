@@ -32,7 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from audio_pipeline import batch, cluster, engines, render, synth, transcript, voices  # noqa: E402
+from audio_pipeline import batch, cluster, engines, model, render, synth, transcript, voices  # noqa: E402
 from audio_pipeline.cache import ClipCache  # noqa: E402
 from audio_pipeline.executors import Executor, LocalExecutor  # noqa: E402
 from audio_pipeline.progress import Event  # noqa: E402
@@ -86,7 +86,7 @@ def make_executor(kind: str, name: str, options: dict[str, Any], workers: int) -
     return executor, time.perf_counter() - began
 
 
-def engine_only(name: str, options: dict[str, Any], jobs: list[synth.Job], kind: str, workers: int) -> dict[str, Any]:
+def engine_only(name: str, options: dict[str, Any], jobs: list[model.Job], kind: str, workers: int) -> dict[str, Any]:
     executor, start_s = make_executor(kind, name, options, workers)
     engine = engines.create(name, options)
     audio = Audio()

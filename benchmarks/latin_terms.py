@@ -24,8 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from audio_pipeline import engines, listen, text, voices  # noqa: E402
 from audio_pipeline.cache import ClipCache  # noqa: E402
-from audio_pipeline.model import ClipRequest  # noqa: E402
-from audio_pipeline.synth import Job  # noqa: E402
+from audio_pipeline.model import ClipRequest, Job  # noqa: E402
 
 SEED = ROOT / "seeds" / "luo-yonghao-yan-junjie.md"
 RESULTS = ROOT / "benchmarks" / "results" / "latin_terms.json"

@@ -31,7 +31,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from audio_pipeline import engines, listen, pitch, synth, transcript, voices  # noqa: E402
+from audio_pipeline import engines, listen, model, pitch, synth, transcript, voices  # noqa: E402
 from audio_pipeline.cache import ClipCache  # noqa: E402
 from audio_pipeline.engines.base import synthesize_with_retry  # noqa: E402
 
@@ -43,14 +43,14 @@ MAX_TURN_CHARS = 220
 TARGET_MEAN = {"zh": 0.03, "en": 0.05}
 
 
-def sample_seed(jobs: list[synth.Job], turns: int) -> list[synth.Job]:
+def sample_seed(jobs: list[model.Job], turns: int) -> list[model.Job]:
     """Title, headings, narration, and ``turns`` speaker turns spread over both speakers."""
     fixed = [j for j in jobs if j.speaker is None]
-    by_speaker: dict[str, list[synth.Job]] = {}
+    by_speaker: dict[str, list[model.Job]] = {}
     for job in jobs:
         if job.speaker is not None and len(job.request.text) <= MAX_TURN_CHARS:
             by_speaker.setdefault(job.speaker, []).append(job)
-    chosen: list[synth.Job] = []
+    chosen: list[model.Job] = []
     share = -(-turns // max(1, len(by_speaker)))
     for found in by_speaker.values():
         step = max(1, len(found) // share)
@@ -59,10 +59,10 @@ def sample_seed(jobs: list[synth.Job], turns: int) -> list[synth.Job]:
     return [j for j in jobs if id(j) in keep]
 
 
-def make_clips(jobs: list[synth.Job], engine: Any, cache: ClipCache, timings: dict[str, float]) -> None:
+def make_clips(jobs: list[model.Job], engine: Any, cache: ClipCache, timings: dict[str, float]) -> None:
     """Synthesize missing clips on as many threads as the engine likes, timing each."""
 
-    def work(job: synth.Job) -> tuple[str, float]:
+    def work(job: model.Job) -> tuple[str, float]:
         start = time.perf_counter()
         cache.put(job.key, synthesize_with_retry(engine, job.request))
         return job.key, time.perf_counter() - start
@@ -76,7 +76,7 @@ def make_clips(jobs: list[synth.Job], engine: Any, cache: ClipCache, timings: di
         print(file=sys.stderr)
 
 
-def units_of(job: synth.Job) -> tuple[str, int]:
+def units_of(job: model.Job) -> tuple[str, int]:
     code = listen.language_of(job.request.text)
     return code, len(listen.units(job.request.text, code))
 

@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from audio_pipeline import engines, render, serve, synth, transcript, voices, watch  # noqa: E402
+from audio_pipeline import engines, model, render, serve, synth, transcript, voices, watch  # noqa: E402
 from audio_pipeline.engines import base as engine_base  # noqa: E402
 from audio_pipeline.progress import Event  # noqa: E402
 
@@ -106,7 +106,7 @@ def setup(work: Path, text: str, engine_name: str) -> tuple[Any, Any, Any]:
 def section_one_alone(work: Path, text: str, engine_name: str) -> float:
     parsed, vmap, engine = setup(work, text, engine_name)
     jobs = synth.jobs_for(parsed, vmap, engine_name, engine.version)
-    first = [j for j in jobs if j.section in (synth.TITLE_SECTION, 1)]
+    first = [j for j in jobs if j.section in (model.TITLE_SECTION, 1)]
     cache = render.Settings(out_root=work / "out", cache_dir=work / "cache").clip_cache()
     start = time.perf_counter()
     synth.synthesize_missing(first, engine, cache)

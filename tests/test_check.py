@@ -23,8 +23,7 @@ from audio_pipeline import engines, listen  # noqa: E402
 from audio_pipeline.cache import ClipCache  # noqa: E402
 from audio_pipeline.cli import main  # noqa: E402
 from audio_pipeline.cli.check import check  # noqa: E402
-from audio_pipeline.model import AudioSegment, ClipRequest, Synthesis, VoiceSpec  # noqa: E402
-from audio_pipeline.synth import Job  # noqa: E402
+from audio_pipeline.model import AudioSegment, ClipRequest, Job, Synthesis, VoiceSpec  # noqa: E402
 
 from .conftest import VOICES  # noqa: E402
 

@@ -8,8 +8,7 @@ import numpy as np
 
 from audio_pipeline import listen
 from audio_pipeline.cache import ClipCache
-from audio_pipeline.model import AudioSegment, ClipRequest, Synthesis, VoiceSpec
-from audio_pipeline.synth import Job
+from audio_pipeline.model import AudioSegment, ClipRequest, Job, Synthesis, VoiceSpec
 
 
 class Stub:

@@ -51,16 +51,16 @@ def test_given_image_is_squared_and_scaled(tmp_path: Path) -> None:
 def test_cover_embedded_everywhere_and_a_new_one_only_retags(tmp_path: Path) -> None:
     first = render_text(tmp_path, text_of("a", "b"))
     out = first.out_dir
-    image = first.manifest["cover"]["image"]
-    assert image == f"cover-{first.manifest['cover']['key'][:8]}.jpg" and first.manifest["cover"]["generated"]
+    image = first.manifest.cover.image
+    assert image == f"cover-{first.manifest.cover.key[:8]}.jpg" and first.manifest.cover.generated
     drawn = (out / image).read_bytes()
     assert Image.open(out / image).size == (3000, 3000)
-    for section in first.manifest["sections"]:
-        (apic,) = ID3(out / section["audio"]).getall("APIC")
+    for section in first.manifest.sections:
+        (apic,) = ID3(out / section.audio).getall("APIC")
         assert apic.type == 3 and apic.mime == "image/jpeg"
         assert Image.open(io.BytesIO(apic.data)).size == (1400, 1400)
-    (whole_apic,) = ID3(out / first.manifest["whole"]["mp3"]).getall("APIC")
-    covers = MP4(out / first.manifest["whole"]["m4b"]).tags["covr"]  # type: ignore[index]
+    (whole_apic,) = ID3(out / first.manifest.whole.mp3).getall("APIC")
+    covers = MP4(out / first.manifest.whole.m4b).tags["covr"]  # type: ignore[index]
     assert len(covers) == 1 and covers[0].imageformat == MP4Cover.FORMAT_JPEG
     assert bytes(covers[0]) == whole_apic.data
 
@@ -69,10 +69,10 @@ def test_cover_embedded_everywhere_and_a_new_one_only_retags(tmp_path: Path) -> 
     text = text_of("a", "b").replace("created:", "cover: art.jpg\ncreated:")
     second = render_text(tmp_path, text)
     assert second.encoded == () and second.built == (1, 2) and second.whole_built
-    assert not second.manifest["cover"]["generated"]
+    assert not second.manifest.cover.generated
     assert not (out / image).exists()  # a new image, a new name (apps fetch it again)
-    assert (out / second.manifest["cover"]["image"]).read_bytes() != drawn
-    red = Image.open(io.BytesIO(ID3(out / second.manifest["sections"][0]["audio"]).getall("APIC")[0].data))
+    assert (out / second.manifest.cover.image).read_bytes() != drawn
+    red = Image.open(io.BytesIO(ID3(out / second.manifest.sections[0].audio).getall("APIC")[0].data))
     r, g, b = red.getpixel((700, 700))  # type: ignore[misc]
     assert r > 150 and g < 90 and b < 90
 

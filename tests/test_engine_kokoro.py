@@ -23,7 +23,7 @@ from audio_pipeline.engines.kokoro import (
     split_tokens,
 )
 from audio_pipeline.errors import ConfigError, EngineError
-from audio_pipeline.model import ClipRequest, Synthesis, VoiceSpec
+from audio_pipeline.model import ClipRequest, Job, Synthesis, VoiceSpec
 
 ZH = "我们能用五分之一的投入达到接近的效果。"
 MIXED = "OpenAI的GPT-3.5发布了。"
@@ -265,7 +265,7 @@ def test_edit_reuses_unchanged_sentences(
     cache = ClipCache(tmp_path)
     before = request(engine, (SHORT, "谢谢大家。"))
     after = request(engine, (SHORT, "我们下次再见。"))
-    synth.synthesize_missing([synth.Job(1, 0, 1, "A", before, before.paragraphs)], engine, cache)
+    synth.synthesize_missing([Job(1, 0, 1, "A", before, before.paragraphs)], engine, cache)
     inferred: list[int] = []
     real = engine._infer
 
@@ -274,7 +274,7 @@ def test_edit_reuses_unchanged_sentences(
         return real(tokens, style, speed)
 
     monkeypatch.setattr(engine, "_infer", counting)
-    clips, failures = synth.synthesize_missing([synth.Job(1, 0, 1, "A", after, after.paragraphs)], engine, cache)
+    clips, failures = synth.synthesize_missing([Job(1, 0, 1, "A", after, after.paragraphs)], engine, cache)
     assert not failures and len(inferred) == 1
     monkeypatch.undo()
     fresh = engine.synthesize(after)

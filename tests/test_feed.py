@@ -13,6 +13,8 @@ import hashlib
 import html
 import json
 import os
+import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -29,6 +31,7 @@ from audio_pipeline.export.feed import (
     guess_language,
     write_feed,
 )
+from audio_pipeline.manifest import Manifest
 from audio_pipeline.media.ffmpeg import encode_mp3
 from audio_pipeline.media.mp3 import concat_copy
 
@@ -37,6 +40,7 @@ ITUNES_NS = "http://www.itunes.com/dtds/podcast-1.0.dtd"
 NS = {"itunes": ITUNES_NS, "podcast": PODCAST_NS, "atom": "http://www.w3.org/2005/Atom"}
 BASE = "https://example.org/podcasts/罗永浩/"
 TITLE = "罗永浩对谈MiniMax闫俊杰"
+FEED_ID = "0b3c5d2e-4f6a-5b7c-8d9e-0f1a2b3c4d5e"
 SECTIONS = [
     ("一、全模态突破：中国AI创业公司的差异化路径", "01-全模态突破"),
     ("二、人才与组织：第一性原理", "02-人才与组织"),
@@ -67,7 +71,8 @@ def section_turns(seconds: float, title: str, index: int) -> list[dict[str, Any]
     return [
         {
             "speaker": speaker,
-            "line": line,
+            "line": line or 1,
+            "heading": line is None,
             "start_ms": marks[i],
             "end_ms": marks[i + 1],
             "clip_key": hashlib.sha256(f"{index}-{i}".encode()).hexdigest(),
@@ -85,7 +90,8 @@ def make_interview(
     whole: bool = True,
     meta: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Real episode MP3s (+ vtt/srt/chapters files) in ``out_dir`` and their manifest."""
+    """Real episode MP3s (+ vtt/srt/chapters files) in ``out_dir`` and their manifest, as
+    the render writes it (read it with :func:`typed`)."""
     episodes = out_dir / "episodes"
     episodes.mkdir(parents=True, exist_ok=True)
     entries: list[dict[str, Any]] = []
@@ -102,6 +108,8 @@ def make_interview(
         (episodes / f"{slug}.chapters.json").write_text(json.dumps(chapters, ensure_ascii=False), encoding="utf-8")
         entries.append(
             {
+                "id": hashlib.sha256(title.encode()).hexdigest()[:16],
+                "pub_order": i,
                 "index": i,
                 "title": title,
                 "audio": f"episodes/{slug}.mp3",
@@ -112,6 +120,8 @@ def make_interview(
                 "bytes": mp3.stat().st_size,
                 "sha256": sha256_of(mp3),
                 "build_key": hashlib.sha256(f"build-{i}".encode()).hexdigest(),
+                "audio_key": hashlib.sha256(f"audio-{i}".encode()).hexdigest(),
+                "aac_frames": 0,
                 "speakers": ["闫俊杰", "罗永浩"],
                 "turns": turns,
             }
@@ -129,10 +139,16 @@ def make_interview(
             "vtt": f"{stem}.vtt",
             "srt": f"{stem}.srt",
             "duration_ms": round(joined.duration_ms),
+            "build_key": hashlib.sha256(b"whole").hexdigest(),
             "chapters": [
                 {"index": e["index"], "title": e["title"], "start_ms": s, "end_ms": end}
                 for e, s, end in zip(entries, starts, ends, strict=True)
             ],
+            "m4b_chapters": [
+                {"title": e["title"], "start_ms": s, "end_ms": end}
+                for e, s, end in zip(entries, starts, ends, strict=True)
+            ],
+            "parts": [],
         }
     manifest: dict[str, Any] = {
         "version": 1,
@@ -140,11 +156,18 @@ def make_interview(
         "source": "luo-yonghao-yan-junjie.md",
         "meta": meta if meta is not None else {"title": TITLE, "created": "2025-12-28", "tags": ["播客"]},
         "engine": "kokoro",
+        "base_url": None,
+        "feed_id": FEED_ID,
+        "cover": {"image": "cover-00000000.jpg", "key": "0" * 64, "generated": True},  # no such file
         "sections": entries,
         "whole": whole_entry,
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
     return manifest
+
+
+def typed(manifest: dict[str, Any]) -> Manifest:
+    return Manifest.from_json(copy.deepcopy(manifest))
 
 
 # --------------------------------------------------------------------------- helpers
@@ -173,7 +196,7 @@ def items(root: etree._Element) -> list[etree._Element]:
 
 def test_feed_fields_with_base_url(interview: tuple[Path, dict[str, Any]]) -> None:
     out, manifest = interview
-    path = write_feed(out, manifest, base_url=BASE)
+    path = write_feed(out, typed(manifest), base_url=BASE)
     assert path == out / "feed.xml"
     parsed, root = parse(path)
 
@@ -212,7 +235,7 @@ def test_feed_fields_with_base_url(interview: tuple[Path, dict[str, Any]]) -> No
         assert enclosure.href.isascii() and enclosure.href.endswith(f".mp3?v={sha256_of(mp3)[:12]}")
         assert unquote(enclosure.href) == BASE + section["audio"] + f"?v={sha256_of(mp3)[:12]}"
         assert entry.itunes_duration == "0:00:01"
-        assert entry.id == f"sha256:{sha256_of(mp3)}"
+        assert entry.id == str(uuid.uuid5(uuid.UUID(FEED_ID), section["id"]))
         assert entry.guidislink is False
         guid = item.find("guid")
         assert guid is not None and guid.get("isPermaLink") == "false"
@@ -237,7 +260,7 @@ def test_feed_fields_with_base_url(interview: tuple[Path, dict[str, Any]]) -> No
 
 def test_pub_dates_follow_front_matter_and_keep_order(interview: tuple[Path, dict[str, Any]]) -> None:
     out, manifest = interview
-    parsed, root = parse(write_feed(out, manifest, base_url=BASE))
+    parsed, root = parse(write_feed(out, typed(manifest), base_url=BASE))
     dates = [email.utils.parsedate_to_datetime(item.findtext("pubDate") or "") for item in items(root)]
     start = dt.datetime(2025, 12, 28, tzinfo=dt.UTC)
     assert dates == [start + dt.timedelta(minutes=i) for i in (1, 2, 3)]
@@ -260,26 +283,26 @@ def test_pub_date_sources(
     tmp_path: Path, meta: dict[str, Any], fallback: dt.date | None, expected: dt.datetime
 ) -> None:
     manifest = make_interview(tmp_path, sections=2, whole=False, meta=meta)
-    _, root = parse(write_feed(tmp_path, manifest, base_url=None, fallback_date=fallback))
+    _, root = parse(write_feed(tmp_path, typed(manifest), base_url=None, fallback_date=fallback))
     dates = [email.utils.parsedate_to_datetime(item.findtext("pubDate") or "") for item in items(root)]
     assert dates == [expected + dt.timedelta(minutes=1), expected + dt.timedelta(minutes=2)]
 
 
 def test_no_date_at_all_means_no_dates_and_no_clock(tmp_path: Path) -> None:
     manifest = make_interview(tmp_path, sections=2, whole=False, meta={})
-    path = write_feed(tmp_path, manifest, base_url=None)
+    path = write_feed(tmp_path, typed(manifest), base_url=None)
     first = path.read_bytes()
     _, root = parse(path)
     assert root.find("channel/lastBuildDate") is None
     assert root.find("channel/pubDate") is None
     assert all(item.find("pubDate") is None for item in items(root))
     path.unlink()
-    assert write_feed(tmp_path, manifest, base_url=None).read_bytes() == first
+    assert write_feed(tmp_path, typed(manifest), base_url=None).read_bytes() == first
 
 
 def test_relative_urls_without_base_url(interview: tuple[Path, dict[str, Any]]) -> None:
     out, manifest = interview
-    parsed, root = parse(write_feed(out, manifest, base_url=None))
+    parsed, root = parse(write_feed(out, typed(manifest), base_url=None))
     channel = root.find("channel")
     assert channel is not None
     assert channel.findtext("link") == "index.html"
@@ -300,48 +323,43 @@ def test_relative_urls_without_base_url(interview: tuple[Path, dict[str, Any]]) 
 
 def test_byte_identical_rerun_keeps_mtime(interview: tuple[Path, dict[str, Any]]) -> None:
     out, manifest = interview
-    path = write_feed(out, manifest, base_url=BASE)
+    path = write_feed(out, typed(manifest), base_url=BASE)
     first = path.read_bytes()
     old = 1_600_000_000
     os.utime(path, (old, old))
-    again = write_feed(out, copy.deepcopy(manifest), base_url=BASE)
+    again = write_feed(out, typed(manifest), base_url=BASE)
     assert again.read_bytes() == first
     assert path.stat().st_mtime == old  # not rewritten
     assert not list(out.glob(".*.part"))  # no temporary left behind
     # A different feed (another base URL) is written.
-    write_feed(out, manifest, base_url="https://other.example/")
+    write_feed(out, typed(manifest), base_url="https://other.example/")
     assert path.read_bytes() != first and path.stat().st_mtime != old
 
 
-def test_guid_stable_across_writes_and_changes_with_audio(interview: tuple[Path, dict[str, Any]]) -> None:
+def test_guid_stays_enclosure_changes_with_audio(interview: tuple[Path, dict[str, Any]]) -> None:
     out, manifest = interview
-    parsed1, _ = parse(write_feed(out, manifest, base_url=BASE))
-    # A re-render that gives the same audio: same GUIDs even if other fields move.
+    parsed1, _ = parse(write_feed(out, typed(manifest), base_url=BASE))
+    # A re-render that gives the same audio: same GUIDs and enclosures even if other fields move.
     manifest2 = copy.deepcopy(manifest)
     manifest2["sections"][0]["build_key"] = "0" * 64
     manifest2["sections"][1]["title"] = "二、人才与组织（修订标题）"
-    parsed2, _ = parse(write_feed(out, manifest2, base_url=BASE))
+    parsed2, _ = parse(write_feed(out, typed(manifest2), base_url=BASE))
     assert [e.id for e in parsed1.entries] == [e.id for e in parsed2.entries]
+    assert [e.enclosures for e in parsed1.entries] == [e.enclosures for e in parsed2.entries]
 
-    # Episode 2's audio changes: only its GUID (and length) change.
+    # Episode 2's audio changes: the same episode (GUID), a new enclosure (URL and length).
     mp3 = out / manifest["sections"][1]["audio"]
     encode_mp3([tone_pcm(1.5, 987.0)], RATE, mp3)
     manifest2["sections"][1]["sha256"] = sha256_of(mp3)
     manifest2["sections"][1]["duration_ms"] = 1500
-    parsed3, _ = parse(write_feed(out, manifest2, base_url=BASE))
-    ids1 = [e.id for e in parsed1.entries]
-    ids3 = [e.id for e in parsed3.entries]
-    assert ids3[0] == ids1[0] and ids3[2] == ids1[2]
-    assert ids3[1] != ids1[1] and ids3[1] == f"sha256:{sha256_of(mp3)}"
+    parsed3, _ = parse(write_feed(out, typed(manifest2), base_url=BASE))
+    assert [e.id for e in parsed3.entries] == [e.id for e in parsed1.entries]
+    urls1 = [e.enclosures[0].href for e in parsed1.entries]
+    urls3 = [e.enclosures[0].href for e in parsed3.entries]
+    assert urls3[0] == urls1[0] and urls3[2] == urls1[2]
+    assert urls3[1] != urls1[1] and urls3[1].endswith(f"?v={sha256_of(mp3)[:12]}")
     assert int(parsed3.entries[1].enclosures[0].length) == os.path.getsize(mp3)
     assert parsed3.entries[1].itunes_duration == "0:00:02"  # 1.5 s rounds to 2
-
-
-def test_guid_from_file_when_manifest_has_no_hash(interview: tuple[Path, dict[str, Any]]) -> None:
-    out, manifest = interview
-    del manifest["sections"][0]["sha256"]
-    parsed, _ = parse(write_feed(out, manifest, base_url=None))
-    assert parsed.entries[0].id == f"sha256:{sha256_of(out / manifest['sections'][0]['audio'])}"
 
 
 def test_language_and_author_guess(tmp_path: Path) -> None:
@@ -349,16 +367,16 @@ def test_language_and_author_guess(tmp_path: Path) -> None:
     manifest["title"] = "An interview"
     manifest["sections"][0]["speakers"] = ["Alice", "Bob"]
     manifest["sections"][0]["turns"] = []
-    parsed, _ = parse(write_feed(tmp_path, manifest, base_url=None))
+    parsed, _ = parse(write_feed(tmp_path, typed(manifest), base_url=None))
     assert parsed.feed.language == "en"
     assert parsed.entries[0].author == "Alice, Bob"
     assert parsed.entries[0].summary == "<p>Alice, Bob</p>"  # no turns: the speaker list
     manifest["meta"]["language"] = "de-DE"
     manifest["meta"]["author"] = "Redaktion"
-    parsed, _ = parse(write_feed(tmp_path, manifest, base_url=None))
+    parsed, _ = parse(write_feed(tmp_path, typed(manifest), base_url=None))
     assert parsed.feed.language == "de-de"
     assert parsed.feed.author == "Redaktion"
-    assert guess_language({"title": "罗永浩"}) == "zh-cn"
+    assert guess_language(typed({**manifest, "title": "罗永浩", "meta": {}})) == "zh-cn"
 
 
 def test_description_skips_the_heading_the_renderer_marks(tmp_path: Path) -> None:
@@ -366,15 +384,15 @@ def test_description_skips_the_heading_the_renderer_marks(tmp_path: Path) -> Non
     first, second = manifest["sections"]
     first["turns"][0].update(text="第一部分", heading=True)  # read differently from the title
     second["turns"][0]["heading"] = False  # the renderer says: not a heading, whatever the text
-    parsed, _ = parse(write_feed(tmp_path, manifest, base_url=None))
+    parsed, _ = parse(write_feed(tmp_path, typed(manifest), base_url=None))
     assert parsed.entries[0].summary.startswith(f"<p>{first['turns'][1]['text']}</p>")
     assert parsed.entries[1].summary.startswith(f"<p>{second['turns'][0]['text']}</p>")
 
 
 def test_partial_render_lists_rendered_sections_only(tmp_path: Path) -> None:
     manifest = make_interview(tmp_path, sections=3, whole=False)
-    manifest["sections"][1]["audio"] = None
-    parsed, _ = parse(write_feed(tmp_path, manifest, base_url=None))
+    del manifest["sections"][1]
+    parsed, _ = parse(write_feed(tmp_path, typed(manifest), base_url=None))
     assert [int(e.itunes_episode) for e in parsed.entries] == [1, 3]
 
 
@@ -382,7 +400,7 @@ def test_missing_links_are_left_out(interview: tuple[Path, dict[str, Any]]) -> N
     out, manifest = interview
     (out / manifest["sections"][0]["srt"]).unlink()
     (out / manifest["sections"][0]["chapters"]).unlink()
-    _, root = parse(write_feed(out, manifest, base_url=None))
+    _, root = parse(write_feed(out, typed(manifest), base_url=None))
     first = items(root)[0]
     assert first.find("podcast:chapters", NS) is None
     assert [t.get("type") for t in first.findall("podcast:transcript", NS)] == ["text/vtt"]
@@ -391,15 +409,15 @@ def test_missing_links_are_left_out(interview: tuple[Path, dict[str, Any]]) -> N
 def test_errors(interview: tuple[Path, dict[str, Any]]) -> None:
     out, manifest = interview
     with pytest.raises(PublishError, match="http"):
-        write_feed(out, manifest, base_url="ftp://example.org/")
-    bad = copy.deepcopy(manifest)
-    bad["sections"][0]["audio"] = "../outside.mp3"
+        write_feed(out, typed(manifest), base_url="ftp://example.org/")
+    good = typed(manifest)  # (the reader refuses such a path; the feed checks on its own)
+    bad = replace(good, sections=(replace(good.sections[0], audio="../outside.mp3"), *good.sections[1:]))
     with pytest.raises(PublishError, match="not inside"):
         write_feed(out, bad, base_url=None)
     gone = copy.deepcopy(manifest)
     (out / gone["sections"][2]["audio"]).unlink()
     with pytest.raises(PublishError, match="missing"):
-        write_feed(out, gone, base_url=None)
+        write_feed(out, typed(gone), base_url=None)
     assert not (out / "feed.xml").exists()
 
 
@@ -428,7 +446,7 @@ def test_podcast_metadata_cover_and_people(tmp_path: Path) -> None:
 
     Image.new("RGB", (3000, 3000), (1, 2, 3)).save(tmp_path / "cover-abcdef12.jpg")
     manifest["cover"] = {"image": "cover-abcdef12.jpg", "key": "abcdef1234567890", "generated": False}
-    parsed, root = parse(write_feed(tmp_path, manifest, base_url=BASE))
+    parsed, root = parse(write_feed(tmp_path, typed(manifest), base_url=BASE))
     channel = root.find("channel")
     assert channel is not None
     # Artwork: itunes:image and <image>, the same absolute URL.
@@ -465,7 +483,7 @@ def test_episode_notes_list_chapters_with_times(tmp_path: Path) -> None:
         turn["start_ms"] = start
     turns[2]["text"] = "第一句话很短。第二句也不长！第三句就不该出现在开头了，因为前两句已经够了。" * 3
     turns[1]["text"] = "开场白的第一句。开场白的第二句。" + "后面还有很多很多的话" * 30
-    parsed, _ = parse(write_feed(tmp_path, manifest, base_url=None))
+    parsed, _ = parse(write_feed(tmp_path, typed(manifest), base_url=None))
     notes = parsed.entries[0].summary
     first, heading, chapters = notes.split("</p><p>")
     assert first == "<p>开场白的第一句。开场白的第二句。"  # whole sentences, not the whole turn

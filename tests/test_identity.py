@@ -57,9 +57,9 @@ def feed_items(result: render.Result) -> dict[str, dict[str, Any]]:
 def audio_bytes(result: render.Result) -> dict[str, bytes]:
     """Per episode title (numbering dropped): the MP3's audio, behind its tag."""
     out = {}
-    for entry in result.manifest["sections"]:
-        path = result.out_dir / entry["audio"]
-        out[identity.bare_title(entry["title"])] = path.read_bytes()[mp3.audio_offset(path) :]
+    for entry in result.manifest.sections:
+        path = result.out_dir / entry.audio
+        out[identity.bare_title(entry.title)] = path.read_bytes()[mp3.audio_offset(path) :]
     return out
 
 
@@ -112,7 +112,7 @@ def test_renumbered_heading_keeps_guid(tmp_path: Path) -> None:
     assert after["结尾"]["date"] == before["结尾"]["date"]
     # The heading is read aloud, so its audio changed: that section alone is encoded.
     assert renumbered.encoded == (3,)
-    assert [Path(s["audio"]).name for s in renumbered.manifest["sections"]][2] == "03-五-结尾.mp3"
+    assert [Path(s.audio).name for s in renumbered.manifest.sections][2] == "03-五-结尾.mp3"
 
 
 def test_insert_encodes_only_the_new_section(tmp_path: Path) -> None:
@@ -129,7 +129,7 @@ def test_insert_encodes_only_the_new_section(tmp_path: Path) -> None:
         assert audio_bytes(inserted)[name] == audio_before[name]
     assert after["插曲"]["guid"] not in {v["guid"] for v in before.values()}
     assert after["插曲"]["date"] > max(v["date"] for v in before.values())
-    names = [Path(s["audio"]).name for s in inserted.manifest["sections"]]
+    names = [Path(s.audio).name for s in inserted.manifest.sections]
     assert names == ["01-一-开场.mp3", "02-插曲.mp3", "03-二-正题.mp3", "04-三-结尾.mp3"]
     assert sorted(p.name for p in (inserted.out_dir / "episodes").glob("*.mp3")) == names
     assert not list((inserted.out_dir / ".parts").glob(".reuse-*"))
@@ -138,7 +138,7 @@ def test_insert_encodes_only_the_new_section(tmp_path: Path) -> None:
 
     assert str(ID3(inserted.out_dir / "episodes" / "04-三-结尾.mp3")["TRCK"]) == "4/4"
     # The whole interview holds all four, in order.
-    assert [c["title"] for c in inserted.manifest["whole"]["chapters"]] == ["一、开场", "插曲", "二、正题", "三、结尾"]
+    assert [c.title for c in inserted.manifest.whole.chapters] == ["一、开场", "插曲", "二、正题", "三、结尾"]
 
 
 def test_remove_and_reorder_keep_guids_without_encoding(tmp_path: Path) -> None:
@@ -155,16 +155,16 @@ def test_remove_and_reorder_keep_guids_without_encoding(tmp_path: Path) -> None:
     again = feed_items(reordered)
     assert reordered.encoded == ()
     assert {k: v["guid"] for k, v in again.items()} == {k: v["guid"] for k, v in after.items()}
-    assert [s["title"] for s in reordered.manifest["sections"]] == ["三、结尾", "一、开场"]
+    assert [s.title for s in reordered.manifest.sections] == ["三、结尾", "一、开场"]
 
 
 def test_identities_recorded_and_deterministic(tmp_path: Path) -> None:
     a = render_text(tmp_path / "a", text_of("a", "b", "c"))
     b = render_text(tmp_path / "b", text_of("a", "b", "c"))
-    assert [s["id"] for s in a.manifest["sections"]] == [s["id"] for s in b.manifest["sections"]]
-    assert len({s["id"] for s in a.manifest["sections"]}) == 3
-    assert [s["pub_order"] for s in a.manifest["sections"]] == [1, 2, 3]
-    assert a.manifest["feed_id"] == b.manifest["feed_id"]
+    assert [s.id for s in a.manifest.sections] == [s.id for s in b.manifest.sections]
+    assert len({s.id for s in a.manifest.sections}) == 3
+    assert [s.pub_order for s in a.manifest.sections] == [1, 2, 3]
+    assert a.manifest.feed_id == b.manifest.feed_id
     assert (a.out_dir / "feed.xml").read_bytes() == (b.out_dir / "feed.xml").read_bytes()
 
 
@@ -172,10 +172,12 @@ def test_identities_recorded_and_deterministic(tmp_path: Path) -> None:
 def test_front_matter_podcast_guid_is_the_feed_identity(tmp_path: Path, guid: str) -> None:
     text = text_of("a").replace("created: 2025-12-28\n", f"created: 2025-12-28\npodcast_guid: {guid}\n")
     result = render_text(tmp_path, text)
-    assert result.manifest["feed_id"] == guid
+    assert result.manifest.feed_id == guid
 
 
-def test_manifest_from_before_identities_gets_them(tmp_path: Path) -> None:
+def test_manifest_from_before_identities_is_rebuilt_alike(tmp_path: Path) -> None:
+    """A manifest without identities is not one this version writes: read as none,
+    everything is built afresh, and afresh gives the same identities and feed."""
     import json
 
     first = render_text(tmp_path, text_of("a", "b", "c"))
@@ -188,7 +190,8 @@ def test_manifest_from_before_identities_gets_them(tmp_path: Path) -> None:
             entry.pop(key)
     path.write_text(json.dumps(old, ensure_ascii=False), "utf-8")
     again = render_text(tmp_path, text_of("a", "b", "c"))
-    assert [s["id"] for s in again.manifest["sections"]] == [s["id"] for s in first.manifest["sections"]]
-    assert [s["pub_order"] for s in again.manifest["sections"]] == [1, 2, 3]
-    assert again.manifest["feed_id"] == first.manifest["feed_id"]
+    assert again.encoded == (1, 2, 3)
+    assert [s.id for s in again.manifest.sections] == [s.id for s in first.manifest.sections]
+    assert [s.pub_order for s in again.manifest.sections] == [1, 2, 3]
+    assert again.manifest.feed_id == first.manifest.feed_id
     assert feed_items(again) == feed_items(first)

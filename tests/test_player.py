@@ -27,7 +27,7 @@ import pytest
 from audio_pipeline.export.feed import write_feed
 from audio_pipeline.export.player import render_player, script_json, write_player
 
-from .test_feed import make_interview
+from .test_feed import make_interview, typed
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, ConsoleMessage, Dialog, Error, Page
@@ -62,17 +62,17 @@ def test_manifest_is_embedded_safely(tmp_path: Path) -> None:
     nasty = 'a</script><script>alert("x")</script><!-- & \u2028 \'"'
     manifest["title"] = nasty
     manifest["sections"][0]["turns"][1]["text"] = nasty
-    page = render_player(manifest)
+    page = render_player(typed(manifest))
     assert page.count("</script>") == 3  # manifest, config, and the code itself
     assert "<!--" not in page.split('id="manifest">', 1)[1].split("</script>", 1)[0]
-    assert embedded(page, "manifest") == json.loads(json.dumps(manifest))
+    assert embedded(page, "manifest") == manifest
     assert f"<title>{html.escape(nasty)}</title>" in page
     assert script_json({"k": "</SCRIPT>"}) == '{"k":"\\u003c/SCRIPT\\u003e"}'
 
 
 def test_write_player_is_deterministic_and_lazy(tmp_path: Path) -> None:
     manifest = make_interview(tmp_path, sections=2)
-    path = write_player(tmp_path, manifest)
+    path = write_player(tmp_path, typed(manifest))
     assert path == tmp_path / "index.html"
     first = path.read_bytes()
     config = embedded(first.decode("utf-8"), "player-config")
@@ -81,10 +81,10 @@ def test_write_player_is_deterministic_and_lazy(tmp_path: Path) -> None:
     assert "luo-yonghao-yan-junjie.mp3" in config["present"]
     old = 1_600_000_000
     os.utime(path, (old, old))
-    assert write_player(tmp_path, json.loads(json.dumps(manifest))).read_bytes() == first
+    assert write_player(tmp_path, typed(manifest)).read_bytes() == first
     assert path.stat().st_mtime == old
-    write_feed(tmp_path, manifest, base_url=None)
-    write_player(tmp_path, manifest)
+    write_feed(tmp_path, typed(manifest), base_url=None)
+    write_player(tmp_path, typed(manifest))
     assert embedded(path.read_text("utf-8"), "player-config")["feed"] == "feed.xml"
     assert path.stat().st_mtime != old
     assert '<html lang="zh-cn">' in path.read_text("utf-8")
@@ -180,8 +180,8 @@ def site(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
     art = cover.prepare(out / ".parts", manifest["title"], ("闫俊杰", "罗永浩"))
     (out / cover.file_name(art.key)).write_bytes(art.feed.read_bytes())
     manifest["cover"] = {"image": cover.file_name(art.key), "key": art.key, "generated": True}
-    write_feed(out, manifest, base_url=None)
-    write_player(out, manifest)
+    write_feed(out, typed(manifest), base_url=None)
+    write_player(out, typed(manifest))
     return out, manifest
 
 
@@ -345,7 +345,7 @@ def test_deep_link_and_partial_render(page: Page, tmp_path: Path) -> None:
     manifest["title"] = 'Talk </script><img src=x onerror=alert(1)> "quoted"'
     manifest["sections"][0]["turns"][0].update(text="Part one", heading=True)  # flagged by the renderer
     manifest["sections"][1]["turns"][0]["heading"] = False
-    write_player(out, manifest)
+    write_player(out, typed(manifest))
     console = Console(page)
     page.goto((out / "index.html").as_uri() + "#episode-2")
     wait_ready(page)
@@ -445,7 +445,7 @@ def test_live_reload_keeps_track_and_position(page: Page, site: tuple[Path, dict
         for j, turn in enumerate(section["turns"]):
             turn["clip_key"] = f"k{section['index']}-{j}"
     (out / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False), "utf-8")
-    write_player(out, manifest)
+    write_player(out, typed(manifest))
     console = Console(page)
     with serve_mod.running(out) as server:
         page.goto(server.url + "index.html#episode-2")

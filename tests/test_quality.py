@@ -18,8 +18,7 @@ from click.testing import CliRunner
 from audio_pipeline import listen, quality
 from audio_pipeline.cache import CachedClip, ClipCache
 from audio_pipeline.cli.check import check
-from audio_pipeline.model import AudioSegment, ClipRequest, Synthesis, VoiceSpec
-from audio_pipeline.synth import Job
+from audio_pipeline.model import AudioSegment, ClipRequest, Job, Synthesis, VoiceSpec
 
 from .fakes import RATE, ToneEngine
 

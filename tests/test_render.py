@@ -190,7 +190,7 @@ def test_one_edited_turn_rebuilds_one_section(tmp_path: Path) -> None:
     assert episode2 <= changed and {"talk.mp3", "talk.m4b"} <= changed
     # One AAC piece per current episode: the edited section's old piece is gone.
     assert {n for n in after if n.startswith(".parts/episode-")} == {
-        f".parts/episode-{e['audio_key'][:32]}.aac" for e in result.manifest["sections"]
+        f".parts/episode-{e.audio_key[:32]}.aac" for e in result.manifest.sections
     }
     assert len(pieces) == 4  # three current, one replaced
 
@@ -200,20 +200,20 @@ def test_same_inputs_give_byte_identical_audio(tmp_path: Path) -> None:
     b = _render(tmp_path / "b")
     for name in ("talk.mp3", "talk.m4b", "talk.vtt", "manifest.json"):
         assert (a.out_dir / name).read_bytes() == (b.out_dir / name).read_bytes(), name
-    for ep in a.manifest["sections"]:
-        assert (a.out_dir / ep["audio"]).read_bytes() == (b.out_dir / ep["audio"]).read_bytes()
+    for ep in a.manifest.sections:
+        assert (a.out_dir / ep.audio).read_bytes() == (b.out_dir / ep.audio).read_bytes()
 
 
 def test_removed_section_loses_its_files(tmp_path: Path) -> None:
     first = _render(tmp_path)
-    third = first.out_dir / first.manifest["sections"][2]["audio"]
+    third = first.out_dir / first.manifest.sections[2].audio
     assert third.exists()
     shorter = TEXT[: TEXT.index("## 三、结尾")]
     result = _render(tmp_path, shorter)
     assert not third.exists()
-    assert [s["index"] for s in result.manifest["sections"]] == [1, 2]
+    assert [s.index for s in result.manifest.sections] == [1, 2]
     assert {p.name for p in (result.out_dir / "episodes").iterdir()} == {
-        Path(s[k]).name for s in result.manifest["sections"] for k in ("audio", "vtt", "srt", "chapters")
+        Path(name).name for s in result.manifest.sections for name in s.files
     }
 
 
@@ -246,7 +246,7 @@ def test_failing_turn_reported_others_cached_outputs_untouched(tmp_path: Path, s
 def test_transient_failures_are_retried_to_completion(tmp_path: Path) -> None:
     engine = ToneEngine(transient_every=3)  # a third of all calls fail
     result = _render(tmp_path, engine=engine)
-    assert len(result.manifest["sections"]) == 3 and result.whole_built
+    assert len(result.manifest.sections) == 3 and result.whole_built
 
 
 def test_second_render_into_same_folder_is_refused(tmp_path: Path) -> None:
@@ -257,8 +257,8 @@ def test_second_render_into_same_folder_is_refused(tmp_path: Path) -> None:
 
 def test_sections_subset(tmp_path: Path) -> None:
     result = _render(tmp_path, sections=frozenset({2}))
-    assert [s["index"] for s in result.manifest["sections"]] == [2]
-    assert result.manifest["whole"] is None
+    assert [s.index for s in result.manifest.sections] == [2]
+    assert result.manifest.whole is None
     full = _render(tmp_path)
     assert full.built == (1, 3) and full.whole_built
 
@@ -267,11 +267,11 @@ def test_hostile_titles_give_safe_distinct_names(tmp_path: Path) -> None:
     titles = ["../../x", "/", "CON", "a\x00b", "长" * 500, "🙂🙂"]
     text = "".join(f"## {t}\n\n**罗永浩**：第{i}段。\n\n" for i, t in enumerate(titles))
     result = _render(tmp_path, text)
-    names = [Path(s["audio"]).name for s in result.manifest["sections"]]
+    names = [Path(s.audio).name for s in result.manifest.sections]
     assert len(set(names)) == len(titles)
     episodes = (result.out_dir / "episodes").resolve()
-    for section in result.manifest["sections"]:
-        path = (result.out_dir / section["audio"]).resolve()
+    for section in result.manifest.sections:
+        path = (result.out_dir / section.audio).resolve()
         assert path.parent == episodes and path.is_file()
         assert len(path.name.encode()) < 200 and "\x00" not in path.name
 
@@ -290,19 +290,20 @@ def test_whole_files_chapters_match_their_audio(tmp_path: Path) -> None:
     )
     result = _render(tmp_path, many)
     out = result.out_dir
-    whole = result.manifest["whole"]
-    mp3 = np.frombuffer(ffmpeg.decode(out / whole["mp3"]).raw_data, "<i2").astype(float)
-    m4b = np.frombuffer(ffmpeg.decode(out / whole["m4b"]).raw_data, "<i2").astype(float)
-    rate = ffmpeg.decode(out / whole["m4b"]).frame_rate
+    whole = result.manifest.whole
+    assert whole is not None
+    mp3 = np.frombuffer(ffmpeg.decode(out / whole.mp3).raw_data, "<i2").astype(float)
+    m4b = np.frombuffer(ffmpeg.decode(out / whole.m4b).raw_data, "<i2").astype(float)
+    rate = ffmpeg.decode(out / whole.m4b).frame_rate
     assert abs(len(mp3) - len(m4b)) <= rate // 1000
     reach = rate // 20  # searched over +-50 ms
-    assert len(whole["chapters"]) == len(whole["m4b_chapters"]) == 7
-    for a, b, section in zip(whole["chapters"], whole["m4b_chapters"], result.manifest["sections"], strict=True):
-        assert a["start_ms"] == b["start_ms"]
-        if a["index"] == 1:
+    assert len(whole.chapters) == len(whole.m4b_chapters) == 7
+    for a, b, section in zip(whole.chapters, whole.m4b_chapters, result.manifest.sections, strict=True):
+        assert a.start_ms == b.start_ms
+        if a.index == 1:
             continue  # the first chapter starts at 0, with the spoken title before its section
-        at = a["start_ms"] * rate // 1000
-        episode = np.frombuffer(ffmpeg.decode(out / section["audio"]).raw_data, "<i2").astype(float)
+        at = a.start_ms * rate // 1000
+        episode = np.frombuffer(ffmpeg.decode(out / section.audio).raw_data, "<i2").astype(float)
         x = episode[:rate]  # the episode's first second (its heading), as it sits in the whole files
         assert np.abs(x).max() > 1000
         for decoded in (mp3, m4b):
@@ -314,10 +315,10 @@ def test_whole_files_chapters_match_their_audio(tmp_path: Path) -> None:
             assert abs(best - min(reach, at)) <= rate // 500  # within 2 ms
     # The whole-interview subtitles follow that one timeline: each section's first cue
     # sits where its episode's first cue sits, shifted by the chapter start.
-    cues = _vtt_cues(out / whole["vtt"])
-    for chapter, section in zip(whole["chapters"][1:], result.manifest["sections"][1:], strict=True):
-        first = _vtt_cues(out / section["vtt"])[0]
-        assert (first[0] + chapter["start_ms"], first[2]) in [(c[0], c[2]) for c in cues]
+    cues = _vtt_cues(out / whole.vtt)
+    for chapter, section in zip(whole.chapters[1:], result.manifest.sections[1:], strict=True):
+        first = _vtt_cues(out / section.vtt)[0]
+        assert (first[0] + chapter.start_ms, first[2]) in [(c[0], c[2]) for c in cues]
 
 
 def test_encode_leveled_meets_the_spec_and_retries_overshoot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -359,19 +360,21 @@ def test_encode_leveled_meets_the_spec_and_retries_overshoot(tmp_path: Path, mon
 def test_parts_folder_keeps_only_what_the_outputs_use(tmp_path: Path) -> None:
     first = _render(tmp_path)
     parts = first.out_dir / ".parts"
-    used = {f"episode-{e['audio_key'][:32]}.aac" for e in first.manifest["sections"]}
-    art = {f"cover-{first.manifest['cover']['key']}.jpg", f"cover-{first.manifest['cover']['key']}-1400.jpg"}
-    assert {p.name for p in parts.iterdir()} == used | set(first.manifest["whole"]["parts"]) | art
-    assert any(n.startswith("gap-") for n in first.manifest["whole"]["parts"])
+    assert first.manifest.whole is not None
+    used = {f"episode-{e.audio_key[:32]}.aac" for e in first.manifest.sections}
+    art = {f"cover-{first.manifest.cover.key}.jpg", f"cover-{first.manifest.cover.key}-1400.jpg"}
+    assert {p.name for p in parts.iterdir()} == used | set(first.manifest.whole.parts) | art
+    assert any(n.startswith("gap-") for n in first.manifest.whole.parts)
     # Longer pauses between sections: new gap pieces; the old ones go.
     vmap = voices.load(VOICES)
     wider = dataclasses.replace(vmap, pauses=dataclasses.replace(vmap.pauses, between_sections_ms=2500))
     src = tmp_path / "talk.md"
     settings = render.Settings(out_root=tmp_path / "out", engine="espeak")
     second = render.render(transcript.read(src, vmap.speakers), wider, ToneEngine(), settings)
-    assert second.whole_built and second.manifest["whole"]["parts"] != first.manifest["whole"]["parts"]
-    now = {f"episode-{e['audio_key'][:32]}.aac" for e in second.manifest["sections"]}  # pauses are in their keys
-    assert {p.name for p in parts.iterdir()} == now | set(second.manifest["whole"]["parts"]) | art
+    assert second.whole_built and second.manifest.whole is not None
+    assert second.manifest.whole.parts != first.manifest.whole.parts
+    now = {f"episode-{e.audio_key[:32]}.aac" for e in second.manifest.sections}  # pauses are in their keys
+    assert {p.name for p in parts.iterdir()} == now | set(second.manifest.whole.parts) | art
     assert not now & used
 
 

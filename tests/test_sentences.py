@@ -16,7 +16,7 @@ from audio_pipeline.cache import SENTENCES, CachedClip, ClipCache
 from audio_pipeline.engines import sentences
 from audio_pipeline.engines.espeak import EspeakEngine
 from audio_pipeline.errors import SynthesisError
-from audio_pipeline.model import ClipRequest, VoiceSpec
+from audio_pipeline.model import ClipRequest, Job, VoiceSpec
 
 from .conftest import VOICES
 from .fakes import GAP_MS, RATE, SentenceToneEngine, ToneEngine
@@ -72,7 +72,7 @@ def test_edited_turn_synthesizes_only_its_changed_sentence(tmp_path: Path) -> No
     cache = ClipCache(tmp_path)
     before = _request(("我们先说第一件事。", "第二件事比较长，要多说几句。"), ("最后一句。",))
     after = _request(("我们先说第一件事。", "第二件事改过了。"), ("最后一句。",))
-    jobs = [synth.Job(1, 0, 3, "A", before, before.paragraphs)]
+    jobs = [Job(1, 0, 3, "A", before, before.paragraphs)]
     clips, failures = synth.synthesize_missing(jobs, engine, cache)
     assert not failures and len(engine.calls) == 3
     old = clips[before.key]
@@ -123,7 +123,7 @@ def test_stale_or_damaged_pointers_fall_back_to_synthesis(tmp_path: Path) -> Non
     damaged.path.write_bytes(damaged.path.read_bytes()[:100])
     engine.calls.clear()
     edited = _request(("丁。", "己。"))
-    clips, failures = synth.synthesize_missing([synth.Job(1, 0, 1, None, edited, edited.paragraphs)], engine, cache)
+    clips, failures = synth.synthesize_missing([Job(1, 0, 1, None, edited, edited.paragraphs)], engine, cache)
     assert not failures and engine.calls == ["丁。", "己。"]
     assert cache.sentence(edited.sentence_key("丁。"), RATE) is not None  # the new clip's pointer
 
@@ -131,7 +131,7 @@ def test_stale_or_damaged_pointers_fall_back_to_synthesis(tmp_path: Path) -> Non
 def test_engines_that_do_not_compose_are_left_alone(tmp_path: Path) -> None:
     cache = ClipCache(tmp_path)
     request = _request(("甲。", "乙。"), version="tone/1")
-    synth.synthesize_missing([synth.Job(1, 0, 1, None, request, request.paragraphs)], ToneEngine(), cache)
+    synth.synthesize_missing([Job(1, 0, 1, None, request, request.paragraphs)], ToneEngine(), cache)
     assert cache.get(request.key) is not None and cache.get(request.key).sentences == ()  # type: ignore[union-attr]
     assert not (tmp_path / SENTENCES).exists()
 
@@ -170,10 +170,10 @@ def test_espeak_edit_reuses_unchanged_sentences(tmp_path: Path, monkeypatch: pyt
     cache = ClipCache(tmp_path)
     before = ClipRequest(SPEC, (("今天我们聊一聊创业。", "你当时为什么决定做手机？"),), engine.version)
     after = ClipRequest(SPEC, (("今天我们聊一聊创业。", "你后来为什么不做手机了？"),), engine.version)
-    old = synth.synthesize_missing([synth.Job(1, 0, 1, "A", before, before.paragraphs)], engine, cache)[0]
+    old = synth.synthesize_missing([Job(1, 0, 1, "A", before, before.paragraphs)], engine, cache)[0]
     assert len(spoken) == 2
     spoken.clear()
-    new = synth.synthesize_missing([synth.Job(1, 0, 1, "A", after, after.paragraphs)], engine, cache)[0]
+    new = synth.synthesize_missing([Job(1, 0, 1, "A", after, after.paragraphs)], engine, cache)[0]
     assert spoken == ["你后来为什么不做手机了？"]
     key = after.sentence_key("今天我们聊一聊创业。")
     old_clip, new_clip = old[before.key], new[after.key]

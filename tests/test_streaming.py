@@ -45,7 +45,7 @@ def test_episodes_land_in_order_while_the_engine_goes_on(tmp_path: Path) -> None
     # Episode 1 was playable, and listed in the manifest and the feed, before the engine was done.
     assert seen[0][1] == [1] and seen[0][4] == 1 and seen[0][2] < total_calls
     assert seen[1][1] == [1, 2] and seen[1][4] == 2
-    assert [s["index"] for s in result.manifest["sections"]] == [1, 2, 3] and result.whole_built
+    assert [s.index for s in result.manifest.sections] == [1, 2, 3] and result.whole_built
 
     # The same render in another folder, all at once (the engine is instant): same bytes.
     again = render.render(parsed, vmap, ToneEngine(), render.Settings(out_root=tmp_path / "again", engine="espeak"))

@@ -13,13 +13,13 @@ from typing import Any
 
 import click
 
-from .. import batch, fsutil, listen, naming, voices
+from .. import batch, fsutil, listen, manifest, naming, voices
 from .. import render as render_mod
 from ..cache import ClipCache
 from ..errors import PipelineError
 from ..listen import TurnCheck
+from ..model import TITLE_SECTION, Job
 from ..progress import Event, Reporter
-from ..synth import TITLE_SECTION, Job
 from .common import echo_error, echo_json, prepare, reports_errors
 from .options import json_option, run_options
 from .progress import TqdmReporter
@@ -40,7 +40,8 @@ def _jobs(item: batch.Prepared) -> list[Job]:
 def _recorded_engine(file: str, out_root: str) -> str | None:
     """The engine of the last render into ``out_root`` (its manifest says)."""
     out_dir = Path(out_root) / naming.slug(Path(file).stem)
-    name = render_mod.read_manifest(out_dir).get("engine")
+    recorded = manifest.read(out_dir)
+    name = recorded.engine if recorded else None
     return name if name in voices.ENGINE_NAMES else None
 
 

@@ -20,7 +20,6 @@ manifest and files give the same bytes:
   across edits, renumbered headings, and sections inserted, removed or moved) in
   the namespace of the feed's identity (``feed_id``). An episode's GUID never
   changes, as Apple and Podcasting 2.0 ask: an edit is the same episode, updated.
-  (A manifest without identities falls back to ``sha256:<hex of the MP3>``.)
 * enclosure: the MP3's URL with ``?v=<first 12 hex of its sha256>`` and its size on
   disk, so an edited episode's new audio is fetched again under the same GUID.
 * pubDate: the front matter's ``created`` (or ``date``), else ``fallback_date``;
@@ -52,7 +51,8 @@ from lxml import etree
 
 from audio_pipeline.errors import PipelineError
 from audio_pipeline.export import podcast_meta
-from audio_pipeline.fsutil import sha256_file, write_if_changed
+from audio_pipeline.fsutil import write_if_changed
+from audio_pipeline.manifest import Episode, Manifest, relative_path
 
 __all__ = [
     "FEED_NAME",
@@ -66,7 +66,6 @@ __all__ = [
     "episode_guid",
     "format_duration",
     "guess_language",
-    "is_heading_turn",
 ]
 
 FEED_NAME = "feed.xml"
@@ -81,7 +80,6 @@ VTT_TYPE = "text/vtt"
 SRT_TYPE = "application/x-subrip"
 _DESCRIPTION_MAX = 600
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
-_NOT_WORD = re.compile(r"[\W_]+")
 
 
 class PublishError(PipelineError):
@@ -97,22 +95,20 @@ def resolve_output_path(out_dir: Path, rel: object, *, what: str) -> PurePosixPa
     """Check a manifest path: relative, inside the output folder, ``/``-separated."""
     if not isinstance(rel, str) or not rel.strip():
         raise PublishError(f"manifest: {what} is not a path: {rel!r}", path=str(out_dir / "manifest.json"))
-    posix = PurePosixPath(rel.replace("\\", "/"))
-    if posix.is_absolute() or ".." in posix.parts or re.match(r"^[A-Za-z]:", rel):
+    posix = relative_path(rel)
+    if posix is None:
         raise PublishError(
             f"manifest: {what} {rel!r} is not inside the output folder", path=str(out_dir / "manifest.json")
         )
     return posix
 
 
-def guess_language(manifest: Mapping[str, Any]) -> str:
-    """``meta.language`` if set, else ``zh-cn`` for a title with CJK characters, else ``en``."""
-    meta = manifest.get("meta") or {}
-    lang = meta.get("language") or meta.get("lang") if isinstance(meta, Mapping) else None
+def guess_language(manifest: Manifest) -> str:
+    """``meta.language`` (or ``lang``) if set, else ``zh-cn`` for a title with CJK characters, else ``en``."""
+    lang = manifest.meta.get("language") or manifest.meta.get("lang")
     if isinstance(lang, str) and lang.strip():
         return lang.strip().lower()
-    title = str(manifest.get("title") or (meta.get("title") if isinstance(meta, Mapping) else "") or "")
-    return "zh-cn" if _CJK.search(title) else "en"
+    return "zh-cn" if _CJK.search(manifest.title) else "en"
 
 
 def format_duration(ms: float) -> str:
@@ -123,36 +119,10 @@ def format_duration(ms: float) -> str:
     return f"{hours}:{minutes:02d}:{seconds:02d}"
 
 
-def episode_guid(feed_id: object, section_id: object, sha256: str) -> str:
+def episode_guid(feed_id: str, section_id: str) -> str:
     """GUID of an episode: a UUIDv5 of the section's identity in the feed's (both from
-    the manifest), which no edit changes; ``sha256:<hex>`` of its audio when the
-    manifest records no identities (one written before they were)."""
-    if isinstance(section_id, str) and section_id:
-        try:
-            return str(uuid.uuid5(uuid.UUID(str(feed_id)), section_id))
-        except ValueError:
-            pass
-    return f"sha256:{sha256.lower()}"
-
-
-def _normalized(text: str) -> str:
-    return _NOT_WORD.sub("", text).casefold()
-
-
-def is_heading_turn(turn: Mapping[str, Any], section_title: str) -> bool:
-    """A narrator turn that just reads the section heading aloud.
-
-    The renderer marks those with ``"heading": true``; without the flag, a
-    narrator turn whose text is (part of) the section title counts.
-    """
-    flag = turn.get("heading")
-    if isinstance(flag, bool):
-        return flag
-    if turn.get("speaker") is not None:
-        return False
-    text = _normalized(str(turn.get("text") or ""))
-    title = _normalized(section_title)
-    return bool(text) and bool(title) and (text == title or text in title or title in text)
+    the manifest), which no edit changes."""
+    return str(uuid.uuid5(uuid.UUID(feed_id), section_id))
 
 
 # --------------------------------------------------------------------------- Podcasting 2.0 extension
@@ -313,13 +283,11 @@ def _parse_date(value: object) -> dt.datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 
 
-def _base_date(manifest: Mapping[str, Any], fallback_date: dt.date | None) -> dt.datetime | None:
-    meta = manifest.get("meta") or {}
-    if isinstance(meta, Mapping):
-        for key in ("created", "date"):
-            parsed = _parse_date(meta.get(key))
-            if parsed is not None:
-                return parsed
+def _base_date(meta: Mapping[str, Any], fallback_date: dt.date | None) -> dt.datetime | None:
+    for key in ("created", "date"):
+        parsed = _parse_date(meta.get(key))
+        if parsed is not None:
+            return parsed
     return _parse_date(fallback_date) if fallback_date is not None else None
 
 
@@ -327,15 +295,8 @@ def _join_names(names: Sequence[str], language: str) -> str:
     return ("、" if language.startswith(("zh", "ja")) else ", ").join(names)
 
 
-def _speakers(section: Mapping[str, Any]) -> list[str]:
-    names = section.get("speakers")
-    if not isinstance(names, list):
-        names = [t.get("speaker") for t in section.get("turns") or [] if isinstance(t, Mapping)]
-    seen: dict[str, None] = {}
-    for name in names:
-        if isinstance(name, str) and name.strip():
-            seen.setdefault(name.strip(), None)
-    return list(seen)
+def _speakers(section: Episode) -> list[str]:
+    return list(dict.fromkeys(name.strip() for name in section.speakers if name.strip()))
 
 
 def _shorten(text: str, limit: int = _DESCRIPTION_MAX) -> str:
@@ -370,28 +331,27 @@ def _stamp(ms: float) -> str:
     return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes:02d}:{seconds:02d}"
 
 
-def episode_notes(section: Mapping[str, Any], language: str) -> str:
+def episode_notes(section: Episode, language: str) -> str:
     """An item's description (HTML, as podcast apps show it): the section's first
     sentences, then its chapters (one per turn) with their start times."""
-    title = str(section.get("title") or "")
-    turns = [t for t in section.get("turns") or [] if isinstance(t, Mapping)]
+    title = section.title
     lead = ""
-    for turn in turns:
-        if not is_heading_turn(turn, title) and str(turn.get("text") or "").strip():
-            lead = _first_sentences(str(turn.get("text")))
+    for turn in section.turns:
+        if not turn.heading and turn.text.strip():
+            lead = _first_sentences(turn.text)
             break
     if not lead:
         speakers = _speakers(section)
         lead = _join_names(speakers, language) if speakers else title or "—"
     colon = "：" if language.startswith(("zh", "ja")) else ": "
     lines: list[str] = []
-    for turn in turns:
-        if is_heading_turn(turn, title):
+    for turn in section.turns:
+        if turn.heading:
             label = title
         else:
-            words = _shorten(str(turn.get("text") or ""), 28)
-            label = f"{turn['speaker']}{colon}{words}" if turn.get("speaker") else words
-        lines.append(f"{_stamp(float(turn.get('start_ms') or 0))} {html.escape(label)}")
+            words = _shorten(turn.text, 28)
+            label = f"{turn.speaker}{colon}{words}" if turn.speaker else words
+        lines.append(f"{_stamp(turn.start_ms)} {html.escape(label)}")
     heading = "章节" if language.startswith("zh") else "Chapters"
     notes = f"<p>{html.escape(lead)}</p>"
     if lines:
@@ -402,22 +362,9 @@ def episode_notes(section: Mapping[str, Any], language: str) -> str:
     return notes
 
 
-def _sections(manifest: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    sections = manifest.get("sections")
-    if not isinstance(sections, list):
-        raise PublishError("manifest has no sections list")
-    return [s for s in sections if isinstance(s, Mapping)]
-
-
-def _title(manifest: Mapping[str, Any]) -> str:
-    meta = manifest.get("meta") or {}
-    title = manifest.get("title") or (meta.get("title") if isinstance(meta, Mapping) else None)
-    return str(title or manifest.get("source") or "Interview")
-
-
 def build_feed(
     out_dir: Path,
-    manifest: Mapping[str, Any],
+    manifest: Manifest,
     *,
     base_url: str | None,
     fallback_date: dt.date | None = None,
@@ -426,13 +373,11 @@ def build_feed(
     out_dir = Path(out_dir)
     base = _base(base_url)
     language = guess_language(manifest)
-    title = _title(manifest)
-    meta = manifest.get("meta") or {}
-    if not isinstance(meta, Mapping):
-        meta = {}
-    sections = [s for s in _sections(manifest) if s.get("audio")]
-    sections.sort(key=lambda s: int(s.get("index") or 0))
-    start = _base_date(manifest, fallback_date)
+    title = manifest.title
+    meta = manifest.meta
+    # In reading order, but a --sections render lists the others under their last numbers.
+    sections = sorted(manifest.sections, key=lambda s: s.index)
+    start = _base_date(meta, fallback_date)
 
     fg = FeedGenerator()
     fg.load_extension("podcast")
@@ -454,7 +399,7 @@ def build_feed(
     author = podcast.author or meta.get("artist") or _join_names(list(all_speakers), language)
     channel_description = meta.get("description") or meta.get("summary")
     if not channel_description:
-        titles = [str(s.get("title") or "") for s in sections]
+        titles = [s.title for s in sections]
         channel_description = f"{title}: " + " / ".join(t for t in titles if t) if titles else title
     fg.description(_shorten(str(channel_description), 4000))
     fg.language(language)
@@ -472,13 +417,11 @@ def build_feed(
     fg.podcast.itunes_category([{"cat": top, **({"sub": sub} if sub else {})} for top, sub in podcast.categories])
     if podcast.owner_name or podcast.owner_email:
         fg.podcast.itunes_owner(name=podcast.owner_name or str(author or title), email=podcast.owner_email or "")
-    art = manifest.get("cover")
-    if isinstance(art, Mapping) and art.get("image"):
-        rel = resolve_output_path(out_dir, art.get("image"), what="cover")
-        if (out_dir / rel).is_file():
-            art_url = _url(base, rel)
-            fg.podcast.itunes_image(art_url)
-            fg.image(url=art_url, title=title, link=player_url)
+    rel = resolve_output_path(out_dir, manifest.cover.image, what="cover")
+    if (out_dir / rel).is_file():
+        art_url = _url(base, rel)
+        fg.podcast.itunes_image(art_url)
+        fg.image(url=art_url, title=title, link=player_url)
     if podcast.locked is not None and podcast.owner_email:
         channel_ext.locked(podcast.locked, podcast.owner_email)
     for name in all_speakers:
@@ -486,31 +429,26 @@ def build_feed(
 
     newest: dt.datetime | None = None
     for section in sections:
-        index = int(section.get("index") or 0)
-        audio_rel = resolve_output_path(out_dir, section.get("audio"), what=f"section {index} audio")
+        index = section.index
+        audio_rel = resolve_output_path(out_dir, section.audio, what=f"section {index} audio")
         audio_path = out_dir / audio_rel
         if not audio_path.is_file():
             raise PublishError(f"episode {index}: audio file is missing", path=str(audio_path))
         size = os.path.getsize(audio_path)
-        sha = section.get("sha256")
-        if not isinstance(sha, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", sha):
-            sha = sha256_file(audio_path)
-        episode_title = str(section.get("title") or f"{title} {index}")
+        episode_title = section.title or f"{title} {index}"
 
         entry = fg.add_entry(order="append")
         entry.title(episode_title)
         entry.link(href=f"{player_url}#episode-{index}", rel="alternate")
-        entry.guid(episode_guid(manifest.get("feed_id"), section.get("id"), sha), permalink=False)
-        entry.enclosure(f"{_url(base, audio_rel)}?v={sha[:12].lower()}", str(size), "audio/mpeg")
+        entry.guid(episode_guid(manifest.feed_id, section.id), permalink=False)
+        entry.enclosure(f"{_url(base, audio_rel)}?v={section.sha256[:12]}", str(size), "audio/mpeg")
         entry.description(episode_notes(section, language))
         if start is not None:
-            order = section.get("pub_order")
-            published = start + dt.timedelta(minutes=order if isinstance(order, int) and order > 0 else index)
+            published = start + dt.timedelta(minutes=section.pub_order)
             entry.pubDate(published)
             newest = published if newest is None or published > newest else newest
-        duration_ms = section.get("duration_ms")
-        if isinstance(duration_ms, int | float) and duration_ms > 0:
-            entry.podcast.itunes_duration(format_duration(duration_ms))
+        if section.duration_ms > 0:
+            entry.podcast.itunes_duration(format_duration(section.duration_ms))
         speakers = _speakers(section)
         if speakers:
             entry.podcast.itunes_author(_join_names(speakers, language))
@@ -521,16 +459,13 @@ def build_feed(
         ext = cast(PodcastIndexEntryExtension, entry.podcastindex)
         for name in speakers:
             ext.person(name, podcast.role(name))
-        chapters = section.get("chapters")
-        if chapters:
-            rel = resolve_output_path(out_dir, chapters, what=f"section {index} chapters")
+        rel = resolve_output_path(out_dir, section.chapters, what=f"section {index} chapters")
+        if (out_dir / rel).is_file():
+            ext.chapters(_url(base, rel), CHAPTERS_TYPE)
+        for key, path, mime in (("vtt", section.vtt, VTT_TYPE), ("srt", section.srt, SRT_TYPE)):
+            rel = resolve_output_path(out_dir, path, what=f"section {index} {key}")
             if (out_dir / rel).is_file():
-                ext.chapters(_url(base, rel), CHAPTERS_TYPE)
-        for key, mime in (("vtt", VTT_TYPE), ("srt", SRT_TYPE)):
-            if section.get(key):
-                rel = resolve_output_path(out_dir, section.get(key), what=f"section {index} {key}")
-                if (out_dir / rel).is_file():
-                    ext.transcript(_url(base, rel), mime, language=language, rel="captions")
+                ext.transcript(_url(base, rel), mime, language=language, rel="captions")
 
     if newest is not None:
         fg.lastBuildDate(newest)
@@ -547,7 +482,7 @@ def build_feed(
 
 def write_feed(
     out_dir: Path,
-    manifest: dict[str, Any],
+    manifest: Manifest,
     *,
     base_url: str | None,
     fallback_date: dt.date | None = None,

@@ -17,13 +17,14 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from ..fsutil import write_if_changed
+from ..manifest import Manifest
 from .feed import FEED_NAME, PLAYER_NAME, PublishError, guess_language, resolve_output_path
 
 __all__ = ["PLAYER_NAME", "render_player", "script_json", "write_player"]
@@ -60,43 +61,32 @@ def _template() -> str:
         raise PublishError(f"player template {_TEMPLATE} is missing from the package: {exc}") from exc
 
 
-def _linked_files(manifest: Mapping[str, Any]) -> list[str]:
+def _linked_files(manifest: Manifest) -> list[str]:
     """Every file path the page may offer for download, in manifest order."""
-    paths: list[object] = []
-    whole = manifest.get("whole")
-    if isinstance(whole, Mapping):
-        paths += [whole.get(k) for k in ("mp3", "m4b", "vtt", "srt")]
-    for section in manifest.get("sections") or []:
-        if isinstance(section, Mapping):
-            paths += [section.get(k) for k in ("audio", "vtt", "srt", "chapters")]
-    return [p for p in dict.fromkeys(paths) if isinstance(p, str) and p]
+    whole = manifest.whole.files if manifest.whole else ()
+    return list(dict.fromkeys([*whole, *(name for section in manifest.sections for name in section.files)]))
 
 
-def render_player(manifest: Mapping[str, Any], *, feed: str | None = None, present: Sequence[str] | None = None) -> str:
+def render_player(manifest: Manifest, *, feed: str | None = None, present: Sequence[str] | None = None) -> str:
     """The HTML of the player page for ``manifest``.
 
     ``feed`` is the feed's relative URL, if any. ``present`` lists the linked
     files that exist (the page offers only those for download); ``None``
     offers every file the manifest names.
     """
-    if not isinstance(manifest.get("sections"), list):
-        raise PublishError("manifest has no sections list")
     language = guess_language(manifest)
-    meta = manifest.get("meta") if isinstance(manifest.get("meta"), Mapping) else {}
-    title = str(manifest.get("title") or (meta or {}).get("title") or manifest.get("source") or "Interview")
     short = "zh" if language.startswith("zh") else "en"
-    art = manifest.get("cover")
-    image = art.get("image") if isinstance(art, Mapping) else None
+    image = manifest.cover.image
     cover = ""
-    if isinstance(image, str) and image and (present is None or image in present):
+    if present is None or image in present:
         src = html.escape(quote(image, safe="/"), quote=True)
         cover = f'<img class="cover" id="cover" src="{src}" alt="" width="64" height="64">'
     values = {
         "LANG": html.escape(language, quote=True),
-        "TITLE": html.escape(title, quote=True),
+        "TITLE": html.escape(manifest.title, quote=True),
         "COVER": cover,
         "NOSCRIPT": html.escape(_NOSCRIPT[short]),
-        "MANIFEST": script_json(manifest),
+        "MANIFEST": script_json(manifest.to_json()),
         "CONFIG": script_json({"feed": feed, "present": None if present is None else list(present)}),
     }
     # One pass, so a value (say, a title containing "__AP_LANG__") is never substituted again.
@@ -110,7 +100,7 @@ def _exists(out_dir: Path, rel: str) -> bool:
         return False
 
 
-def write_player(out_dir: Path, manifest: dict[str, Any]) -> Path:
+def write_player(out_dir: Path, manifest: Manifest) -> Path:
     """Write ``out_dir/index.html`` for ``manifest``; return its path.
 
     Call it after :func:`audio_pipeline.export.feed.write_feed` so the page
@@ -118,9 +108,7 @@ def write_player(out_dir: Path, manifest: dict[str, Any]) -> Path:
     """
     out_dir = Path(out_dir)
     feed = FEED_NAME if (out_dir / FEED_NAME).is_file() else None
-    art = manifest.get("cover")
-    image = [art["image"]] if isinstance(art, Mapping) and isinstance(art.get("image"), str) else []
-    present = [rel for rel in [*_linked_files(manifest), *image] if _exists(out_dir, rel)]
+    present = [rel for rel in [*_linked_files(manifest), manifest.cover.image] if _exists(out_dir, rel)]
     data = render_player(manifest, feed=feed, present=present).encode("utf-8")
     target = out_dir / PLAYER_NAME
     write_if_changed(target, data)
