@@ -44,7 +44,9 @@ import numpy.typing as npt
 
 from ..errors import ConfigError, EngineError, SynthesisError
 from ..model import ClipRequest, Synthesis, VoiceSpec
-from . import numbers_zh, sentences
+from ..textnorm import numbers_zh
+from ..textnorm.numbers import normalize_numbers
+from . import sentences
 
 # Bump when this module's output for the same input changes.
 CODE_REVISION = "1"
@@ -213,12 +215,10 @@ def _is_chinese(language: str) -> bool:
 
 def prepare_text(text: str, language: str) -> str:
     """espeak's Mandarin rules misread ranges, decimals, times, fractions and percentages:
-    spell numbers out in Chinese first (the Kokoro engine's normalization, then every
-    number read as cn2an reads it: :mod:`.numbers_zh`)."""
+    spell numbers out in Chinese first (the normalization Kokoro's text gets too, then every
+    number read as cn2an reads it: :mod:`audio_pipeline.textnorm.numbers_zh`)."""
     if not _is_chinese(language):
         return text
-    from .kokoro import normalize_numbers
-
     return numbers_zh.transform(normalize_numbers(text))  # full-width digits are ASCII after normalizing
 
 
