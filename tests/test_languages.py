@@ -238,7 +238,7 @@ def test_too_few_voices_names_the_line_and_writes_nothing(tmp_path: Path) -> Non
 
 
 def test_kokoro_reads_an_english_turn_in_english_throughout() -> None:
-    from audio_pipeline.engines.kokoro import phonemize
+    from audio_pipeline.engines.kokoro_phonemes import phonemize
 
     english = phonemize("We sold 3 phones in 2023.", "en")
     assert "θɹ" in english  # "three", not the Chinese "san" the Mandarin path would read
@@ -247,7 +247,7 @@ def test_kokoro_reads_an_english_turn_in_english_throughout() -> None:
 
 
 def test_native_voices_spell_acronyms_letter_by_letter() -> None:
-    from audio_pipeline.engines.kokoro import phonemize
+    from audio_pipeline.engines.kokoro_phonemes import phonemize
 
     spelled = phonemize("我们的AGI和OpenAI。", spell_acronyms=True)
     assert "ei→ ʨi→ ai↘" in spelled and "ˈOpən ei→ ai↘" in spelled

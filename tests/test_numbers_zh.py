@@ -35,7 +35,7 @@ def test_integers_and_decimals_as_cn2an(mode: str) -> None:
     numbers = [str(i) for i in range(0, 20001)]
     numbers += [str(rng.randrange(10**k)) for k in range(5, 20) for _ in range(300)]  # past 16 digits: refused
     numbers += ["007", "-0", "-15", "3.50", "0.000", "-2.5", "1.2.3", "--5", "-", ".5", "5.", "１２", "12a", ""]
-    numbers += [f"{rng.randrange(10**6)}.{rng.randrange(10 ** rng.randint(1, 18))}" for _ in range(500)]
+    numbers += [f"{rng.randrange(10**6)}.{rng.randrange(10**rng.randint(1, 18))}" for _ in range(500)]
     for number in numbers:
         assert _ours(numbers_zh.an2cn, number, mode) == _oracle(cn2an.an2cn, number, mode), number
 
