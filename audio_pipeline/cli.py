@@ -21,7 +21,7 @@ import click
 
 from . import __version__, batch, transcript, voices
 from . import render as render_mod
-from .cli_options import run_options
+from .cli_options import EngineChoice, run_options
 from .engines.base import Engine
 from .engines.base import warm as warm_engine
 from .errors import PipelineError
@@ -125,7 +125,7 @@ def parse(file: str, config: str | None, as_json: bool) -> None:
 @main.command(name="voices")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--config", type=click.Path(dir_okay=False), help="voices.yaml to use.")
-@click.option("--engine", type=click.Choice(voices.ENGINE_NAMES), default="kokoro", show_default=True)
+@click.option("--engine", type=EngineChoice(), default="kokoro", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the assignment as JSON.")
 @_reports_errors
 def voices_command(file: str, config: str | None, engine: str, as_json: bool) -> None:
@@ -296,6 +296,7 @@ def _prepare(
         cover=Path(cover) if cover else None,
     )
     engine = choose(settings, vmap, report)
+    settings = dataclasses.replace(settings, engine=engine.name)  # "auto" resolved
     if announce:  # once the options are known to be good: a bad one prints only its error
         echo_transcript_report(parsed, quiet)
     return parsed, vmap, engine, settings

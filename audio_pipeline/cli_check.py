@@ -7,6 +7,7 @@ the two modules load in, the command works.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import sys
 import unicodedata
@@ -42,7 +43,7 @@ def _recorded_engine(file: str, out_root: str) -> str | None:
     """The engine of the last render into ``out_root`` (its manifest says)."""
     out_dir = Path(out_root) / naming.slug(Path(file).stem)
     name = render_mod.read_manifest(out_dir).get("engine")
-    return name if name in voices.ENGINE_NAMES else None
+    return name if isinstance(name, str) else None
 
 
 def _digest(clips: ClipCache, key: str) -> str | None:
@@ -230,13 +231,10 @@ def _run(
     reporter = TqdmReporter()
     notes: list[str] = []
     try:
-        if engine_name == "auto":
-            recorded = _recorded_engine(file, out_root)
-            if recorded:
-                engine_name = recorded
-                reporter(Event("notice", message=f"checking the clips of the last render (engine {recorded})"))
+        # "auto" checks the clips of the last render's engine (engines.resolve).
+        choose = functools.partial(render_mod.choose_engine, recorded=_recorded_engine(file, out_root))
         parsed, vmap, engine, settings = _prepare(
-            file, config, engine_name, out_root, sections_spec, cache_dir, jobs, None, reporter
+            file, config, engine_name, out_root, sections_spec, cache_dir, jobs, None, reporter, choose=choose
         )
         clip_jobs = _jobs(parsed, vmap, engine, settings)
         clips = settings.clip_cache()

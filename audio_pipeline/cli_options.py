@@ -3,14 +3,32 @@ and defaults cannot drift apart (only the help text differs)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import click
 
-from . import voices
+from . import engines
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class EngineChoice(click.Choice[str]):
+    """The registered engines (after ``auto`` with ``auto=True``), read from the registry
+    when a command runs, not when this module loads: a stand-in registered later (the
+    tests') is a valid ``--engine`` too."""
+
+    def __init__(self, *, auto: bool = False) -> None:
+        super().__init__(())
+        self.auto = auto
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return (engines.AUTO, *engines.names()) if self.auto else engines.names()
+
+    @choices.setter
+    def choices(self, _: Iterable[str]) -> None:
+        """click.Choice.__init__ sets its fixed list here: the registry has the say."""
 
 
 def run_options(*, engine_help: str, out_help: str, jobs_help: str) -> Callable[[F], F]:
@@ -19,7 +37,7 @@ def run_options(*, engine_help: str, out_help: str, jobs_help: str) -> Callable[
         click.option("--config", type=click.Path(dir_okay=False), help="voices.yaml to use."),
         click.option(
             "--engine",
-            type=click.Choice(["auto", *voices.ENGINE_NAMES]),
+            type=EngineChoice(auto=True),
             default="auto",
             show_default=True,
             help=engine_help,

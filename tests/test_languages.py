@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from audio_pipeline import lang, render, synth, transcript, voices
+from audio_pipeline import engines, lang, render, synth, transcript, voices
 from audio_pipeline.cli import main
 from audio_pipeline.errors import ConfigError
 from audio_pipeline.model import Transcript
@@ -187,7 +187,7 @@ def test_packaged_voices_yaml_is_the_repositorys() -> None:
     assert voices.shipped_config().read_bytes() == VOICES.read_bytes()
 
 
-@pytest.mark.parametrize("engine", voices.ENGINE_NAMES)
+@pytest.mark.parametrize("engine", engines.names())
 @pytest.mark.parametrize("code", ["zh", "en"])
 def test_shipped_pools_give_twelve_speakers_distinct_voices(engine: str, code: str) -> None:
     block = voices.load(VOICES).engine(engine).languages[code]

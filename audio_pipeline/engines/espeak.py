@@ -46,7 +46,7 @@ from ..errors import ConfigError, EngineError, SynthesisError
 from ..model import ClipRequest, Synthesis, VoiceSpec
 from ..textnorm import numbers_zh
 from ..textnorm.numbers import normalize_numbers
-from . import sentences
+from . import espeak_voices, sentences
 
 # Bump when this module's output for the same input changes.
 CODE_REVISION = "1"
@@ -147,12 +147,6 @@ class _Espeak:
         if wav and count > 0:
             self.chunks.append(np.ctypeslib.as_array(wav, shape=(count,)).copy())
         return 0  # go on
-
-    def languages_and_variants(self) -> tuple[frozenset[str], frozenset[str]]:
-        """Lower-cased names, as espeak-ng matches them (``en-us`` is the file ``en-US``)."""
-        variants = frozenset(p.name.lower() for p in (self.data_path / "voices" / "!v").iterdir())
-        langs = frozenset(p.name.lower() for p in (self.data_path / "lang").rglob("*") if p.is_file())
-        return langs, variants
 
     def use(self, voice: str, wpm: int, pitch: int, volume: int) -> None:
         """Load ``voice`` and set the parameters (hold _LOCK). Done for every sentence
@@ -260,7 +254,7 @@ class EspeakEngine:
             raise ConfigError(f"unknown espeak option(s): {', '.join(sorted(options))} (none known)")
         with _LOCK:
             engine = _espeak()
-            self._languages, self._variants = engine.languages_and_variants()
+            self._languages, self._variants = espeak_voices.scan(engine.data_path)
             self.sample_rate: int = engine.sample_rate
             lib_version = engine.lib_version
         self.version: str = f"espeak-ng-{lib_version}-loader{_loader_version()}-r{CODE_REVISION}"

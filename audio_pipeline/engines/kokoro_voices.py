@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import voicepack
 from ..errors import ConfigError, EngineError
+from .spec import EngineSpec
 
 if TYPE_CHECKING:
     import numpy as np
@@ -89,6 +90,29 @@ def stand_in(voice: str, missing: Collection[str]) -> str:
     if len(parts) == 1:
         return next(iter(parts))
     return ",".join(f"{n}:{w:.3g}" for n, w in parts.items())
+
+
+def voice_problem(voice: str) -> str | None:
+    """Why voices.yaml's ``voice`` (a name or a blend) is not a Kokoro voice; None when it
+    is, or when it is a file of a user's own model (checked when the engine loads it)."""
+    if voice.endswith((".pt", ".npy")) or "/" in voice:
+        return None
+    parts = [p.strip() for p in voice.split(",")]
+    for part in parts:
+        name, _, weight = part.partition(":")
+        if name not in KNOWN_VOICES:
+            close = sorted(v for v in KNOWN_VOICES if v[:2] == name[:2]) or sorted(KNOWN_VOICES)[:8]
+            return f"unknown kokoro voice {name!r} (known include: {', '.join(close)}; see README)"
+        if weight:
+            try:
+                if float(weight) <= 0:
+                    return f"blend weight {weight!r} must be positive"
+            except ValueError:
+                return f"blend weight {weight!r} is not a number"
+    return None
+
+
+SPEC = EngineSpec(settings=("speed",), voice_problem=voice_problem)
 
 
 def load_voice_table(path: Path) -> dict[str, npt.NDArray[np.float32]]:
