@@ -51,10 +51,10 @@ import numpy.typing as npt
 
 from . import fsutil, quality
 from .cache import CachedClip, ClipCache
-from .engines.numbers_zh import an2cn
 from .errors import PipelineError
 from .model import ClipRequest, Job
 from .progress import Event, Reporter, silent
+from .textnorm.numbers_zh import an2cn
 
 INSTALL_HINT = 'pip install -e ".[check]"'
 MODEL_ENV = "AUDIO_PIPELINE_WHISPER_DIR"

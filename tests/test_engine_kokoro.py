@@ -14,14 +14,9 @@ import pytest
 
 from audio_pipeline.engines import create
 from audio_pipeline.engines.base import expected_ms
-from audio_pipeline.engines.kokoro import (
-    MAX_TOKENS,
-    KokoroEngine,
-    load_vocab,
-    parse_voice,
-    phonemize,
-    split_tokens,
-)
+from audio_pipeline.engines.kokoro import KokoroEngine, load_vocab
+from audio_pipeline.engines.kokoro_phonemes import MAX_TOKENS, phonemize, split_tokens
+from audio_pipeline.engines.kokoro_voices import parse_voice
 from audio_pipeline.errors import ConfigError, EngineError
 from audio_pipeline.model import ClipRequest, Job, Synthesis, VoiceSpec
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from audio_pipeline import lang, render, synth, transcript, voices
+from audio_pipeline import engines, lang, render, synth, transcript, voices
 from audio_pipeline.cli import main
 from audio_pipeline.errors import ConfigError
 from audio_pipeline.model import Transcript
@@ -187,7 +187,7 @@ def test_packaged_voices_yaml_is_the_repositorys() -> None:
     assert voices.shipped_config().read_bytes() == VOICES.read_bytes()
 
 
-@pytest.mark.parametrize("engine", voices.ENGINE_NAMES)
+@pytest.mark.parametrize("engine", engines.names())
 @pytest.mark.parametrize("code", ["zh", "en"])
 def test_shipped_pools_give_twelve_speakers_distinct_voices(engine: str, code: str) -> None:
     block = voices.load(VOICES).engine(engine).languages[code]
@@ -238,7 +238,7 @@ def test_too_few_voices_names_the_line_and_writes_nothing(tmp_path: Path) -> Non
 
 
 def test_kokoro_reads_an_english_turn_in_english_throughout() -> None:
-    from audio_pipeline.engines.kokoro import phonemize
+    from audio_pipeline.engines.kokoro_phonemes import phonemize
 
     english = phonemize("We sold 3 phones in 2023.", "en")
     assert "θɹ" in english  # "three", not the Chinese "san" the Mandarin path would read
@@ -247,7 +247,7 @@ def test_kokoro_reads_an_english_turn_in_english_throughout() -> None:
 
 
 def test_native_voices_spell_acronyms_letter_by_letter() -> None:
-    from audio_pipeline.engines.kokoro import phonemize
+    from audio_pipeline.engines.kokoro_phonemes import phonemize
 
     spelled = phonemize("我们的AGI和OpenAI。", spell_acronyms=True)
     assert "ei→ ʨi→ ai↘" in spelled and "ˈOpən ei→ ai↘" in spelled

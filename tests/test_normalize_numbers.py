@@ -5,7 +5,7 @@ from __future__ import annotations
 import cn2an
 import pytest
 
-from audio_pipeline.engines.kokoro import normalize_numbers
+from audio_pipeline.textnorm.numbers import normalize_numbers
 
 CASES = [
     # model names: a hyphen before a digit is not a minus sign

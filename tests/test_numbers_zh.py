@@ -8,7 +8,7 @@ import warnings
 import cn2an
 import pytest
 
-from audio_pipeline.engines import numbers_zh
+from audio_pipeline.textnorm import numbers_zh
 
 from .conftest import SEED
 

@@ -10,12 +10,12 @@ import feedparser
 import pytest
 from click.testing import CliRunner
 
-from audio_pipeline import engines, render, transcript, voices
+from audio_pipeline import render, transcript, voices
 from audio_pipeline.cli import main
 from audio_pipeline.progress import Event
 
 from .conftest import VOICES
-from .fakes import ToneEngine
+from .fakes import RegisteredTone, RegisterTone, ToneEngine, tone_voices
 from .test_render import TEXT
 
 
@@ -54,16 +54,16 @@ def test_episodes_land_in_order_while_the_engine_goes_on(tmp_path: Path) -> None
 
 
 @pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, register_tone: RegisterTone) -> Path:
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "voices.yaml").write_text(VOICES.read_text("utf-8"), "utf-8")
+    (tmp_path / "voices.yaml").write_text(tone_voices(VOICES.read_text("utf-8")), "utf-8")
     (tmp_path / "talk.md").write_text(TEXT, "utf-8")
-    monkeypatch.setattr(engines, "create", lambda name, options=None: ToneEngine())
+    register_tone(RegisteredTone())
     return tmp_path
 
 
 def test_progress_json_lines(workdir: Path) -> None:
-    result = CliRunner().invoke(main, ["render", "talk.md", "--engine", "espeak", "--progress", "json"])
+    result = CliRunner().invoke(main, ["render", "talk.md", "--engine", "tone", "--progress", "json"])
     assert result.exit_code == 0, result.output
     events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
     audio = [e for e in events if e.get("stage") == "audio"]
@@ -76,7 +76,7 @@ def test_progress_json_lines(workdir: Path) -> None:
 
 
 def test_quiet_prints_nothing_but_the_result(workdir: Path) -> None:
-    result = CliRunner().invoke(main, ["render", "talk.md", "--engine", "espeak", "--quiet"])
+    result = CliRunner().invoke(main, ["render", "talk.md", "--engine", "tone", "--quiet"])
     assert result.exit_code == 0
     assert result.stderr == ""
     assert "sections built [1, 2, 3]" in result.stdout

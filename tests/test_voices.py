@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from audio_pipeline import transcript, voices
+from audio_pipeline import engines, transcript, voices
 from audio_pipeline.errors import ConfigError
 from audio_pipeline.model import VoiceSpec
 
@@ -21,7 +21,7 @@ engines:
 def test_shipped_file_gives_two_distinct_men_and_a_distinct_narrator() -> None:
     vmap = voices.load(VOICES)
     parsed = transcript.read(SEED, vmap.speakers)
-    for engine in voices.ENGINE_NAMES:
+    for engine in engines.names():
         assignment = vmap.assign(parsed, engine)
         luo, yan, narrator = assignment["罗永浩"], assignment["闫俊杰"], assignment[None]
         assert len({luo.voice, yan.voice, narrator.voice}) == 3, engine

@@ -5,6 +5,7 @@ Registered in cli/__init__.py with ``main.add_command(check)``.
 
 from __future__ import annotations
 
+import functools
 import sys
 import unicodedata
 from dataclasses import replace
@@ -13,7 +14,7 @@ from typing import Any
 
 import click
 
-from .. import batch, fsutil, listen, manifest, naming, voices
+from .. import batch, fsutil, listen, manifest, naming
 from .. import render as render_mod
 from ..cache import ClipCache
 from ..errors import PipelineError
@@ -42,7 +43,7 @@ def _recorded_engine(file: str, out_root: str) -> str | None:
     out_dir = Path(out_root) / naming.slug(Path(file).stem)
     recorded = manifest.read(out_dir)
     name = recorded.engine if recorded else None
-    return name if name in voices.ENGINE_NAMES else None
+    return name if isinstance(name, str) else None
 
 
 def _digest(clips: ClipCache, key: str) -> str | None:
@@ -222,12 +223,11 @@ def _run(
     reporter = TqdmReporter()
     notes: list[str] = []
     try:
-        if engine_name == "auto":
-            recorded = _recorded_engine(file, out_root)
-            if recorded:
-                engine_name = recorded
-                reporter(Event("notice", message=f"checking the clips of the last render (engine {recorded})"))
-        item = prepare(file, config, engine_name, out_root, sections_spec, cache_dir, jobs, None, reporter)
+        # "auto" checks the clips of the last render's engine (engines.resolve).
+        choose = functools.partial(render_mod.choose_engine, recorded=_recorded_engine(file, out_root))
+        item = prepare(
+            file, config, engine_name, out_root, sections_spec, cache_dir, jobs, None, reporter, choose=choose
+        )
         clip_jobs = _jobs(item)
         clips = item.settings.clip_cache()
         listener = listen.WhisperListener()

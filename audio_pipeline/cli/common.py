@@ -133,6 +133,7 @@ def prepare(
         cover=Path(cover) if cover else None,
     )
     engine = choose(settings, vmap, report)
+    settings = dataclasses.replace(settings, engine=engine.name)  # "auto" resolved
     if announce:  # once the options are known to be good: a bad one prints only its error
         echo_transcript_report(parsed, quiet)
     return batch.Prepared(parsed, vmap, engine, settings)

@@ -3,12 +3,12 @@ defaults cannot drift apart (where the help text differs, it is a parameter)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol, TypeVar
 
 import click
 
-from .. import voices
+from .. import engines
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -17,6 +17,24 @@ class Decorator(Protocol):
     """What ``click.option`` returns: the command function, its option added."""
 
     def __call__(self, func: F, /) -> F: ...
+
+
+class EngineChoice(click.Choice[str]):
+    """The registered engines (after ``auto`` with ``auto=True``), read from the registry
+    when a command runs, not when this module loads: a stand-in registered later (the
+    tests') is a valid ``--engine`` too."""
+
+    def __init__(self, *, auto: bool = False) -> None:
+        super().__init__(())
+        self.auto = auto
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return (engines.AUTO, *engines.names()) if self.auto else engines.names()
+
+    @choices.setter
+    def choices(self, _: Iterable[str]) -> None:
+        """click.Choice.__init__ sets its fixed list here: the registry has the say."""
 
 
 def apply_all(options: Sequence[Decorator]) -> Decorator:
@@ -56,7 +74,7 @@ def run_options(*, engine_help: str, out_help: str, jobs_help: str) -> Decorator
             config_option(),
             click.option(
                 "--engine",
-                type=click.Choice(["auto", *voices.ENGINE_NAMES]),
+                type=EngineChoice(auto=True),
                 default="auto",
                 show_default=True,
                 help=engine_help,

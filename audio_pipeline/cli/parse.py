@@ -7,7 +7,7 @@ import click
 
 from .. import transcript, voices
 from .common import echo_json, echo_transcript_report, find_config, read_transcript, reports_errors
-from .options import config_option, json_option
+from .options import EngineChoice, config_option, json_option
 
 
 @click.command()
@@ -35,7 +35,7 @@ def parse(file: str, config: str | None, as_json: bool) -> None:
 @click.command(name="voices")
 @click.argument("file", type=click.Path(dir_okay=False))
 @config_option()
-@click.option("--engine", type=click.Choice(voices.ENGINE_NAMES), default="kokoro", show_default=True)
+@click.option("--engine", type=EngineChoice(), default="kokoro", show_default=True)
 @json_option("Print the assignment as JSON.")
 @reports_errors
 def voices_command(file: str, config: str | None, engine: str, as_json: bool) -> None:

