@@ -49,8 +49,9 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from . import fsutil, quality
+from . import fsutil
 from .cache import CachedClip, ClipCache
+from .check import quality
 from .errors import PipelineError
 from .model import ClipRequest, Job
 from .progress import Event, Reporter, silent

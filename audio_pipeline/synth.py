@@ -10,8 +10,9 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from . import lang, quality, text
+from . import lang, text
 from .cache import CachedClip, ClipCache
+from .check import quality
 from .engines.base import Engine, expected_ms
 from .errors import RenderError, SynthesisError
 from .executors import Executor, LocalExecutor

@@ -31,9 +31,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from .cache import SILENCE_DB, CachedClip, speech_level_db
-from .engines.base import expected_ms
-from .model import ClipRequest
+from ..cache import SILENCE_DB, CachedClip, speech_level_db
+from ..engines.base import expected_ms
+from ..model import ClipRequest
 
 SHORT_RATIO = 0.5
 MIN_NEED_MS = 1200
@@ -104,9 +104,7 @@ def check_samples(request: ClipRequest, samples: Int16Array, rate: int, level_db
     if silent:
         problems.append(f"silent: speech level {level:.0f} dBFS (a voice is above {QUIET_DB:.0f})")
     if need >= MIN_NEED_MS and duration < SHORT_RATIO * need:
-        problems.append(
-            f"too short: {duration / 1000:.1f} s where the text needs about {need / 1000:.1f} s (cut off?)"
-        )
+        problems.append(f"too short: {duration / 1000:.1f} s where the text needs about {need / 1000:.1f} s (cut off?)")
     elif duration > LONG_RATIO * need + LONG_SLACK_MS:
         problems.append(f"too long: {duration / 1000:.1f} s where the text needs about {need / 1000:.1f} s")
     if not silent:
