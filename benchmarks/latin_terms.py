@@ -22,8 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from audio_pipeline import engines, listen, text, voices  # noqa: E402
+from audio_pipeline import engines, text, voices  # noqa: E402
 from audio_pipeline.cache import ClipCache  # noqa: E402
+from audio_pipeline.check import listen  # noqa: E402
 from audio_pipeline.model import ClipRequest, Job  # noqa: E402
 
 SEED = ROOT / "seeds" / "luo-yonghao-yan-junjie.md"

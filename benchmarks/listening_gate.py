@@ -31,8 +31,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from audio_pipeline import engines, listen, model, pitch, synth, transcript, voices  # noqa: E402
+from audio_pipeline import engines, model, pitch, synth, transcript, voices  # noqa: E402
 from audio_pipeline.cache import ClipCache  # noqa: E402
+from audio_pipeline.check import listen  # noqa: E402
 from audio_pipeline.engines.base import synthesize_with_retry  # noqa: E402
 
 SEED = ROOT / "seeds" / "luo-yonghao-yan-junjie.md"

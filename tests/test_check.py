@@ -19,8 +19,9 @@ from click.testing import CliRunner
 
 pytest.importorskip("faster_whisper")
 
-from audio_pipeline import engines, listen  # noqa: E402
+from audio_pipeline import engines  # noqa: E402
 from audio_pipeline.cache import ClipCache  # noqa: E402
+from audio_pipeline.check import listen  # noqa: E402
 from audio_pipeline.cli import main  # noqa: E402
 from audio_pipeline.cli.check import check  # noqa: E402
 from audio_pipeline.model import AudioSegment, ClipRequest, Job, Synthesis, VoiceSpec  # noqa: E402

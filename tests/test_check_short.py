@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from audio_pipeline import listen
 from audio_pipeline.cache import ClipCache
+from audio_pipeline.check import listen
 from audio_pipeline.model import AudioSegment, ClipRequest, Job, Synthesis, VoiceSpec
 
 

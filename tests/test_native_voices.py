@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from audio_pipeline import engines, listen, pitch
+from audio_pipeline import engines, pitch
+from audio_pipeline.check import listen
 from audio_pipeline.model import ClipRequest, VoiceSpec
 
 from .conftest import VOICE_PACK

@@ -15,9 +15,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from audio_pipeline import listen
 from audio_pipeline.cache import CachedClip, ClipCache
-from audio_pipeline.check import quality
+from audio_pipeline.check import listen, quality
 from audio_pipeline.cli.check import check
 from audio_pipeline.model import AudioSegment, ClipRequest, Job, Synthesis, VoiceSpec
 

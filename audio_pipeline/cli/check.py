@@ -14,11 +14,12 @@ from typing import Any
 
 import click
 
-from .. import batch, fsutil, listen, manifest, naming
+from .. import batch, fsutil, manifest, naming
 from .. import render as render_mod
 from ..cache import ClipCache
+from ..check import listen
+from ..check.listen import TurnCheck
 from ..errors import PipelineError
-from ..listen import TurnCheck
 from ..model import TITLE_SECTION, Job
 from ..progress import Event, Reporter
 from .common import echo_error, echo_json, prepare, reports_errors

@@ -49,13 +49,13 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from . import fsutil
-from .cache import CachedClip, ClipCache
-from .check import quality
-from .errors import PipelineError
-from .model import ClipRequest, Job
-from .progress import Event, Reporter, silent
-from .textnorm.numbers_zh import an2cn
+from .. import fsutil
+from ..cache import CachedClip, ClipCache
+from ..errors import PipelineError
+from ..model import ClipRequest, Job
+from ..progress import Event, Reporter, silent
+from ..textnorm.numbers_zh import an2cn
+from . import quality
 
 INSTALL_HINT = 'pip install -e ".[check]"'
 MODEL_ENV = "AUDIO_PIPELINE_WHISPER_DIR"
@@ -105,9 +105,7 @@ def require() -> None:
         needed += PART_PACKAGES
     missing = [name for name in needed if importlib.util.find_spec(name) is None]
     if missing:
-        raise CheckUnavailable(
-            f"check needs the optional recognizer ({', '.join(missing)} missing): {INSTALL_HINT}"
-        )
+        raise CheckUnavailable(f"check needs the optional recognizer ({', '.join(missing)} missing): {INSTALL_HINT}")
 
 
 def _part_dir(package: str) -> Path:
@@ -391,9 +389,7 @@ def _distance_matrix(same: npt.NDArray[np.bool_]) -> npt.NDArray[np.int32]:
     return table
 
 
-def align(
-    ref: Sequence[str], hyp: Sequence[str | AbstractSet[str]]
-) -> tuple[int, list[tuple[int, int, int, int]]]:
+def align(ref: Sequence[str], hyp: Sequence[str | AbstractSet[str]]) -> tuple[int, list[tuple[int, int, int, int]]]:
     """Edit distance and the differing runs as (ref_start, ref_end, hyp_start, hyp_end).
 
     A heard unit is a token or the set of tokens it may stand for."""
