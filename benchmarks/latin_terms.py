@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from audio_pipeline import engines, text, voices  # noqa: E402
 from audio_pipeline.cache import ClipCache  # noqa: E402
-from audio_pipeline.check import listen  # noqa: E402
+from audio_pipeline.check import listen, recognizer  # noqa: E402
 from audio_pipeline.model import ClipRequest, Job  # noqa: E402
 
 SEED = ROOT / "seeds" / "luo-yonghao-yan-junjie.md"
@@ -45,7 +45,7 @@ def main() -> None:
     engine = engines.create("kokoro", vmap.engine("kokoro").options)
     zh = vmap.engine("kokoro").languages["zh"]
     specs = [engine.resolve(zh.speakers[name]) for name in ("罗永浩", "闫俊杰")]
-    listener = listen.WhisperListener()
+    listener = recognizer.WhisperListener()
     report: dict[str, dict[str, str]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         cache = ClipCache(tmp)

@@ -21,7 +21,7 @@ pytest.importorskip("faster_whisper")
 
 from audio_pipeline import engines  # noqa: E402
 from audio_pipeline.cache import ClipCache  # noqa: E402
-from audio_pipeline.check import listen  # noqa: E402
+from audio_pipeline.check import listen, recognizer  # noqa: E402
 from audio_pipeline.cli import main  # noqa: E402
 from audio_pipeline.cli.check import check  # noqa: E402
 from audio_pipeline.model import AudioSegment, ClipRequest, Job, Synthesis, VoiceSpec  # noqa: E402
@@ -36,18 +36,18 @@ OTHER = "明天下午三点在火车站门口见面。"
 
 @pytest.fixture(scope="session")
 def whisper_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return listen.model_dir(tmp_path_factory.mktemp("whisper") / "base")
+    return recognizer.model_dir(tmp_path_factory.mktemp("whisper") / "base")
 
 
 @pytest.fixture(autouse=True)
 def _use_model(whisper_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(listen.MODEL_ENV, str(whisper_dir))
+    monkeypatch.setenv(recognizer.MODEL_ENV, str(whisper_dir))
 
 
 class Counting:
     """A real listener that counts how often it is asked."""
 
-    def __init__(self, inner: listen.WhisperListener) -> None:
+    def __init__(self, inner: recognizer.WhisperListener) -> None:
         self.inner = inner
         self.model_id = inner.model_id
         self.calls = 0
@@ -78,7 +78,7 @@ def _samples(synthesis: Synthesis) -> np.ndarray:
     return np.frombuffer(synthesis.audio.raw_data, dtype=np.int16)
 
 
-def _check(cache: ClipCache, request: ClipRequest, listener: listen.Listener, results: Path) -> listen.TurnCheck:
+def _check(cache: ClipCache, request: ClipRequest, listener: recognizer.Listener, results: Path) -> listen.TurnCheck:
     job = Job(1, 0, 1, "罗永浩", request, request.paragraphs)
     [result] = listen.check_jobs([job], cache, listener, listen.ResultCache(results))
     return result
@@ -88,7 +88,7 @@ def test_kokoro_clips_heard(tmp_path: Path, kokoro_clips: dict[str, tuple[ClipRe
     request, good = kokoro_clips[SENTENCE]
     _other_request, other = kokoro_clips[OTHER]
     rate = good.audio.frame_rate
-    listener = Counting(listen.WhisperListener())
+    listener = Counting(recognizer.WhisperListener())
     samples = _samples(good)
     cases = {
         "good": samples,
@@ -114,7 +114,7 @@ def test_kokoro_clips_heard(tmp_path: Path, kokoro_clips: dict[str, tuple[ClipRe
     assert listener.calls == 4
 
     # A second check of the same clips listens to nothing.
-    again = Counting(listen.WhisperListener())
+    again = Counting(recognizer.WhisperListener())
     for name in cases:
         cache = ClipCache(tmp_path / name)
         repeat = _check(cache, request, again, tmp_path / name / "results")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from audio_pipeline import engines, pitch
-from audio_pipeline.check import listen
+from audio_pipeline.check import listen, recognizer
 from audio_pipeline.model import ClipRequest, VoiceSpec
 
 from .conftest import VOICE_PACK
@@ -25,9 +25,9 @@ ENGLISH = "The weather was lovely, so we walked to the market together."
 
 
 @pytest.fixture(scope="module")
-def whisper() -> listen.WhisperListener:
+def whisper() -> recognizer.WhisperListener:
     pytest.importorskip("faster_whisper")
-    return listen.WhisperListener()
+    return recognizer.WhisperListener()
 
 
 def _speak(voice: str, text: str, code: str) -> tuple[np.ndarray, int]:
@@ -38,7 +38,7 @@ def _speak(voice: str, text: str, code: str) -> tuple[np.ndarray, int]:
     return np.frombuffer(result.audio.raw_data, dtype=np.int16), result.audio.frame_rate
 
 
-def _heard(listener: listen.WhisperListener, tmp_path: Path, samples: np.ndarray, rate: int, code: str) -> str:
+def _heard(listener: recognizer.WhisperListener, tmp_path: Path, samples: np.ndarray, rate: int, code: str) -> str:
     import wave
 
     path = tmp_path / "clip.wav"
@@ -50,13 +50,13 @@ def _heard(listener: listen.WhisperListener, tmp_path: Path, samples: np.ndarray
     return listener.hear(path, code)
 
 
-def test_mandarin_native_voice_is_understood(tmp_path: Path, whisper: listen.WhisperListener) -> None:
+def test_mandarin_native_voice_is_understood(tmp_path: Path, whisper: recognizer.WhisperListener) -> None:
     samples, rate = _speak("zm_yunjian", MANDARIN, "zh")
     heard = _heard(whisper, tmp_path, samples, rate, "zh")
     assert listen.score(MANDARIN, heard, language="zh").error_rate <= 0.1, heard
 
 
-def test_english_voice_reads_english_through_and_through(tmp_path: Path, whisper: listen.WhisperListener) -> None:
+def test_english_voice_reads_english_through_and_through(tmp_path: Path, whisper: recognizer.WhisperListener) -> None:
     samples, rate = _speak("af_heart", ENGLISH, "en")
     heard = _heard(whisper, tmp_path, samples, rate, "en")
     assert listen.score(ENGLISH, heard, language="en").error_rate <= 0.1, heard
