@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from audio_pipeline import engines, model, pitch, synth, transcript, voices  # noqa: E402
 from audio_pipeline.cache import ClipCache  # noqa: E402
-from audio_pipeline.check import listen, recognizer  # noqa: E402
+from audio_pipeline.check import listen, recognizer, scoring  # noqa: E402
 from audio_pipeline.engines.base import synthesize_with_retry  # noqa: E402
 
 SEED = ROOT / "seeds" / "luo-yonghao-yan-junjie.md"
@@ -78,8 +78,8 @@ def make_clips(jobs: list[model.Job], engine: Any, cache: ClipCache, timings: di
 
 
 def units_of(job: model.Job) -> tuple[str, int]:
-    code = listen.language_of(job.request.text)
-    return code, len(listen.units(job.request.text, code))
+    code = scoring.language_of(job.request.text)
+    return code, len(scoring.units(job.request.text, code))
 
 
 def per_voice(checks: list[listen.TurnCheck], cache: ClipCache, timings: dict[str, float]) -> list[dict[str, Any]]:
@@ -141,7 +141,7 @@ def pool_figures(vmap: voices.VoiceMap, engine: Any) -> dict[str, list[dict[str,
             spoken = POOL_SENTENCES[code]
             pcm = engine.sentence_pcm(spoken, spec, code)
             seconds = len(pcm) / engine.sample_rate
-            code_units = len(listen.units(spoken, code))
+            code_units = len(scoring.units(spoken, code))
             mine = styles[voice]
             nearest = min(
                 (

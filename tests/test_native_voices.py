@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from audio_pipeline import engines, pitch
-from audio_pipeline.check import listen, recognizer
+from audio_pipeline.check import recognizer, scoring
 from audio_pipeline.model import ClipRequest, VoiceSpec
 
 from .conftest import VOICE_PACK
@@ -53,17 +53,17 @@ def _heard(listener: recognizer.WhisperListener, tmp_path: Path, samples: np.nda
 def test_mandarin_native_voice_is_understood(tmp_path: Path, whisper: recognizer.WhisperListener) -> None:
     samples, rate = _speak("zm_yunjian", MANDARIN, "zh")
     heard = _heard(whisper, tmp_path, samples, rate, "zh")
-    assert listen.score(MANDARIN, heard, language="zh").error_rate <= 0.1, heard
+    assert scoring.score(MANDARIN, heard, language="zh").error_rate <= 0.1, heard
 
 
 def test_english_voice_reads_english_through_and_through(tmp_path: Path, whisper: recognizer.WhisperListener) -> None:
     samples, rate = _speak("af_heart", ENGLISH, "en")
     heard = _heard(whisper, tmp_path, samples, rate, "en")
-    assert listen.score(ENGLISH, heard, language="en").error_rate <= 0.1, heard
+    assert scoring.score(ENGLISH, heard, language="en").error_rate <= 0.1, heard
     # A British voice reads with British phonemes (a different clip, same words).
     british, _ = _speak("bm_george", ENGLISH, "en")
     heard = _heard(whisper, tmp_path, british, rate, "en")
-    assert listen.score(ENGLISH, heard, language="en").error_rate <= 0.1, heard
+    assert scoring.score(ENGLISH, heard, language="en").error_rate <= 0.1, heard
 
 
 def test_the_seeds_two_men_sound_apart() -> None:
