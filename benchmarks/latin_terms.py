@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 from audio_pipeline import engines, text, voices  # noqa: E402
 from audio_pipeline.cache import ClipCache  # noqa: E402
 from audio_pipeline.check import listen, recognizer  # noqa: E402
+from audio_pipeline.check.heard import ResultCache  # noqa: E402
 from audio_pipeline.model import ClipRequest, Job  # noqa: E402
 
 SEED = ROOT / "seeds" / "luo-yonghao-yan-junjie.md"
@@ -56,7 +57,7 @@ def main() -> None:
                 request = ClipRequest(spec, spoken, engine.version_for(spec))
                 cache.put(request.key, engine.synthesize(request))
                 jobs.append(Job(1, 0, 1, spec.voice, request, shown))
-        checks = listen.check_jobs(jobs, cache, listener, listen.ResultCache(Path(tmp) / "heard"))
+        checks = listen.check_jobs(jobs, cache, listener, ResultCache(Path(tmp) / "heard"))
     for word, pair in zip(words, zip(checks[::2], checks[1::2], strict=True), strict=True):
         bad = {c.job.request.spec.voice: c.heard or "" for c in pair if c.score and c.score.error_rate > 0}
         if bad:

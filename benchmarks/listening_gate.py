@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 from audio_pipeline import engines, model, pitch, synth, transcript, voices  # noqa: E402
 from audio_pipeline.cache import ClipCache  # noqa: E402
 from audio_pipeline.check import listen, recognizer, scoring  # noqa: E402
+from audio_pipeline.check.heard import ResultCache  # noqa: E402
 from audio_pipeline.engines.base import synthesize_with_retry  # noqa: E402
 
 SEED = ROOT / "seeds" / "luo-yonghao-yan-junjie.md"
@@ -192,7 +193,7 @@ def main() -> None:
     timing_file = OUT / args.engine / "timings.json"
     timings: dict[str, float] = json.loads(timing_file.read_text()) if timing_file.exists() else {}
     listener = recognizer.WhisperListener()
-    results = listen.ResultCache(OUT / args.engine / "heard")
+    results = ResultCache(OUT / args.engine / "heard")
     report: dict[str, Any] = {"engine": engine.version, "transcripts": {}}
     for path, turns in ((SEED, args.turns), (PANEL, None)):
         parsed = transcript.read(path, vmap.speakers)

@@ -22,6 +22,7 @@ pytest.importorskip("faster_whisper")
 from audio_pipeline import engines  # noqa: E402
 from audio_pipeline.cache import ClipCache  # noqa: E402
 from audio_pipeline.check import listen, recognizer  # noqa: E402
+from audio_pipeline.check.heard import ResultCache  # noqa: E402
 from audio_pipeline.cli import main  # noqa: E402
 from audio_pipeline.cli.check import check  # noqa: E402
 from audio_pipeline.model import AudioSegment, ClipRequest, Job, Synthesis, VoiceSpec  # noqa: E402
@@ -80,7 +81,7 @@ def _samples(synthesis: Synthesis) -> np.ndarray:
 
 def _check(cache: ClipCache, request: ClipRequest, listener: recognizer.Listener, results: Path) -> listen.TurnCheck:
     job = Job(1, 0, 1, "罗永浩", request, request.paragraphs)
-    [result] = listen.check_jobs([job], cache, listener, listen.ResultCache(results))
+    [result] = listen.check_jobs([job], cache, listener, ResultCache(results))
     return result
 
 

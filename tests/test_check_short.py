@@ -8,6 +8,7 @@ import numpy as np
 
 from audio_pipeline.cache import ClipCache
 from audio_pipeline.check import listen
+from audio_pipeline.check.heard import ResultCache
 from audio_pipeline.model import AudioSegment, ClipRequest, Job, Synthesis, VoiceSpec
 
 
@@ -31,8 +32,6 @@ def test_short_clip_heard_wrong_is_unsure_but_a_long_one_fails(tmp_path: Path) -
         clip = cache.put(request.key, Synthesis(audio, ()))
         heard[clip.path.stem] = said
         jobs.append(Job(1, None, 1, None, request, request.paragraphs))
-    checks = listen.check_jobs(
-        jobs, cache, Stub(heard), listen.ResultCache(tmp_path / "heard"), fast=lambda request, clip: []
-    )
+    checks = listen.check_jobs(jobs, cache, Stub(heard), ResultCache(tmp_path / "heard"), fast=lambda request, clip: [])
     assert [c.verdict for c in checks] == ["unsure", "fail", "pass"]
     assert not checks[0].failed and checks[1].failed

@@ -1,7 +1,7 @@
 """Fast clip checks, and the parts of ``check`` that need no recognizer.
 
 Everything here runs without the ``check`` extra: tone clips from the stand-in engine,
-and the result cache.
+heard by a stand-in listener.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import numpy as np
 
 from audio_pipeline.cache import CachedClip, ClipCache
 from audio_pipeline.check import listen, quality
+from audio_pipeline.check.heard import ResultCache
 from audio_pipeline.model import AudioSegment, ClipRequest, Job, Synthesis, VoiceSpec
 
 from .fakes import RATE, ToneEngine
@@ -136,7 +137,7 @@ def test_check_jobs_verdicts_and_result_cache(tmp_path: Path) -> None:
     for request in (good, bad):
         _put(tmp_path, request, _tone(request))
     listener = CountingListener({good.key: TEXT, bad.key: "今天天气不错"})
-    results = listen.ResultCache.beside(cache, listener.model_id)
+    results = ResultCache.beside(cache, listener.model_id)
     assert results.root == tmp_path / "checks" / "fake"
     jobs = [_job(good, 3), _job(bad, 5), _job(absent, 7), _job(good, 9)]
     checks = listen.check_jobs(jobs, cache, listener, results)
@@ -159,17 +160,6 @@ def test_fast_problem_fails_a_well_heard_clip(tmp_path: Path) -> None:
     samples = _tone(request)
     _put(tmp_path, request, np.concatenate([samples, np.zeros(RATE * 5, dtype=np.int16), samples[:100]]))
     listener = CountingListener({request.key: TEXT})
-    [result] = listen.check_jobs([_job(request, 1)], cache, listener, listen.ResultCache(tmp_path / "r"))
+    [result] = listen.check_jobs([_job(request, 1)], cache, listener, ResultCache(tmp_path / "r"))
     assert result.verdict == "fail" and result.score and result.score.error_rate == 0.0
     assert result.fast_problems and result.fast_problems[0].startswith("silence of")
-
-
-def test_result_cache_roundtrip(tmp_path: Path) -> None:
-    results = listen.ResultCache(tmp_path)
-    results.put("ab" * 32, "zh", "你好", 1.5)
-    assert results.get("ab" * 32, "zh") == "你好"
-    assert results.get("ab" * 32, "en") is None
-    (tmp_path / "ab" / ("cd" * 32 + ".json")).write_text("{not json", "utf-8")
-    assert results.get("cd" * 32, "zh") is None
-    results.discard("ab" * 32)
-    assert results.get("ab" * 32, "zh") is None

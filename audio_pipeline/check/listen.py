@@ -4,26 +4,21 @@ The recognizer (its model set-up and decoding) is in ``recognizer.py``.
 
 The comparison (units, error rate, verdict) is in ``scoring.py``.
 
-Results (what was heard) are cached per clip key under ``checks/<model-id>/`` beside
-the clip cache, so a second check only listens to new clips; scores are recomputed
-from the cached text every time (cheap), so changing the threshold needs no listening.
+What was heard is kept in ``heard.py``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from .. import fsutil
 from ..cache import CachedClip, ClipCache
 from ..model import ClipRequest, Job
 from ..progress import Event, Reporter, silent
 from . import quality
+from .heard import ResultCache
 from .recognizer import Listener, WhisperListener, require
 from .scoring import (
     DEFAULT_THRESHOLD,
@@ -37,8 +32,8 @@ from .scoring import (
     units,
 )
 
-# cli/check.py reaches the whole check through this module: what it uses of the recognizer
-# and the scoring is named here too.
+# cli/check.py reaches the whole check through this module: what it uses of the recognizer,
+# the scoring and the heard-text cache is named here too.
 __all__ = [
     "DEFAULT_THRESHOLD",
     "DEFAULT_WORST",
@@ -51,42 +46,6 @@ __all__ = [
     "require",
     "suggest_lexicon",
 ]
-
-# -------------------------------------------------------------------- result cache
-
-
-class ResultCache:
-    """What was heard in each clip, one JSON file per clip key (written atomically)."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    @classmethod
-    def beside(cls, clips: ClipCache, model: str) -> ResultCache:
-        """``<clip cache>/../checks/<model id>/``."""
-        return cls(clips.root.parent / "checks" / model)
-
-    def _path(self, key: str) -> Path:
-        return self.root / key[:2] / f"{key}.json"
-
-    def get(self, key: str, language: str) -> str | None:
-        try:
-            data = json.loads(self._path(key).read_text("utf-8"))
-        except (OSError, ValueError):
-            return None
-        if not isinstance(data, dict) or data.get("key") != key or data.get("language") != language:
-            return None
-        heard = data.get("heard")
-        return heard if isinstance(heard, str) else None
-
-    def put(self, key: str, language: str, heard: str, seconds: float) -> None:
-        data = {"key": key, "language": language, "heard": heard, "seconds": round(seconds, 3)}
-        fsutil.write_text(self._path(key), json.dumps(data, ensure_ascii=False, sort_keys=True))
-
-    def discard(self, key: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self._path(key).unlink()
-
 
 # ----------------------------------------------------------------------- checking
 
