@@ -79,3 +79,14 @@ def test_suggest_lexicon_keeps_words_that_keep_failing() -> None:
     d = scoring.score("Claude来了。", "克劳德来了。")
     assert scoring.suggest_lexicon([a, b, c, d]) == ["Claude", "OpenAI"]
     assert scoring.suggest_lexicon([a, b, c, d], known=["claude"]) == ["OpenAI"]
+
+
+def test_judge() -> None:
+    good = scoring.score("今天我们聊聊人工智能。", "今天我们聊聊人工智能")
+    assert scoring.judge(good, []) == "pass"
+    assert scoring.judge(good, ["silence of 4.0 s at 1.0 s"]) == "fail"  # a fast-check problem fails it
+    wrong = scoring.score("今天我们聊聊人工智能。", "明天下雨")
+    assert scoring.judge(wrong, []) == "fail"
+    assert scoring.judge(wrong, [], threshold=5.0) == "pass"
+    # Three syllables heard wrong: too short for the recognizer to judge.
+    assert scoring.judge(scoring.score("二、结尾", "R2A"), []) == "unsure"

@@ -1,16 +1,16 @@
-"""Hear what the listener hears: offline speech recognition of clips, compared with their text.
+"""Listening back: each clip of a render checked against its text.
 
-The recognizer (its model set-up and decoding) is in ``recognizer.py``.
-
-The comparison (units, error rate, verdict) is in ``scoring.py``.
-
-What was heard is kept in ``heard.py``.
+``check_jobs`` runs the fast checks (``quality``) on each clip, has the recognizer
+(``recognizer``) hear the clips not heard before (``heard`` keeps what was heard, so a
+second check only listens to new clips), scores what was heard against the text and
+gives each clip a verdict (``scoring``). Scores are recomputed from the kept text every
+time (cheap), so changing the threshold needs no listening.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +26,7 @@ from .scoring import (
     SHORT_UNITS,
     Score,
     Verdict,
+    judge,
     language_of,
     score,
     suggest_lexicon,
@@ -46,8 +47,6 @@ __all__ = [
     "require",
     "suggest_lexicon",
 ]
-
-# ----------------------------------------------------------------------- checking
 
 
 @dataclass
@@ -102,6 +101,25 @@ def check_jobs(
         clip = clips.get(job.key)
         if clip is not None:
             found[job.key] = clip
+    heard = _hear(jobs, found, listener, results, report)
+    checks: list[TurnCheck] = []
+    for job in jobs:
+        clip = found.get(job.key)
+        if clip is None:
+            checks.append(TurnCheck(job, "missing"))
+            continue
+        problems = fast(job.request, clip)
+        result = score(job.request.text, heard[job.key], worst=worst)
+        checks.append(TurnCheck(job, judge(result, problems, threshold), heard[job.key], result, problems))
+    mark_suggestions(checks, lexicon)
+    return checks
+
+
+def _hear(
+    jobs: Sequence[Job], found: Mapping[str, CachedClip], listener: Listener, results: ResultCache, report: Reporter
+) -> dict[str, str]:
+    """What was heard in each found clip, by clip key: kept in ``results``, else heard now
+    (each clip once, however many jobs share it) and kept."""
     heard: dict[str, str] = {}
     todo: dict[str, Job] = {}
     for job in jobs:
@@ -122,25 +140,13 @@ def check_jobs(
         report(Event("step", stage="listen"))
     if todo:
         report(Event("end", stage="listen"))
+    return heard
 
-    checks: list[TurnCheck] = []
-    for job in jobs:
-        clip = found.get(job.key)
-        if clip is None:
-            checks.append(TurnCheck(job, "missing"))
-            continue
-        problems = fast(job.request, clip)
-        result = score(job.request.text, heard[job.key], worst=worst)
-        verdict: Verdict = "pass"
-        if problems:
-            verdict = "fail"
-        elif result.error_rate > threshold:
-            # Whisper needs context: on two or three syllables alone it guesses (a
-            # heading "二、结尾" becomes "R2A"); say so rather than fail the clip.
-            verdict = "unsure" if result.length <= SHORT_UNITS else "fail"
-        checks.append(TurnCheck(job, verdict, heard[job.key], result, problems))
+
+def mark_suggestions(checks: Sequence[TurnCheck], lexicon: Iterable[str]) -> None:
+    """Set each check's ``suggest_lexicon``: its misheard Latin words that keep failing
+    across all of ``checks`` (``scoring.suggest_lexicon``), less those in ``lexicon``."""
     suggested = set(suggest_lexicon((c.score for c in checks if c.score), lexicon))
     for c in checks:
         if c.score:
             c.suggest_lexicon = sorted({w for w in c.score.failed_words if w in suggested})
-    return checks

@@ -231,6 +231,18 @@ def score(expected: str, heard: str, *, language: str | None = None, worst: int 
     )
 
 
+def judge(result: Score, problems: Sequence[str], threshold: float = DEFAULT_THRESHOLD) -> Verdict:
+    """``fail`` when a fast check found a problem or the error rate is above ``threshold``
+    (``unsure`` instead for a clip too short to judge), else ``pass``."""
+    if problems:
+        return "fail"
+    if result.error_rate > threshold:
+        # Whisper needs context: on two or three syllables alone it guesses (a
+        # heading "二、结尾" becomes "R2A"); say so rather than fail the clip.
+        return "unsure" if result.length <= SHORT_UNITS else "fail"
+    return "pass"
+
+
 def suggest_lexicon(scores: Iterable[Score], known: Iterable[str] = ()) -> list[str]:
     """Latin words that keep failing: misheard in at least half of their occurrences.
 
