@@ -3,7 +3,8 @@
 They catch what a listener would notice without understanding a word: a clip cut off
 or padded far beyond what its text needs, a clip with no voice in it, a long hole in
 the middle, and hard clipping. Each problem is one human-readable line; an empty list
-means the clip looks fine. The recognizer (``listen.py``) is the slow, thorough check.
+means the clip looks fine. Listening back with the recognizer (``listen.py``) is the
+slow, thorough check.
 
 Thresholds (all measured against what ``engines.base.expected_ms`` says the text needs
 at the voice's speed, "need"):
