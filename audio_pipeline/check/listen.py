@@ -19,11 +19,10 @@ from ..model import ClipRequest, Job
 from ..progress import Event, Reporter, silent
 from . import quality
 from .heard import ResultCache
-from .recognizer import Listener, WhisperListener, require
+from .recognizer import Listener
 from .scoring import (
     DEFAULT_THRESHOLD,
     DEFAULT_WORST,
-    SHORT_UNITS,
     Score,
     Verdict,
     judge,
@@ -32,21 +31,6 @@ from .scoring import (
     suggest_lexicon,
     units,
 )
-
-# cli/check.py reaches the whole check through this module: what it uses of the recognizer,
-# the scoring and the heard-text cache is named here too.
-__all__ = [
-    "DEFAULT_THRESHOLD",
-    "DEFAULT_WORST",
-    "SHORT_UNITS",
-    "Listener",
-    "ResultCache",
-    "TurnCheck",
-    "WhisperListener",
-    "check_jobs",
-    "require",
-    "suggest_lexicon",
-]
 
 
 @dataclass

@@ -17,7 +17,7 @@ import click
 from .. import batch, fsutil, manifest, naming
 from .. import render as render_mod
 from ..cache import ClipCache
-from ..check import listen
+from ..check import heard, listen, recognizer, scoring
 from ..check.listen import TurnCheck
 from ..errors import PipelineError
 from ..model import TITLE_SECTION, Job
@@ -55,8 +55,8 @@ def _digest(clips: ClipCache, key: str) -> str | None:
 def fix(
     checks: list[TurnCheck],
     item: batch.Prepared,
-    listener: listen.Listener,
-    results: listen.ResultCache,
+    listener: recognizer.Listener,
+    results: heard.ResultCache,
     *,
     threshold: float,
     worst: int,
@@ -97,10 +97,7 @@ def fix(
             )
     updated = [by_key.get(c.job.key, c) for c in checks]
     # Lexicon suggestions across the whole run, with the new hearing of the fixed clips.
-    suggested = set(listen.suggest_lexicon((c.score for c in updated if c.score), vmap.lexicon))
-    for c in updated:
-        if c.score:
-            c.suggest_lexicon = sorted({w for w in c.score.failed_words if w in suggested})
+    listen.mark_suggestions(updated, vmap.lexicon)
     return updated, notes
 
 
@@ -120,7 +117,7 @@ def _row(check: TurnCheck) -> str:
     return f"{where:>5} {check.job.line:5d}  {who}  {check.score.error_rate:5.2f}  {check.verdict}  {spans}{problems}"
 
 
-def _summary(checks: list[TurnCheck], threshold: float, listener: listen.Listener) -> list[str]:
+def _summary(checks: list[TurnCheck], threshold: float, listener: recognizer.Listener) -> list[str]:
     heard = [c for c in checks if c.score]
     missing = sum(1 for c in checks if c.verdict == "missing")
     failed = sum(1 for c in checks if c.failed)
@@ -132,13 +129,13 @@ def _summary(checks: list[TurnCheck], threshold: float, listener: listen.Listene
     ]
     if unsure:
         lines.append(
-            f"{unsure} clip(s) too short for the recognizer to judge (<= {listen.SHORT_UNITS} syllables or words, "
+            f"{unsure} clip(s) too short for the recognizer to judge (<= {scoring.SHORT_UNITS} syllables or words, "
             "heard differently): listen to them yourself"
         )
     if rates:
         mean = sum(rates) / len(rates)
         lines.append(f"error rate: mean {mean:.3f}, median {rates[len(rates) // 2]:.3f}, worst {rates[-1]:.3f}")
-    if isinstance(listener, listen.WhisperListener) and listener.calls:
+    if isinstance(listener, recognizer.WhisperListener) and listener.calls:
         speed = listener.audio_s / listener.busy_s if listener.busy_s else 0.0
         lines.append(
             f"recognizer: {listener.calls} clip(s), {listener.audio_s:.0f} s of audio in "
@@ -161,12 +158,16 @@ def _summary(checks: list[TurnCheck], threshold: float, listener: listen.Listene
 @click.option(
     "--threshold",
     type=click.FloatRange(0.0, 10.0),
-    default=listen.DEFAULT_THRESHOLD,
+    default=scoring.DEFAULT_THRESHOLD,
     show_default=True,
     help="Fail a clip whose syllable (or word) error rate is above this.",
 )
 @click.option(
-    "--worst", type=click.IntRange(0, 20), default=listen.DEFAULT_WORST, show_default=True, help="Spans shown per clip."
+    "--worst",
+    type=click.IntRange(0, 20),
+    default=scoring.DEFAULT_WORST,
+    show_default=True,
+    help="Spans shown per clip.",
 )
 @click.option("--fix", is_flag=True, help="Re-synthesize failing clips, rebuild their sections, check them again.")
 def check(
@@ -220,7 +221,7 @@ def _run(
     do_fix: bool,
 ) -> bool:
     """Check one transcript and print its table; True when any clip failed."""
-    listen.require()
+    recognizer.require()
     reporter = TqdmReporter()
     notes: list[str] = []
     try:
@@ -231,8 +232,8 @@ def _run(
         )
         clip_jobs = _jobs(item)
         clips = item.settings.clip_cache()
-        listener = listen.WhisperListener()
-        results = listen.ResultCache.beside(clips, listener.model_id)
+        listener = recognizer.WhisperListener()
+        results = heard.ResultCache.beside(clips, listener.model_id)
         checks = listen.check_jobs(
             clip_jobs, clips, listener, results,
             threshold=threshold, worst=worst, lexicon=item.vmap.lexicon, report=reporter,
