@@ -1,7 +1,7 @@
 """Cached clips -> episode files and whole-interview files, one section in memory at most.
 
 Each section (and the spoken title) is assembled into one PCM array, levelled
-in-process (:func:`audio_pipeline.media.loudness.level`: gain to -16 LUFS, look-ahead
+in-process (:func:`audio_pipeline.media.leveling.level`: gain to -16 LUFS, look-ahead
 true-peak limiter) and encoded once, to the episode MP3 and an AAC piece side by
 side. The whole interview is then joined without re-encoding anything: the MP3
 from the episode MP3s, the M4B from the AAC pieces.
@@ -41,7 +41,7 @@ from .export.subtitles import Cue, write_srt, write_vtt
 from .export.tags import Id3Fields, id3_bytes, write_id3
 from .layout import Timeline, lay_out
 from .manifest import Episode, TimedTurn, Whole, WholeChapter
-from .media import aac, ffmpeg, loudness, mp3
+from .media import aac, ffmpeg, leveling, loudness, mp3
 from .model import Chapter, EpisodeTags, Job, Section, Transcript
 from .voices import Pauses
 
@@ -187,7 +187,7 @@ def encode_leveled(
     *,
     postprocess: Callable[[Path], None] | None = None,
     split: bool = False,
-) -> loudness.Leveled:
+) -> leveling.Leveled:
     """Level the PCM ``pcm()`` makes to TARGET_LUFS under PCM_CEILING, encode it to an
     MP3 and/or an AAC (ADTS) piece, and make sure both stay under MAX_TRUE_PEAK. Only
     the levelled copy is held while ffmpeg encodes it.
@@ -203,7 +203,7 @@ def encode_leveled(
         tmp_mp3 = None if mp3_path is None else stack.enter_context(fsutil.atomic_path(mp3_path))
         tmp_aac = None if aac_path is None else stack.enter_context(fsutil.atomic_path(aac_path))
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            leveled = loudness.level(pcm(), sample_rate, target_lufs=TARGET_LUFS, ceiling_dbtp=ceiling)
+            leveled = leveling.level(pcm(), sample_rate, target_lufs=TARGET_LUFS, ceiling_dbtp=ceiling)
             excess = _encode_checked(leveled.pcm, sample_rate, tmp_mp3, tmp_aac, leveled.true_peak_dbtp, split)
             if excess <= 0 or attempt == MAX_ATTEMPTS:
                 break

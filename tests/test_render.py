@@ -16,7 +16,7 @@ from mutagen.mp4 import MP4
 from audio_pipeline import assemble, render, transcript, voices
 from audio_pipeline.errors import RenderError
 from audio_pipeline.export.subtitles import Cue
-from audio_pipeline.media import aac, ffmpeg, loudness, mp3
+from audio_pipeline.media import aac, ffmpeg, leveling, mp3
 
 from .conftest import VOICES
 from .fakes import ToneEngine
@@ -341,14 +341,14 @@ def test_encode_leveled_meets_the_spec_and_retries_overshoot(tmp_path: Path, mon
 
     # A codec that overshot: the limiter goes lower by the excess (+0.3 dB) and both are encoded again.
     ceilings: list[float] = []
-    real_level = loudness.level
+    real_level = leveling.level
 
-    def level_spy(pcm: np.ndarray, sample_rate: int, **kw: float) -> loudness.Leveled:
+    def level_spy(pcm: np.ndarray, sample_rate: int, **kw: float) -> leveling.Leveled:
         ceilings.append(kw["ceiling_dbtp"])
         return real_level(pcm, sample_rate, **kw)
 
     excess = iter([0.7, -0.2])
-    monkeypatch.setattr(loudness, "level", level_spy)
+    monkeypatch.setattr(leveling, "level", level_spy)
     monkeypatch.setattr(assemble, "_excess_db", lambda files, peak: next(excess))
     again = assemble.encode_leveled(lambda: x, rate, tmp_path / "b.mp3", None)
     assert ceilings == [pytest.approx(assemble.PCM_CEILING), pytest.approx(assemble.PCM_CEILING - 1.0)]

@@ -11,7 +11,7 @@ reproducible: the same PCM and arguments give the same file (``-fflags +bitexact
 one ffmpeg build: LAME writes its own version into MP3 frames, so key caches on
 :func:`build_id` too.
 
-The renderer levels PCM in-process (:mod:`audio_pipeline.media.loudness`: -16 LUFS
+The renderer levels PCM in-process (:mod:`audio_pipeline.media.leveling`: -16 LUFS
 integrated, true peak <= -1 dBTP) and encodes it once: :func:`encode_pair` writes
 the MP3 and an AAC (ADTS) stream in one run. :func:`loudness` and
 :func:`measure_pcm` measure with ffmpeg's own ebur128 filter, e.g. to check it.
