@@ -41,7 +41,7 @@ from .export.subtitles import Cue, write_srt, write_vtt
 from .export.tags import Id3Fields, id3_bytes, write_id3
 from .layout import Timeline, lay_out
 from .manifest import Episode, TimedTurn, Whole, WholeChapter
-from .media import aac, ffmpeg, leveling, loudness, mp3
+from .media import aac, codec, ffmpeg, leveling, loudness, mp3
 from .model import Chapter, EpisodeTags, Job, Section, Transcript
 from .voices import Pauses
 
@@ -154,7 +154,7 @@ def _excess_db(files: Sequence[tuple[Path | None, str]], pcm_peak_dbtp: float) -
     if not near:
         return -math.inf
     floor = 10 ** ((limit - 1) / 20) * loudness.FULL_SCALE
-    peak = loudness.true_peak_of(ffmpeg.decode_stream(near), floor=floor)
+    peak = loudness.true_peak_of(codec.decode_stream(near), floor=floor)
     return (20 * math.log10(peak / loudness.FULL_SCALE) if peak > 0 else -math.inf) - limit
 
 
@@ -164,7 +164,7 @@ def _encode_checked(
     """Encode ``pcm`` to the outputs given and return :func:`_excess_db` of the result."""
 
     def encode(mp3_out: Path | None, aac_out: Path | None) -> float:
-        ffmpeg.encode_pair(
+        codec.encode_pair(
             _chunked(pcm), sample_rate, mp3_out, aac_out, mp3_bitrate=MP3_BITRATE, aac_bitrate=AAC_BITRATE
         )
         return _excess_db([(mp3_out, "mp3"), (aac_out, "aac")], peak_dbtp)
@@ -354,7 +354,7 @@ def _silence(parts: Path, ms: int, rate: int) -> tuple[Path, Path]:
     if not (mp3_path.is_file() and aac_path.is_file()):
         silence = np.zeros(samples, dtype=np.int16)
         with fsutil.atomic_path(mp3_path) as tmp_mp3, fsutil.atomic_path(aac_path) as tmp_aac:
-            ffmpeg.encode_pair(
+            codec.encode_pair(
                 _chunked(silence), rate, tmp_mp3, tmp_aac, mp3_bitrate=MP3_BITRATE, aac_bitrate=AAC_BITRATE
             )
     return mp3_path, aac_path

@@ -10,7 +10,7 @@ import mutagen.mp4
 import numpy as np
 import pytest
 
-from audio_pipeline.media import aac, ffmpeg
+from audio_pipeline.media import aac, codec, ffmpeg
 from audio_pipeline.media.types import EncodeError
 from audio_pipeline.model import Chapter
 from tests.test_ffmpeg import AAC_FRAME, SR, assert_joined_at, chunked, decodes_cleanly, no_temp_files, tone
@@ -53,7 +53,7 @@ def _pieces(folder: Path, count: int = 6) -> list[Path]:
         # Half the pieces end on a frame boundary (trailing silence dropped), half do not.
         aligned = len(pcm) - len(pcm) % AAC_FRAME if i % 2 else None
         path = folder / f"p{i}.aac"
-        ffmpeg.encode_pair(chunked(pcm.tobytes()), SR, None, path, aac_samples=aligned)
+        codec.encode_pair(chunked(pcm.tobytes()), SR, None, path, aac_samples=aligned)
         pieces.append(path)
     return pieces
 
@@ -92,8 +92,8 @@ def test_concat_adts_timeline(tmp_path: Path) -> None:
 
 def test_concat_adts_refuses_mixed_inputs(tmp_path: Path) -> None:
     a, b = tmp_path / "a.aac", tmp_path / "b.aac"
-    ffmpeg.encode_pair(chunked(tone(1.0, 440)), SR, None, a)
-    ffmpeg.encode_pair(chunked(tone(1.0, 440, sr=16000)), 16000, None, b)
+    codec.encode_pair(chunked(tone(1.0, 440)), SR, None, a)
+    codec.encode_pair(chunked(tone(1.0, 440, sr=16000)), 16000, None, b)
     with pytest.raises(EncodeError, match="sample rate"):
         aac.adts_layout([a, b])
     with pytest.raises(EncodeError, match="sample rate"):
@@ -121,7 +121,7 @@ def test_chapters_as_ffmpeg_reads_them(tmp_path: Path) -> None:
     plain = aac.concat_adts(pieces, tmp_path / "plain.m4b")
     assert ffmpeg_chapters(plain) == []
     assert not mutagen.mp4.MP4(plain).chapters  # type: ignore[no-untyped-call]
-    assert len(ffmpeg.decode(plain).raw_data) == len(ffmpeg.decode(out).raw_data)
+    assert len(codec.decode(plain).raw_data) == len(codec.decode(out).raw_data)
 
 
 def test_tags_and_stream_info(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ from audio_pipeline.export.feed import (
     write_feed,
 )
 from audio_pipeline.manifest import Manifest
-from audio_pipeline.media.ffmpeg import encode_mp3
+from audio_pipeline.media.codec import encode_mp3
 from audio_pipeline.media.mp3 import concat_copy
 
 RATE = 24000

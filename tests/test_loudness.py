@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from audio_pipeline.media import ffmpeg, leveling, loudness, parallel
+from audio_pipeline.media import codec, leveling, loudness, parallel
 
 from .test_ffmpeg import SR, chunked, espeak_speech, synthetic_speech, tone
 
@@ -32,7 +32,7 @@ def _signals() -> dict[str, tuple[np.ndarray[Any, np.dtype[np.int16]], int]]:
 @pytest.mark.parametrize("name", ["espeak", "synthetic", "synthetic-quiet", "synthetic-48k", "synthetic-16k"])
 def test_matches_ffmpeg_ebur128(name: str) -> None:
     x, rate = _signals()[name]
-    ref = ffmpeg.measure_pcm(chunked(x.tobytes()), rate)
+    ref = codec.measure_pcm(chunked(x.tobytes()), rate)
     assert loudness.loudness_lufs(x, rate) == pytest.approx(ref.integrated_lufs, abs=0.2)
     assert loudness.true_peak_dbtp(x) == pytest.approx(ref.true_peak_dbtp, abs=0.2)
 
@@ -59,7 +59,7 @@ def test_true_peak_finds_inter_sample_peaks() -> None:
     got = loudness.true_peak_dbtp(x)
     assert got == pytest.approx(20 * math.log10(20000 / 32768), abs=0.05)
     assert got - sample_peak == pytest.approx(3.0, abs=0.1)
-    ref = ffmpeg.measure_pcm(chunked(x.tobytes()), SR)
+    ref = codec.measure_pcm(chunked(x.tobytes()), SR)
     assert got == pytest.approx(ref.true_peak_dbtp, abs=0.2)
 
 
@@ -71,7 +71,7 @@ def test_level_meets_target(name: str) -> None:
     assert result.lufs == pytest.approx(-16.0, abs=0.1)
     assert result.true_peak_dbtp <= -2.5
     # What ffmpeg's meter reads agrees with what level() says it made.
-    ref = ffmpeg.measure_pcm(chunked(result.pcm.tobytes()), rate)
+    ref = codec.measure_pcm(chunked(result.pcm.tobytes()), rate)
     assert ref.integrated_lufs == pytest.approx(-16.0, abs=0.2)
     assert ref.true_peak_dbtp <= -2.5 + 0.1
     assert loudness.loudness_lufs(result.pcm, rate) == pytest.approx(result.lufs, abs=0.05)

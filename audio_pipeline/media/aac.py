@@ -1,7 +1,7 @@
 """AAC without a codec: read ADTS streams, join them into an MP4 audiobook (M4B).
 
 :func:`concat_adts` copies the AAC frames of ADTS pieces (from
-:func:`audio_pipeline.media.ffmpeg.encode_pair`) into one MP4 written here, box by box:
+:func:`audio_pipeline.media.codec.encode_pair`) into one MP4 written here, box by box:
 moov first (streamable), an edit list that skips the first piece's encoder delay,
 iTunes tags, and chapters twice over, as players look for them: a QuickTime chapter
 track (Apple's players) and a Nero ``chpl`` list (most others, and mutagen).
@@ -361,7 +361,7 @@ def concat_adts(
     end_padding: int = 0,
     cover: bytes | None = None,
 ) -> Path:
-    """Join ADTS pieces from :func:`audio_pipeline.media.ffmpeg.encode_pair` (same format)
+    """Join ADTS pieces from :func:`audio_pipeline.media.codec.encode_pair` (same format)
     into one M4A/M4B without re-encoding; returns the path.
 
     moov comes first (players can start before the whole file is there); the edit
