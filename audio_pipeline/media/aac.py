@@ -16,6 +16,7 @@ and Apple's QuickTime File Format describe them.
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import struct
 from array import array
@@ -377,6 +378,46 @@ def concat_adts(
     mismatched piece.
     """
     paths = [Path(p) for p in inputs]
+    _check_inputs(paths, chapters)
+    streams = _same_format(paths, frames)
+    sizes = np.concatenate([s.sizes for s in streams]).astype(np.int64)
+    head = streams[0]
+    rate = head.rate
+    if not 0 <= end_padding < len(streams[-1].sizes) * AAC_FRAME - AAC_PRIMING:
+        raise ValueError(f"end padding of {end_padding} samples is more than the last piece holds")
+    play_ms = round((len(sizes) * AAC_FRAME - AAC_PRIMING - end_padding) * 1000 / rate)
+    per_chunk = [len(s.sizes) for s in streams]
+    chunk_bytes = [int(s.sizes.sum()) for s in streams]
+    bitrates = _bitrates(sizes, rate)
+    texts = [_text_sample(c.title) for c in chapters]
+    durations = _chapter_durations(chapters, play_ms)
+
+    def moov(data_start: int) -> bytes:
+        offsets = list(itertools.accumulate(chunk_bytes[:-1], initial=data_start))  # one chunk per piece
+        traks = _audio_trak(head, sizes, per_chunk, offsets, rate, play_ms, 2 if chapters else None, bitrates)
+        if chapters:  # the chapter titles follow the audio
+            traks += _text_trak(2, durations, [len(t) for t in texts], data_start + sum(chunk_bytes), play_ms)
+        return _box(b"moov", _mvhd(play_ms, 3 if chapters else 2), traks, _udta(dict(metadata or {}), chapters, cover))
+
+    brand = b"M4A " if Path(out_path).suffix.lower() == ".m4a" else b"M4B "  # M4B: an audiobook
+    ftyp = _box(b"ftyp", brand, struct.pack(">I", 0x200), brand, b"M4A ", b"mp42", b"isom")
+    mdat_head = _mdat_head(sum(chunk_bytes) + sum(len(t) for t in texts))
+    size = len(moov(0))  # offsets are fixed-width: the box's size does not depend on them
+    box = moov(len(ftyp) + size + len(mdat_head))
+    if len(box) != size:  # pragma: no cover - stco turned co64 at the 4 GiB mark
+        box = moov(len(ftyp) + len(box) + len(mdat_head))
+    out = Path(out_path)
+    with atomic_path(out) as tmp, tmp.open("wb") as fh:
+        fh.write(ftyp + box + mdat_head)
+        for path, stream in zip(paths, streams, strict=True):
+            fh.write(_raw_frames(path, stream))
+        for text in texts:
+            fh.write(text)
+    return out
+
+
+def _check_inputs(paths: Sequence[Path], chapters: Sequence[ChapterLike]) -> None:
+    """Refuse nothing to join, a piece that is not there, and chapters out of order."""
     if not paths:
         raise ValueError("nothing to join")
     for p in paths:
@@ -388,7 +429,10 @@ def concat_adts(
             raise ValueError(f"chapters overlap or run backwards at {chapter!r}")
         previous_end = chapter.end_ms
 
-    # Every frame's size, from the headers (one chunk per piece).
+
+def _same_format(paths: Sequence[Path], frames: Sequence[int | None] | None) -> list[Adts]:
+    """Every piece's frame sizes, from its headers, checked against the frame count
+    recorded for it (``frames``) and against the first piece's format."""
     streams: list[Adts] = []
     expected = list(frames) if frames is not None else [None] * len(paths)
     if len(expected) != len(paths):
@@ -405,54 +449,31 @@ def concat_adts(
                 f"sample rate {stream.rate} or channels differ from the first input's {first.rate}", path=str(path)
             )
         streams.append(stream)
-    sizes = np.concatenate([s.sizes for s in streams]).astype(np.int64)
-    head = streams[0]
-    rate = head.rate
-    if not 0 <= end_padding < len(streams[-1].sizes) * AAC_FRAME - AAC_PRIMING:
-        raise ValueError(f"end padding of {end_padding} samples is more than the last piece holds")
-    play_ms = round((len(sizes) * AAC_FRAME - AAC_PRIMING - end_padding) * 1000 / rate)
-    per_chunk = [len(s.sizes) for s in streams]
-    chunk_bytes = [int(s.sizes.sum()) for s in streams]
-    audio_bytes = sum(chunk_bytes)
-    bitrates = _bitrates(sizes, rate)
+    return streams
 
-    texts = [_text_sample(c.title) for c in chapters]
+
+def _chapter_durations(chapters: Sequence[ChapterLike], play_ms: int) -> list[int]:
+    """Each chapter's text sample's duration (ms): to the next chapter, the last to the
+    end; the first also covers the time before it (the text track spans the whole timeline)."""
     durations = [max(0, (chapters[i + 1].start_ms if i + 1 < len(chapters) else play_ms) - c.start_ms)
                  for i, c in enumerate(chapters)]  # fmt: skip
-    if chapters and chapters[0].start_ms:  # the text track covers the whole timeline
+    if chapters and chapters[0].start_ms:
         durations[0] += chapters[0].start_ms
+    return durations
 
-    brand = b"M4A " if Path(out_path).suffix.lower() == ".m4a" else b"M4B "  # M4B: an audiobook
-    ftyp = _box(b"ftyp", brand, struct.pack(">I", 0x200), brand, b"M4A ", b"mp42", b"isom")
 
-    def moov(data_start: int) -> bytes:
-        offsets, pos = [], data_start
-        for length in chunk_bytes:
-            offsets.append(pos)
-            pos += length
-        traks = _audio_trak(head, sizes, per_chunk, offsets, rate, play_ms, 2 if chapters else None, bitrates)
-        if chapters:
-            traks += _text_trak(2, durations, [len(t) for t in texts], pos, play_ms)
-        return _box(b"moov", _mvhd(play_ms, 3 if chapters else 2), traks, _udta(dict(metadata or {}), chapters, cover))
+def _mdat_head(payload: int) -> bytes:
+    """The mdat box's header for ``payload`` bytes (a 64-bit size from 4 GiB on)."""
+    if payload + 8 >= 1 << 32:
+        return struct.pack(">I4sQ", 1, b"mdat", payload + 16)
+    return struct.pack(">I4s", payload + 8, b"mdat")
 
-    payload = audio_bytes + sum(len(t) for t in texts)
-    large = payload + 8 >= 1 << 32
-    mdat_head = struct.pack(">I4sQ", 1, b"mdat", payload + 16) if large else struct.pack(">I4s", payload + 8, b"mdat")
-    size = len(moov(0))  # offsets are fixed-width: the box's size does not depend on them
-    box = moov(len(ftyp) + size + len(mdat_head))
-    if len(box) != size:  # pragma: no cover - stco turned co64 at the 4 GiB mark
-        box = moov(len(ftyp) + len(box) + len(mdat_head))
 
-    out = Path(out_path)
-    with atomic_path(out) as tmp, tmp.open("wb") as fh:
-        fh.write(ftyp + box + mdat_head)
-        for path, stream in zip(paths, streams, strict=True):
-            data = np.fromfile(path, dtype=np.uint8)
-            if len(data) != stream.length:
-                raise EncodeError("file changed while being joined", path=str(path))
-            keep = np.ones(len(data), dtype=bool)  # everything but the ADTS headers
-            keep[(stream.frame_starts()[:, None] + np.arange(stream.header, dtype=np.int64)).ravel()] = False
-            fh.write(data[keep].tobytes())
-        for text in texts:
-            fh.write(text)
-    return out
+def _raw_frames(path: Path, stream: Adts) -> bytes:
+    """The piece's raw AAC frames: everything but the ADTS headers."""
+    data = np.fromfile(path, dtype=np.uint8)
+    if len(data) != stream.length:
+        raise EncodeError("file changed while being joined", path=str(path))
+    keep = np.ones(len(data), dtype=bool)
+    keep[(stream.frame_starts()[:, None] + np.arange(stream.header, dtype=np.int64)).ravel()] = False
+    return data[keep].tobytes()
