@@ -41,7 +41,7 @@ from .export.subtitles import Cue, write_srt, write_vtt
 from .export.tags import Id3Fields, id3_bytes, write_id3
 from .layout import Timeline, lay_out
 from .manifest import Episode, TimedTurn, Whole, WholeChapter
-from .media import aac, codec, ffmpeg, leveling, loudness, mp3
+from .media import aac, adts, codec, ffmpeg, leveling, loudness, mp3
 from .model import Chapter, EpisodeTags, Job, Section, Transcript
 from .voices import Pauses
 
@@ -279,7 +279,7 @@ def build_episode(
             split=alone,
         )
     # Read once here, remembered for the whole-interview join (and recorded in the manifest).
-    aac_frames, _rate = aac.adts_frames(piece)
+    aac_frames, _rate = adts.adts_frames(piece)
     mp3.scan(audio)
     cues = _cues(timeline)
     write_vtt(cues, out_dir / rel / f"{stem}.vtt")
@@ -321,7 +321,7 @@ def prescan(out_dir: Path, entries: Iterable[Episode]) -> None:
     for entry in entries:
         with contextlib.suppress(PipelineError, OSError):
             mp3.scan(out_dir / entry.audio)
-            aac.scan(naming.episode_piece(out_dir, entry.audio_key))
+            adts.scan(naming.episode_piece(out_dir, entry.audio_key))
 
 
 def prune_parts(out_dir: Path, entries: Iterable[Episode], also: Iterable[str] = ()) -> None:
@@ -421,8 +421,8 @@ def build_whole(
     # times are the MP3's. Runs beside the MP3 join.
     m4b = out_dir / f"{stem}.m4b"
     # The last piece's AAC padding is left out, as the MP3's is: both play equally long.
-    end_padding = MP3_OVERHEAD - aac.AAC_PRIMING
-    layout = aac.adts_layout(aac_pieces, aac_frames, end_padding=end_padding)
+    end_padding = MP3_OVERHEAD - adts.AAC_PRIMING
+    layout = adts.adts_layout(aac_pieces, aac_frames, end_padding=end_padding)
     m4b_starts = [round(layout.starts_ms[slot]) for slot in section_slots]
     m4b_total = round(layout.duration_ms)
     m4b_chapters = [

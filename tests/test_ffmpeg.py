@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from audio_pipeline.media import aac, codec, ffmpeg, mp3
+from audio_pipeline.media import adts, codec, ffmpeg, mp3
 from audio_pipeline.media.types import EncodeError, FfmpegUnavailable
 
 SR = 24000
@@ -288,18 +288,18 @@ def test_encode_pair(tmp_path: Path) -> None:
     n = len(pcm) // 2
     codec.encode_pair(chunked(pcm), SR, tmp_path / "a.mp3", tmp_path / "a.aac")
     assert samples(tmp_path / "a.mp3") == n  # gapless MP3, as encode_mp3() writes
-    frames, rate = aac.adts_frames(tmp_path / "a.aac")
-    assert rate == SR and frames == math.ceil((n + aac.AAC_PRIMING) / AAC_FRAME)
+    frames, rate = adts.adts_frames(tmp_path / "a.aac")
+    assert rate == SR and frames == math.ceil((n + adts.AAC_PRIMING) / AAC_FRAME)
     assert samples(tmp_path / "a.aac") == frames * AAC_FRAME  # bare ADTS: the priming plays
     # The MP3 gets back the level libmp3lame's bitstream loses: it plays at the PCM's level.
     a = np.frombuffer(pcm, "<i2").astype(float)
     b = np.frombuffer(codec.decode(tmp_path / "a.mp3").raw_data, "<i2").astype(float)
     assert 20 * math.log10(np.sqrt(np.mean(b**2)) / np.sqrt(np.mean(a**2))) == pytest.approx(0.0, abs=0.2)
-    c = np.frombuffer(codec.decode(tmp_path / "a.aac").raw_data, "<i2").astype(float)[aac.AAC_PRIMING :]
+    c = np.frombuffer(codec.decode(tmp_path / "a.aac").raw_data, "<i2").astype(float)[adts.AAC_PRIMING :]
     assert np.corrcoef(a, c[: len(a)])[0, 1] > 0.95
     # A whole number of frames: no padding frame.
     codec.encode_pair(chunked(pcm), SR, None, tmp_path / "b.aac", aac_samples=40 * AAC_FRAME)
-    assert aac.adts_frames(tmp_path / "b.aac") == (41, SR)
+    assert adts.adts_frames(tmp_path / "b.aac") == (41, SR)
     # Same PCM, other chunks: same bytes, whichever outputs are asked for.
     codec.encode_pair(chunked(pcm, 4096), SR, tmp_path / "c.mp3", None)
     assert (tmp_path / "c.mp3").read_bytes() == (tmp_path / "a.mp3").read_bytes()

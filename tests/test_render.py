@@ -16,7 +16,7 @@ from mutagen.mp4 import MP4
 from audio_pipeline import assemble, render, transcript, voices
 from audio_pipeline.errors import RenderError
 from audio_pipeline.export.subtitles import Cue
-from audio_pipeline.media import aac, codec, leveling, mp3
+from audio_pipeline.media import adts, codec, leveling, mp3
 
 from .conftest import VOICES
 from .fakes import ToneEngine
@@ -389,6 +389,6 @@ def test_join_length_gives_equal_mp3_and_aac_spans(tmp_path: Path, rate: int) ->
         pcm = (np.random.default_rng(n).standard_normal(n) * 2000).astype("<i2")
         codec.encode_pair(iter([pcm.tobytes()]), rate, tmp_path / "a.mp3", tmp_path / "a.aac")
         info = mp3.mp3_frame_info(tmp_path / "a.mp3")
-        aac_frames, _ = aac.adts_frames(tmp_path / "a.aac")
-        assert info.frames * info.samples_per_frame == aac_frames * aac.AAC_FRAME == n + assemble.MP3_OVERHEAD
+        aac_frames, _ = adts.adts_frames(tmp_path / "a.aac")
+        assert info.frames * info.samples_per_frame == aac_frames * adts.AAC_FRAME == n + assemble.MP3_OVERHEAD
         assert info.encoder_delay == 576 and info.samples == n
