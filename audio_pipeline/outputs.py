@@ -148,9 +148,9 @@ class Outputs:
             if 0 < len(self.encoding) < ASSEMBLY_WORKERS and self.entries and rest:
                 # An edit: a worker is free while the section encodes (in ffmpeg), so it reads
                 # the finished episodes' frame layouts now, not in the whole-interview join.
-                from . import assemble
+                from . import join
 
-                pool.submit(assemble.prescan, self.out_dir, [self.entries[i] for i in sorted(self.entries)])
+                pool.submit(join.prescan, self.out_dir, [self.entries[i] for i in sorted(self.entries)])
             try:
                 for future in cf.as_completed(futures):
                     self._done(futures[future], future.result())
@@ -237,9 +237,9 @@ class Outputs:
                 report(Event("start", stage="whole", total=1))
                 for sp in plan.sections:
                     load_clips(sp.jobs, self.cache, clips)
-                from . import assemble  # the signal code, mutagen and encoders: only when building
+                from . import join  # the signal code, mutagen and encoders: only when building
 
-                whole = assemble.build_whole(
+                whole = join.build_whole(
                     out_dir,
                     stem,
                     plan.transcript,
@@ -263,11 +263,11 @@ class Outputs:
         _remove_stale(out_dir, plan.old_manifest, final)
         built = self.built
         if built or whole_built:
-            from . import assemble
+            from . import join
 
             # The title and gap pieces stay while a whole interview (this one or the last) uses them.
             joined = whole or old_whole
-            assemble.prune_parts(out_dir, in_use, [*(joined.parts if joined else ()), *cover.piece_names(plan.art_key)])
+            join.prune_parts(out_dir, in_use, [*(joined.parts if joined else ()), *cover.piece_names(plan.art_key)])
         self._write_cover()
         changed = manifest.write(out_dir, final)
         # Feed and player derive from the manifest (and the base URL it records) alone.
