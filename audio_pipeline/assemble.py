@@ -1,10 +1,10 @@
-"""Cached clips -> episode files and whole-interview files, one section in memory at most.
+"""Cached clips -> episode files, one section in memory at most.
 
 Each section (and the spoken title) is assembled into one PCM array, levelled
-in-process (:func:`audio_pipeline.media.loudness.level`: gain to -16 LUFS, look-ahead
+in-process (:func:`audio_pipeline.media.leveling.level`: gain to -16 LUFS, look-ahead
 true-peak limiter) and encoded once, to the episode MP3 and an AAC piece side by
-side. The whole interview is then joined without re-encoding anything: the MP3
-from the episode MP3s, the M4B from the AAC pieces.
+side. The whole interview is then joined without re-encoding anything
+(:mod:`audio_pipeline.join`): the MP3 from the episode MP3s, the M4B from the AAC pieces.
 
 **One timeline.** A join keeps every piece's encoder delay and padding inside it
 (frames cannot be cut), so a piece spans its whole frames in the joined stream:
@@ -23,12 +23,10 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
-import hashlib
 import json
 import math
-import os
 import wave
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -36,13 +34,13 @@ import numpy.typing as npt
 
 from . import fsutil, naming
 from .cache import CachedClip
-from .errors import PipelineError, RenderError
+from .errors import RenderError
 from .export.subtitles import Cue, write_srt, write_vtt
 from .export.tags import Id3Fields, id3_bytes, write_id3
 from .layout import Timeline, lay_out
-from .manifest import Episode, TimedTurn, Whole, WholeChapter
-from .media import aac, ffmpeg, loudness, mp3
-from .model import Chapter, EpisodeTags, Job, Section, Transcript
+from .manifest import Episode, TimedTurn
+from .media import adts, codec, leveling, loudness, mp3
+from .model import Chapter, EpisodeTags, Job, Section
 from .voices import Pauses
 
 # Every clip is brought to this speech level before the section is normalized, so
@@ -63,8 +61,6 @@ CODEC_OVERSHOOT_DB = {"mp3": 2.0, "aac": 2.0}
 MAX_ATTEMPTS = 3
 #: Encoded files are held this far under MAX_TRUE_PEAK: meters differ by a few hundredths.
 METER_MARGIN_DB = 0.05
-#: Pieces encoded at once when the whole interview needs some (as render builds sections).
-WORKERS = min(2, os.cpu_count() or 1)
 #: Samples every piece of a join spans, in whole units: a multiple of MP3 frames (576
 #: and 1152 samples) and of AAC frames (1024): their least common multiple.
 JOIN_BLOCK = 9216
@@ -137,7 +133,8 @@ def section_pcm(timeline: Timeline, clips: Mapping[str, CachedClip]) -> npt.NDAr
     return out
 
 
-def _chunked(pcm: npt.NDArray[np.int16], size: int = 1 << 18) -> Iterator[bytes]:
+def chunked(pcm: npt.NDArray[np.int16], size: int = 1 << 18) -> Iterator[bytes]:
+    """``pcm`` as bytes, ``size`` samples at a time (to stream into an encoder)."""
     for start in range(0, len(pcm), size):
         yield pcm[start : start + size].tobytes()
 
@@ -154,7 +151,7 @@ def _excess_db(files: Sequence[tuple[Path | None, str]], pcm_peak_dbtp: float) -
     if not near:
         return -math.inf
     floor = 10 ** ((limit - 1) / 20) * loudness.FULL_SCALE
-    peak = loudness.true_peak_of(ffmpeg.decode_stream(near), floor=floor)
+    peak = loudness.true_peak_of(codec.decode_stream(near), floor=floor)
     return (20 * math.log10(peak / loudness.FULL_SCALE) if peak > 0 else -math.inf) - limit
 
 
@@ -164,8 +161,8 @@ def _encode_checked(
     """Encode ``pcm`` to the outputs given and return :func:`_excess_db` of the result."""
 
     def encode(mp3_out: Path | None, aac_out: Path | None) -> float:
-        ffmpeg.encode_pair(
-            _chunked(pcm), sample_rate, mp3_out, aac_out, mp3_bitrate=MP3_BITRATE, aac_bitrate=AAC_BITRATE
+        codec.encode_pair(
+            chunked(pcm), sample_rate, mp3_out, aac_out, mp3_bitrate=MP3_BITRATE, aac_bitrate=AAC_BITRATE
         )
         return _excess_db([(mp3_out, "mp3"), (aac_out, "aac")], peak_dbtp)
 
@@ -187,7 +184,7 @@ def encode_leveled(
     *,
     postprocess: Callable[[Path], None] | None = None,
     split: bool = False,
-) -> loudness.Leveled:
+) -> leveling.Leveled:
     """Level the PCM ``pcm()`` makes to TARGET_LUFS under PCM_CEILING, encode it to an
     MP3 and/or an AAC (ADTS) piece, and make sure both stay under MAX_TRUE_PEAK. Only
     the levelled copy is held while ffmpeg encodes it.
@@ -203,7 +200,7 @@ def encode_leveled(
         tmp_mp3 = None if mp3_path is None else stack.enter_context(fsutil.atomic_path(mp3_path))
         tmp_aac = None if aac_path is None else stack.enter_context(fsutil.atomic_path(aac_path))
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            leveled = loudness.level(pcm(), sample_rate, target_lufs=TARGET_LUFS, ceiling_dbtp=ceiling)
+            leveled = leveling.level(pcm(), sample_rate, target_lufs=TARGET_LUFS, ceiling_dbtp=ceiling)
             excess = _encode_checked(leveled.pcm, sample_rate, tmp_mp3, tmp_aac, leveled.true_peak_dbtp, split)
             if excess <= 0 or attempt == MAX_ATTEMPTS:
                 break
@@ -213,7 +210,8 @@ def encode_leveled(
     return leveled
 
 
-def _cues(timeline: Timeline, offset_ms: int = 0) -> list[Cue]:
+def timeline_cues(timeline: Timeline, offset_ms: int = 0) -> list[Cue]:
+    """The timeline's subtitles, ``offset_ms`` later."""
     return [Cue(c.start_ms + offset_ms, c.end_ms + offset_ms, c.speaker, c.text) for c in timeline.cues]
 
 
@@ -256,41 +254,13 @@ def build_episode(
     rel = Path("episodes")
     audio = out_dir / rel / f"{stem}.mp3"
     chapters = _turn_chapters(timeline, section.title)
-    fields: Id3Fields = {
-        "title": tags.title,
-        "album": tags.album,
-        "artist": tags.artist,
-        "track": tags.track,
-        "date": tags.date,
-        "chapters": chapters,
-        "picture": picture,
-    }
-
     piece = naming.episode_piece(out_dir, audio_key)
-    if reuse is not None and piece.is_file():
-        mp3.retag_copy(reuse, audio, id3_bytes(**fields))
-    else:
-        encode_leveled(
-            lambda: section_pcm(timeline, clips),
-            timeline.sample_rate,
-            audio,
-            piece,
-            postprocess=lambda tmp: write_id3(tmp, **fields),
-            split=alone,
-        )
+    fields = _id3_fields(tags, chapters, picture)
+    _write_audio(audio, piece, timeline, clips, fields, alone=alone, reuse=reuse)
     # Read once here, remembered for the whole-interview join (and recorded in the manifest).
-    aac_frames, _rate = aac.adts_frames(piece)
+    aac_frames, _rate = adts.adts_frames(piece)
     mp3.scan(audio)
-    cues = _cues(timeline)
-    write_vtt(cues, out_dir / rel / f"{stem}.vtt")
-    write_srt(cues, out_dir / rel / f"{stem}.srt")
-    podcast_chapters = {
-        "version": "1.2.0",
-        "chapters": [{"startTime": round(c.start_ms / 1000, 3), "title": c.title} for c in chapters],
-    }
-    fsutil.write_text(
-        out_dir / rel / f"{stem}.chapters.json", json.dumps(podcast_chapters, ensure_ascii=False, indent=2) + "\n"
-    )
+    _write_sidecars(out_dir / rel, stem, timeline, chapters)
     return Episode(
         id=identity,
         pub_order=pub_order,
@@ -313,163 +283,52 @@ def build_episode(
     )
 
 
-def prescan(out_dir: Path, entries: Iterable[Episode]) -> None:
-    """Read the frame layout of finished episodes (MP3 and AAC piece) ahead of the
-    whole-interview join, which finds them remembered: run it while other sections
-    are still encoding, so an edit's join is only the copying. Unreadable files are
-    left for the join to report."""
-    for entry in entries:
-        with contextlib.suppress(PipelineError, OSError):
-            mp3.scan(out_dir / entry.audio)
-            aac.scan(naming.episode_piece(out_dir, entry.audio_key))
+def _id3_fields(tags: EpisodeTags, chapters: list[Chapter], picture: bytes | None) -> Id3Fields:
+    return {
+        "title": tags.title,
+        "album": tags.album,
+        "artist": tags.artist,
+        "track": tags.track,
+        "date": tags.date,
+        "chapters": chapters,
+        "picture": picture,
+    }
 
 
-def prune_parts(out_dir: Path, entries: Iterable[Episode], also: Iterable[str] = ()) -> None:
-    """Delete the pieces in .parts nothing uses any more: AAC pieces of episodes not in
-    ``entries`` (earlier versions of edited sections) and title and gap pieces other
-    than ``also`` (the ones the whole interview was joined from)."""
-    keep = {naming.episode_piece(out_dir, e.audio_key).name for e in entries} | set(also)
-    for piece in (out_dir / ".parts").glob("*"):
-        if piece.name not in keep and not piece.name.startswith("."):  # temporaries: swept elsewhere
-            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
-                piece.unlink()
-
-
-def _make_aac_piece(timeline: Timeline, clips: Mapping[str, CachedClip], path: Path) -> None:
-    encode_leveled(lambda: section_pcm(timeline, clips), timeline.sample_rate, None, path)
-
-
-def _piece_id(*parts: object) -> str:
-    """A short name for a cached piece: what it is made of, and the encoder's build."""
-    blob = json.dumps([*parts, ffmpeg.build_id()], ensure_ascii=False, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def _silence(parts: Path, ms: int, rate: int) -> tuple[Path, Path]:
-    """The MP3 and AAC pieces of the silence between sections, :func:`join_length` long."""
-    frames = round(ms * rate / 1000)
-    samples = join_length(frames, frames)
-    base = parts / f"gap-{_piece_id('gap/2', samples, rate, MP3_BITRATE, AAC_BITRATE)}"
-    mp3_path, aac_path = base.with_suffix(".mp3"), base.with_suffix(".aac")
-    if not (mp3_path.is_file() and aac_path.is_file()):
-        silence = np.zeros(samples, dtype=np.int16)
-        with fsutil.atomic_path(mp3_path) as tmp_mp3, fsutil.atomic_path(aac_path) as tmp_aac:
-            ffmpeg.encode_pair(
-                _chunked(silence), rate, tmp_mp3, tmp_aac, mp3_bitrate=MP3_BITRATE, aac_bitrate=AAC_BITRATE
-            )
-    return mp3_path, aac_path
-
-
-def build_whole(
-    out_dir: Path,
-    stem: str,
-    transcript: Transcript,
-    entries: Sequence[Episode],
-    section_jobs: Sequence[Sequence[Job]],
-    title_jobs: Sequence[Job],
+def _write_audio(
+    audio: Path,
+    piece: Path,
+    timeline: Timeline,
     clips: Mapping[str, CachedClip],
-    pauses: Pauses,
-    build_key: str,
-    picture: bytes | None = None,
-) -> Whole:
-    """The whole interview, joined without re-encoding: the MP3 from the episode MP3s,
-    the M4B from the AAC pieces encoded beside them; subtitles for both. ``picture``:
-    the cover (JPEG) to embed in both."""
-    parts = out_dir / ".parts"
-    timelines = [joinable(lay_out(jobs, clips, pauses, tail_ms=TAIL_MS)) for jobs in section_jobs]
-    rate = timelines[0].sample_rate
-    pieces: list[Path] = []
-    aac_pieces: list[Path] = []
-    aac_frames: list[int | None] = []  # known frame counts of the pieces (episodes record theirs)
-    title_timeline: Timeline | None = None
-    if title_jobs:
-        title_timeline = joinable(lay_out(title_jobs, clips, pauses, tail_ms=pauses.after_heading_ms))
-        pcm_in = [[j.key for j in title_jobs], title_timeline.frames, rate, TARGET_LUFS, PCM_CEILING, "join/2"]
-        title = parts / f"title-{_piece_id('title', pcm_in, MP3_BITRATE, AAC_BITRATE)}"
-        title_mp3, title_aac = title.with_suffix(".mp3"), title.with_suffix(".aac")
-        if not (title_mp3.is_file() and title_aac.is_file()):
-            spoken = title_timeline
-            encode_leveled(lambda: section_pcm(spoken, clips), rate, title_mp3, title_aac)
-        pieces.append(title_mp3)
-        aac_pieces.append(title_aac)
-        aac_frames.append(None)
-    gap_ms = max(0, pauses.between_sections_ms - TAIL_MS)
-    gaps = _silence(parts, gap_ms, rate) if gap_ms else None
-    section_slots = []
-    missing: list[tuple[Timeline, Path]] = []
-    for i, entry in enumerate(entries):
-        if i and gaps is not None:
-            pieces.append(gaps[0])
-            aac_pieces.append(gaps[1])
-            aac_frames.append(None)
-        section_slots.append(len(pieces))
-        pieces.append(out_dir / entry.audio)
-        aac_pieces.append(naming.episode_piece(out_dir, entry.audio_key))
-        aac_frames.append(entry.aac_frames if aac_pieces[-1].is_file() else None)
-        if not aac_pieces[-1].is_file():  # an episode from an older render: make its piece now
-            missing.append((timelines[i], aac_pieces[-1]))
-    if missing:
-        with cf.ThreadPoolExecutor(max_workers=WORKERS) as pool:
-            for done in [pool.submit(_make_aac_piece, t, clips, path) for t, path in missing]:
-                done.result()
+    fields: Id3Fields,
+    *,
+    alone: bool,
+    reuse: Path | None,
+) -> None:
+    """The episode's MP3, tagged with ``fields``, and its AAC piece: ``reuse``'s audio
+    frames behind the new tags when the piece is in place, else both encoded."""
+    if reuse is not None and piece.is_file():
+        mp3.retag_copy(reuse, audio, id3_bytes(**fields))
+    else:
+        encode_leveled(
+            lambda: section_pcm(timeline, clips),
+            timeline.sample_rate,
+            audio,
+            piece,
+            postprocess=lambda tmp: write_id3(tmp, **fields),
+            split=alone,
+        )
 
-    date = str(transcript.meta.get("created") or transcript.meta.get("date") or "") or None
-    speakers = " / ".join(transcript.speakers) or transcript.title
 
-    # M4B: the AAC pieces joined as they are, chapters placed by their frame counts;
-    # every piece spans the same samples as its MP3 (see the module's note), so these
-    # times are the MP3's. Runs beside the MP3 join.
-    m4b = out_dir / f"{stem}.m4b"
-    # The last piece's AAC padding is left out, as the MP3's is: both play equally long.
-    end_padding = MP3_OVERHEAD - aac.AAC_PRIMING
-    layout = aac.adts_layout(aac_pieces, aac_frames, end_padding=end_padding)
-    m4b_starts = [round(layout.starts_ms[slot]) for slot in section_slots]
-    m4b_total = round(layout.duration_ms)
-    m4b_chapters = [
-        Chapter(entry.title, 0 if i == 0 else m4b_starts[i], m4b_starts[i + 1] if i + 1 < len(entries) else m4b_total)
-        for i, entry in enumerate(entries)
-    ]
-    metadata = {"title": transcript.title, "album": transcript.title, "artist": speakers, "genre": "Podcast"}
-    if date:
-        metadata["date"] = date
-    with cf.ThreadPoolExecutor(max_workers=1) as pool:
-        m4b_done = pool.submit(
-            aac.concat_adts, aac_pieces, m4b, chapters=m4b_chapters, metadata=metadata, frames=aac_frames,
-            end_padding=end_padding, cover=picture,
-        )  # fmt: skip
-        mp3_path = out_dir / f"{stem}.mp3"
-        joined = mp3.concat_layout(pieces)
-        starts = [round(joined.starts_ms[slot]) for slot in section_slots]
-        total = round(joined.duration_ms)
-        chapters = [
-            Chapter(entry.title, 0 if i == 0 else starts[i], starts[i + 1] if i + 1 < len(starts) else total)
-            for i, entry in enumerate(entries)
-        ]
-        tag = id3_bytes(
-            title=transcript.title, album=transcript.title, artist=speakers, date=date, chapters=chapters,
-            picture=picture,
-        )  # fmt: skip
-        mp3.concat_copy(pieces, mp3_path, head=tag)
-
-        cues: list[Cue] = []
-        if title_timeline is not None:
-            cues += _cues(title_timeline, round(joined.starts_ms[0]))
-        for timeline, start in zip(timelines, starts, strict=True):
-            cues += _cues(timeline, start)
-        write_vtt(cues, out_dir / f"{stem}.vtt")
-        write_srt(cues, out_dir / f"{stem}.srt")
-        m4b_done.result()
-    used = sorted({p.name for p in [*pieces, *aac_pieces] if p.parent == parts and not p.name.startswith("episode-")})
-    return Whole(
-        mp3=mp3_path.name,
-        m4b=m4b.name,
-        vtt=f"{stem}.vtt",
-        srt=f"{stem}.srt",
-        duration_ms=total,
-        build_key=build_key,
-        chapters=tuple(
-            WholeChapter(c.title, c.start_ms, c.end_ms, entry.index) for entry, c in zip(entries, chapters, strict=True)
-        ),
-        m4b_chapters=tuple(WholeChapter(c.title, c.start_ms, c.end_ms) for c in m4b_chapters),
-        parts=tuple(used),
+def _write_sidecars(folder: Path, stem: str, timeline: Timeline, chapters: list[Chapter]) -> None:
+    """The episode's VTT and SRT subtitles and its JSON chapters (Podcasting 2.0)."""
+    cues = timeline_cues(timeline)
+    write_vtt(cues, folder / f"{stem}.vtt")
+    write_srt(cues, folder / f"{stem}.srt")
+    podcast_chapters = {
+        "version": "1.2.0",
+        "chapters": [{"startTime": round(c.start_ms / 1000, 3), "title": c.title} for c in chapters],
+    }
+    fsutil.write_text(
+        folder / f"{stem}.chapters.json", json.dumps(podcast_chapters, ensure_ascii=False, indent=2) + "\n"
     )

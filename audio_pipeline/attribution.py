@@ -156,6 +156,25 @@ def _meta_looking(rows: list[Row]) -> bool:
     return len(lines) >= 2 and not any(r.candidate is not None and _sentence(r.candidate.rest) for r in lines)
 
 
+@dataclass
+class _Evidence:
+    """What :func:`decide` reads off the whole file before it judges a row: the rows of
+    each paragraph, which paragraphs look like blocks of metadata, and the names known
+    to be speakers (voices.yaml, aliases, a dialogue of plain ``Name:`` lines)."""
+
+    paragraphs: dict[int, list[Row]]
+    meta_looking: dict[int, bool]
+    known: dict[str, str]
+    aliases: dict[str, str]
+    dialogue: set[str]
+
+    def is_known(self, c: Candidate) -> bool:
+        return c.key in self.known or c.key in self.aliases or c.key in self.dialogue or markers.is_generic(c.name)
+
+    def strong(self, c: Candidate) -> bool:
+        return c.kind in EMPHASIZED or self.is_known(c)
+
+
 def decide(rows: list[Row], known: dict[str, str], aliases: dict[str, str]) -> Speakers:
     speakers = Speakers(aliases)
     cands = [r for r in rows if r.candidate is not None]
@@ -163,9 +182,28 @@ def decide(rows: list[Row], known: dict[str, str], aliases: dict[str, str]) -> S
     for row in rows:
         paragraphs.setdefault(row.paragraph, []).append(row)
     meta_looking = {number: _meta_looking(members) for number, members in paragraphs.items()}
+    evidence = _Evidence(paragraphs, meta_looking, known, aliases, _dialogue(cands))
+    first_turn = _first_turn(evidence, rows, cands)
+    later = _drop_show_notes(evidence, _after_preamble(evidence, cands, first_turn))
+    bold_keys = _speaker_keys(evidence, later)
+    for row in later:
+        c = row.candidate
+        assert c is not None
+        if row.role in ("language", "metadata"):
+            continue
+        # BROKEN and PLAIN lean on the name being a speaker elsewhere.
+        if c.key in bold_keys if c.kind in EMPHASIZED else evidence.is_known(c) or c.key in bold_keys:
+            _accept(row, speakers)
+        elif row.role != "metadata":
+            speakers.rejected.append(row)
+    _lone_plain_labels(rows, speakers)
+    _surnames(rows, speakers)
+    return speakers
 
-    # Plain "Name:" lines: names that open at least two lines each, in a dialogue with
-    # another such name ("Q:"/"A:") or with bold-marked speakers.
+
+def _dialogue(cands: list[Row]) -> set[str]:
+    """Plain "Name:" lines: names that open at least two lines each, in a dialogue with
+    another such name ("Q:"/"A:") or with bold-marked speakers."""
     emphasized = Counter(r.candidate.key for r in cands if r.candidate and r.candidate.kind in EMPHASIZED)
     plain = Counter(
         r.candidate.key
@@ -174,61 +212,74 @@ def decide(rows: list[Row], known: dict[str, str], aliases: dict[str, str]) -> S
     )
     dialogue = {k for k, n in plain.items() if n >= 2 and not markers.is_language_label(k)}
     if len(dialogue) < 2 and not any(n >= 2 for n in emphasized.values()):
-        dialogue = set()  # one repeated "Note:" is not a dialogue
+        return set()  # one repeated "Note:" is not a dialogue
+    return dialogue
 
-    def is_known(c: Candidate) -> bool:
-        return c.key in known or c.key in aliases or c.key in dialogue or markers.is_generic(c.name)
 
-    def strong(c: Candidate) -> bool:
-        return c.kind in EMPHASIZED or is_known(c)
-
-    # Where the transcript proper starts: the first paragraph (not a metadata block)
-    # with a marker whose label speaks again later or is known; failing that, the first
-    # bold marker with a colon outside a metadata block; failing that, the first marker.
+def _first_turn(evidence: _Evidence, rows: list[Row], cands: list[Row]) -> int:
+    """The paragraph where the transcript proper starts: the first paragraph (not a
+    metadata block) with a marker whose label speaks again later or is known; failing
+    that, the first bold marker with a colon outside a metadata block; failing that,
+    the first marker."""
     counts_all = Counter(r.candidate.key for r in cands if r.candidate and r.candidate.kind is not Kind.BROKEN)
 
     def opens_transcript(row: Row, rule: int) -> bool:
         c = row.candidate
-        if c is None or markers.is_language_label(c.name) or not strong(c):
+        if c is None or markers.is_language_label(c.name) or not evidence.strong(c):
             return False
         if rule == 2:
             return True
-        if meta_looking[row.paragraph]:
+        if evidence.meta_looking[row.paragraph]:
             return False
         if rule == 1:
             return c.kind is Kind.COLON
-        return counts_all[c.key] >= 2 or is_known(c) or (_sentence(c.rest) and not markers.is_metadata_label(c.name))
+        return (
+            counts_all[c.key] >= 2
+            or evidence.is_known(c)
+            or (_sentence(c.rest) and not markers.is_metadata_label(c.name))
+        )
 
-    first_turn = next(
+    return next(
         (r.paragraph for rule in (0, 1, 2) for r in cands if opens_transcript(r, rule)),
         max((r.paragraph for r in rows), default=0) + 1,
     )
 
+
+def _after_preamble(evidence: _Evidence, cands: list[Row], first_turn: int) -> list[Row]:
+    """The marked rows from the first turn on. Before it, labels are metadata ("- **嘉宾**：
+    Quintus"), unless a whole block of them all speak again later (the transcript simply
+    starts there): that block's rows follow the later ones."""
     later = [r for r in cands if r.paragraph >= first_turn]
     later_keys = {r.candidate.key for r in later if r.candidate is not None}
-    # Before the first turn: labels are metadata ("- **嘉宾**：Quintus"), unless a whole
-    # block of them all speak again later (the transcript simply starts there).
     for number in sorted({r.paragraph for r in cands if r.paragraph < first_turn}):
-        block = [r for r in paragraphs[number] if r.candidate is not None]
+        block = [r for r in evidence.paragraphs[number] if r.candidate is not None]
         keys = {r.candidate.key for r in block if r.candidate is not None}
-        if meta_looking[number] and keys <= later_keys:
+        if evidence.meta_looking[number] and keys <= later_keys:
             later.extend(block)
         else:
             for r in block:
                 r.role = "metadata"
+    return later
 
-    # After it, a list of distinct labels seen nowhere else is show notes, not turns
-    # ("- **Paper:** …", "- **Dataset:** …").
+
+def _drop_show_notes(evidence: _Evidence, later: list[Row]) -> list[Row]:
+    """``later`` less show notes: a list of distinct labels seen nowhere else ("- **Paper:**
+    …", "- **Dataset:** …"), whose rows become metadata."""
+    meta_looking = evidence.meta_looking
     outside_lists = Counter(r.candidate.key for r in later if r.candidate and not meta_looking[r.paragraph])
     for number in sorted({r.paragraph for r in later if meta_looking[r.paragraph] and outside_lists}):
-        block = [r for r in paragraphs[number] if r.candidate is not None]
+        block = [r for r in evidence.paragraphs[number] if r.candidate is not None]
         if all(r.candidate.listed for r in block if r.candidate) and not any(
-            r.candidate and (outside_lists[r.candidate.key] or is_known(r.candidate)) for r in block
+            r.candidate and (outside_lists[r.candidate.key] or evidence.is_known(r.candidate)) for r in block
         ):
             for r in block:
                 r.role = "metadata"
-    later = [r for r in later if r.role != "metadata"]
+    return [r for r in later if r.role != "metadata"]
 
+
+def _speaker_keys(evidence: _Evidence, later: list[Row]) -> set[str]:
+    """The keys whose emphasized markers are speakers: known, recurring, or shaped like a
+    name. Language labels and editors' notes are marked as such on the way."""
     counts = Counter(r.candidate.key for r in later if r.candidate is not None and r.candidate.kind is not Kind.PLAIN)
     # Names on lines of their own ("Maya Okafor  0:03", "### Ruth"): once the file shows
     # that form three times with a name recurring, a name heard once counts too.
@@ -237,6 +288,7 @@ def decide(rows: list[Row], known: dict[str, str], aliases: dict[str, str]) -> S
         if r.candidate is not None and r.candidate.form:
             forms.setdefault(r.candidate.form, Counter())[r.candidate.key] += 1
     by_form = {f: sum(c.values()) >= 3 and max(c.values()) >= 2 for f, c in forms.items()}
+    is_known = evidence.is_known
     bold_keys: set[str] = set()
     for row in later:
         c = row.candidate
@@ -255,19 +307,7 @@ def decide(rows: list[Row], known: dict[str, str], aliases: dict[str, str]) -> S
         }.get(c.kind)
         if ok:
             bold_keys.add(c.key)
-    for row in later:
-        c = row.candidate
-        assert c is not None
-        if row.role in ("language", "metadata"):
-            continue
-        # BROKEN and PLAIN lean on the name being a speaker elsewhere.
-        if c.key in bold_keys if c.kind in EMPHASIZED else is_known(c) or c.key in bold_keys:
-            _accept(row, speakers)
-        elif row.role != "metadata":
-            speakers.rejected.append(row)
-    _lone_plain_labels(rows, speakers)
-    _surnames(rows, speakers)
-    return speakers
+    return bold_keys
 
 
 def _accept(row: Row, speakers: Speakers) -> None:

@@ -126,28 +126,13 @@ class RayExecutor:
         self.ray = ray
         self.started = False
         if not ray.is_initialized():
-            address = os.environ.get("RAY_ADDRESS") or None
-            try:
-                if address is None:
-                    ray.init(
-                        include_dashboard=False,
-                        log_to_driver=False,
-                        logging_level=logging.ERROR,
-                        _system_config={"worker_niceness": LOCAL_WORKER_NICENESS},
-                    )
-                else:
-                    ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
-            except Exception as exc:  # Ray's connection errors have no common public base
-                raise EngineError(f"cannot start or reach Ray ({address or 'local'}): {exc}") from exc
+            _connect(ray)
             self.started = True
         if gpus_per_worker and not ray.cluster_resources().get("GPU", 0):
             report(Event("notice", message="Ray: no GPU in the cluster; the workers run on CPUs"))
             gpus_per_worker = 0.0
         if workers is None:
-            free = ray.available_resources()
-            by_cpu = int(free.get("CPU", 1) // cpus_per_worker) if cpus_per_worker else 1
-            by_gpu = int(free.get("GPU", 0) // gpus_per_worker) if gpus_per_worker else by_cpu
-            workers = max(1, min(by_cpu, by_gpu))
+            workers = _fitting(ray.available_resources(), cpus_per_worker, gpus_per_worker)
         actor = ray.remote(ClipWorker).options(
             num_cpus=cpus_per_worker,
             num_gpus=gpus_per_worker,
@@ -160,16 +145,10 @@ class RayExecutor:
         except Exception as exc:
             self.close()
             raise EngineError(f"Ray workers did not start: {exc}") from exc
-        for info in infos:
-            if info["problem"]:
-                self.close()
-                raise EngineError(f"Ray worker on {info['host']}: {info['problem']}")
-            if info["version"] != version:
-                self.close()
-                raise EngineError(
-                    f"Ray worker on {info['host']} has engine version {info['version']}, this machine {version}: "
-                    "install the same audio-pipeline and engine packages on every node"
-                )
+        refused = _refusal(infos, version)
+        if refused is not None:
+            self.close()
+            raise EngineError(refused)
         for notice in sorted({info["notice"] for info in infos if info["notice"]}):
             report(Event("notice", message=f"Ray workers: {notice}"))
         self.infos = infos
@@ -249,6 +228,45 @@ class RayExecutor:
             with contextlib.suppress(Exception):
                 self.ray.shutdown()
             self.started = False
+
+
+def _connect(ray: Any) -> None:
+    """Connect to the cluster at ``RAY_ADDRESS``, else start a local instance whose
+    workers run at LOCAL_WORKER_NICENESS."""
+    address = os.environ.get("RAY_ADDRESS") or None
+    try:
+        if address is None:
+            ray.init(
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level=logging.ERROR,
+                _system_config={"worker_niceness": LOCAL_WORKER_NICENESS},
+            )
+        else:
+            ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
+    except Exception as exc:  # Ray's connection errors have no common public base
+        raise EngineError(f"cannot start or reach Ray ({address or 'local'}): {exc}") from exc
+
+
+def _fitting(free: Mapping[str, float], cpus_per_worker: float, gpus_per_worker: float) -> int:
+    """How many workers the cluster's free CPUs (and GPUs, when asked for) allow: one at least."""
+    by_cpu = int(free.get("CPU", 1) // cpus_per_worker) if cpus_per_worker else 1
+    by_gpu = int(free.get("GPU", 0) // gpus_per_worker) if gpus_per_worker else by_cpu
+    return max(1, min(by_cpu, by_gpu))
+
+
+def _refusal(infos: list[dict[str, Any]], version: str) -> str | None:
+    """Why the workers (their :meth:`ClipWorker.info`) cannot be used: one has no engine,
+    or another engine version than ``version``; None when they all can."""
+    for info in infos:
+        if info["problem"]:
+            return f"Ray worker on {info['host']}: {info['problem']}"
+        if info["version"] != version:
+            return (
+                f"Ray worker on {info['host']} has engine version {info['version']}, this machine {version}: "
+                "install the same audio-pipeline and engine packages on every node"
+            )
+    return None
 
 
 def executor_for(

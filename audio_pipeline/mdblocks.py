@@ -9,6 +9,7 @@ definitions and rules are blanked silently: they are never content.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from . import markers
 from .mdtext import strip_timestamps
@@ -171,6 +172,96 @@ def _setext_headings(lines: list[str]) -> None:
         lines[i] = ""
 
 
+def _code(scan: _Scan, i: int) -> int | None:
+    fence = _FENCE.match(scan.lines[i])
+    if not fence:
+        return None
+    lines, mark = scan.lines, fence.group(1)
+    end = next(
+        (j + 1 for j in range(i + 1, len(lines)) if lines[j].strip().startswith(mark[0] * len(mark))),
+        len(lines),
+    )
+    return scan.blank(i, end, "code block")
+
+
+def _details(scan: _Scan, i: int) -> int | None:
+    if not _DETAILS_OPEN.search(scan.lines[i]):
+        return None
+    return scan.blank(i, scan.until(i, _DETAILS_CLOSE, _DETAILS_OPEN), "<details> block")
+
+
+def _raw_html(scan: _Scan, i: int) -> int | None:
+    raw = _RAW_OPEN.match(scan.lines[i])
+    if not raw:
+        return None
+    close = re.compile(rf"</{raw.group(1)}\s*>", re.IGNORECASE)
+    end = i + 1 if close.search(scan.lines[i]) else scan.until(i, close)
+    return scan.blank(i, end, f"HTML <{raw.group(1).lower()}> block")
+
+
+def _table(scan: _Scan, i: int) -> int | None:
+    lines = scan.lines
+    if not (_TABLE_ROW.match(lines[i]) and i + 1 < len(lines) and _TABLE_DELIM.match(lines[i + 1])):
+        return None
+    end = i + 2
+    while end < len(lines) and lines[end].strip() and "|" in lines[end]:
+        end += 1
+    # A table that is the transcript has its rows turned into turns; others go.
+    return end if _table_as_turns(lines, i, end) else scan.blank(i, end, "table")
+
+
+def _footnote(scan: _Scan, i: int) -> int | None:
+    lines = scan.lines
+    if not _FOOTNOTE_DEF.match(lines[i]):
+        return None
+    end = i + 1
+    while end < len(lines) and lines[end].startswith(("    ", "\t")) and lines[end].strip():
+        end += 1
+    return scan.blank(i, end, "footnote")
+
+
+def _rule_or_link(scan: _Scan, i: int) -> int | None:
+    """Rules and link definitions: never content, blanked without a notice."""
+    if not (_RULE.match(scan.lines[i]) or _LINK_DEF.match(scan.lines[i])):
+        return None
+    scan.lines[i] = ""
+    return i + 1
+
+
+def _toc_section(scan: _Scan, i: int) -> int | None:
+    """A heading like "Contents" and everything under it, to the next heading of its level."""
+    lines = scan.lines
+    head = heading(lines[i])
+    if not (head and _TOC_TITLE.match(strip_timestamps(head[1])[0].strip(" *_"))):
+        return None
+    end = i + 1
+    while end < len(lines) and not ((h := heading(lines[end])) and h[0] <= head[0]):
+        end += 1
+    return scan.blank(i, end, "table of contents")
+
+
+def _list(scan: _Scan, i: int) -> int | None:
+    """A list: blanked when most of its items are links or timestamps (a table of contents)."""
+    lines = scan.lines
+    if not _LIST_ITEM.match(lines[i]):
+        return None
+    end = i
+    items: list[str] = []
+    while end < len(lines) and (m := _LIST_ITEM.match(lines[end])):
+        items.append(m.group("body"))
+        end += 1
+    if len(items) >= 2 and sum(map(_tocish, items)) * 10 >= len(items) * 6:
+        return scan.blank(i, end, "table of contents")
+    return end
+
+
+#: The blocks looked for at each line, in this order: each gives the index after the block
+#: it found there (blanked, or read as it is), or None.
+_BLOCKS: tuple[Callable[[_Scan, int], int | None], ...] = (
+    _code, _details, _raw_html, _table, _footnote, _rule_or_link, _toc_section, _list,
+)  # fmt: skip
+
+
 def blank_unspoken(lines: list[str], first_number: int) -> tuple[list[str], list[Notice]]:
     """``first_number``: the file line number of ``lines[0]``."""
     scan = _Scan(_strip_comments(list(lines)), first_number)
@@ -179,59 +270,5 @@ def blank_unspoken(lines: list[str], first_number: int) -> tuple[list[str], list
     _setext_headings(lines)
     i = 0
     while i < len(lines):
-        line = lines[i]
-        fence = _FENCE.match(line)
-        if fence:
-            mark = fence.group(1)
-            end = next(
-                (j + 1 for j in range(i + 1, len(lines)) if lines[j].strip().startswith(mark[0] * len(mark))),
-                len(lines),
-            )
-            i = scan.blank(i, end, "code block")
-            continue
-        if _DETAILS_OPEN.search(line):
-            i = scan.blank(i, scan.until(i, _DETAILS_CLOSE, _DETAILS_OPEN), "<details> block")
-            continue
-        raw = _RAW_OPEN.match(line)
-        if raw:
-            close = re.compile(rf"</{raw.group(1)}\s*>", re.IGNORECASE)
-            end = i + 1 if close.search(line) else scan.until(i, close)
-            i = scan.blank(i, end, f"HTML <{raw.group(1).lower()}> block")
-            continue
-        if _TABLE_ROW.match(line) and i + 1 < len(lines) and _TABLE_DELIM.match(lines[i + 1]):
-            end = i + 2
-            while end < len(lines) and lines[end].strip() and "|" in lines[end]:
-                end += 1
-            # A table that is the transcript has its rows turned into turns; others go.
-            i = end if _table_as_turns(lines, i, end) else scan.blank(i, end, "table")
-            continue
-        if _FOOTNOTE_DEF.match(line):
-            end = i + 1
-            while end < len(lines) and lines[end].startswith(("    ", "\t")) and lines[end].strip():
-                end += 1
-            i = scan.blank(i, end, "footnote")
-            continue
-        if _RULE.match(line) or _LINK_DEF.match(line):
-            lines[i] = ""
-            i += 1
-            continue
-        head = heading(line)
-        if head and _TOC_TITLE.match(strip_timestamps(head[1])[0].strip(" *_")):
-            end = i + 1
-            while end < len(lines) and not ((h := heading(lines[end])) and h[0] <= head[0]):
-                end += 1
-            i = scan.blank(i, end, "table of contents")
-            continue
-        if _LIST_ITEM.match(line):
-            end = i
-            items: list[str] = []
-            while end < len(lines) and (m := _LIST_ITEM.match(lines[end])):
-                items.append(m.group("body"))
-                end += 1
-            if len(items) >= 2 and sum(map(_tocish, items)) * 10 >= len(items) * 6:
-                i = scan.blank(i, end, "table of contents")
-            else:
-                i = end
-            continue
-        i += 1
+        i = next((end for block in _BLOCKS if (end := block(scan, i)) is not None), i + 1)
     return lines, scan.notices

@@ -148,9 +148,9 @@ class Outputs:
             if 0 < len(self.encoding) < ASSEMBLY_WORKERS and self.entries and rest:
                 # An edit: a worker is free while the section encodes (in ffmpeg), so it reads
                 # the finished episodes' frame layouts now, not in the whole-interview join.
-                from . import assemble
+                from . import join
 
-                pool.submit(assemble.prescan, self.out_dir, [self.entries[i] for i in sorted(self.entries)])
+                pool.submit(join.prescan, self.out_dir, [self.entries[i] for i in sorted(self.entries)])
             try:
                 for future in cf.as_completed(futures):
                     self._done(futures[future], future.result())
@@ -212,62 +212,19 @@ class Outputs:
 
     def finish(self) -> Result:
         plan, out_dir, entries, report = self.plan, self.out_dir, self.entries, self.report
-        clips: dict[str, CachedClip] = {}
         report(Event("end", stage="sections"))
-        all_current = all(
-            s.section.index in entries and entries[s.section.index].build_key == s.build_key for s in plan.sections
-        )
         old_whole = plan.old_manifest.whole if plan.old_manifest else None
-        whole = old_whole
-        whole_built = False
-        if all_current:
-            load_clips(plan.title_jobs, self.cache, clips)
-            ordered = [entries[s.section.index] for s in plan.sections]
-            whole_key = hash_of(
-                [
-                    "whole/3",
-                    [e.sha256 for e in ordered],
-                    [j.key for j in plan.title_jobs],
-                    plan.vmap.pauses,
-                    plan.art_key,
-                ]
-            )
-            stem = naming.slug(Path(plan.transcript.source).stem)
-            if not (whole and whole.build_key == whole_key and whole_present(out_dir, whole)):
-                report(Event("start", stage="whole", total=1))
-                for sp in plan.sections:
-                    load_clips(sp.jobs, self.cache, clips)
-                from . import assemble  # the signal code, mutagen and encoders: only when building
-
-                whole = assemble.build_whole(
-                    out_dir,
-                    stem,
-                    plan.transcript,
-                    ordered,
-                    [sp.jobs for sp in plan.sections],
-                    plan.title_jobs,
-                    clips,
-                    plan.vmap.pauses,
-                    whole_key,
-                    picture=self.art().embed,
-                )
-                whole_built = True
-                report(Event("step", stage="whole"))
-                report(Event("end", stage="whole"))
-        else:
-            whole = None
-            report(Event("notice", message="whole-interview files not rebuilt: render every section to make them"))
-
+        whole, whole_built = self._finish_whole(old_whole)
         in_use = [entries[s.section.index] for s in plan.sections if s.section.index in entries]
         final = self._manifest(whole, in_use)
         _remove_stale(out_dir, plan.old_manifest, final)
         built = self.built
         if built or whole_built:
-            from . import assemble
+            from . import join
 
             # The title and gap pieces stay while a whole interview (this one or the last) uses them.
             joined = whole or old_whole
-            assemble.prune_parts(out_dir, in_use, [*(joined.parts if joined else ()), *cover.piece_names(plan.art_key)])
+            join.prune_parts(out_dir, in_use, [*(joined.parts if joined else ()), *cover.piece_names(plan.art_key)])
         self._write_cover()
         changed = manifest.write(out_dir, final)
         # Feed and player derive from the manifest (and the base URL it records) alone.
@@ -277,6 +234,52 @@ class Outputs:
         encoded = tuple(sorted((sp.section.index for sp in self.encoding), key=order.__getitem__))
         built_sorted = tuple(sorted(built, key=order.__getitem__))
         return Result(out_dir, plan, built_sorted, whole_built, final, encoded)
+
+    def _finish_whole(self, old_whole: Whole | None) -> tuple[Whole | None, bool]:
+        """The whole-interview files, and whether they were built now: the last render's
+        when still current, joined again when every section is current, else none."""
+        plan, out_dir, entries, report = self.plan, self.out_dir, self.entries, self.report
+        all_current = all(
+            s.section.index in entries and entries[s.section.index].build_key == s.build_key for s in plan.sections
+        )
+        if not all_current:
+            report(Event("notice", message="whole-interview files not rebuilt: render every section to make them"))
+            return None, False
+        clips: dict[str, CachedClip] = {}
+        load_clips(plan.title_jobs, self.cache, clips)
+        ordered = [entries[s.section.index] for s in plan.sections]
+        whole_key = hash_of(
+            [
+                "whole/3",
+                [e.sha256 for e in ordered],
+                [j.key for j in plan.title_jobs],
+                plan.vmap.pauses,
+                plan.art_key,
+            ]
+        )
+        if old_whole and old_whole.build_key == whole_key and whole_present(out_dir, old_whole):
+            return old_whole, False
+        stem = naming.slug(Path(plan.transcript.source).stem)
+        report(Event("start", stage="whole", total=1))
+        for sp in plan.sections:
+            load_clips(sp.jobs, self.cache, clips)
+        from . import join  # the signal code, mutagen and encoders: only when building
+
+        whole = join.build_whole(
+            out_dir,
+            stem,
+            plan.transcript,
+            ordered,
+            [sp.jobs for sp in plan.sections],
+            plan.title_jobs,
+            clips,
+            plan.vmap.pauses,
+            whole_key,
+            picture=self.art().embed,
+        )
+        report(Event("step", stage="whole"))
+        report(Event("end", stage="whole"))
+        return whole, True
 
 
 def sweep_partials(out_dir: Path) -> None:

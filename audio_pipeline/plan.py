@@ -187,30 +187,11 @@ def make_plan(
     by_section: dict[int, list[Job]] = {}
     for job in jobs:
         by_section.setdefault(job.section, []).append(job)
-    count = len(transcript.sections)
-    date = str(transcript.meta.get("created") or transcript.meta.get("date") or "") or None
     old_manifest = manifest.read(out_dir)
     podcast_meta.read(transcript.meta, source=transcript.source)  # bad podcast metadata: refused now
     cover_source = cover_path(transcript, cover)
     art_key = artwork_key(transcript.title, transcript.speakers, cover_source)
-    section_plans = []
-    for section, (section_id, pub_order, previous) in zip(
-        transcript.sections, _identities(transcript, old_manifest), strict=True
-    ):
-        section_jobs = tuple(by_section.get(section.index, ()))
-        tags = EpisodeTags(
-            title=section.title,
-            album=transcript.title,
-            artist=" / ".join(section.speakers) or transcript.title,
-            track=(section.index, count),
-            date=date,
-        )
-        stem = naming.episode_stem(section.index, count, section.title)
-        audio_key = hash_of(["audio/2", [j.key for j in section_jobs], vmap.pauses, ffmpeg.build_id()])
-        key = hash_of(["section/2", audio_key, stem, tags, art_key])
-        section_plans.append(
-            SectionPlan(section, stem, section_jobs, tags, key, audio_key, section_id, pub_order, previous)
-        )
+    section_plans = _section_plans(transcript, vmap, by_section, old_manifest, art_key)
     chosen = selected if selected is not None else frozenset(s.index for s in transcript.sections)
     plan = Plan(
         transcript,
@@ -241,6 +222,38 @@ def make_plan(
         elif entry.audio_key == sp.audio_key and naming.episode_piece(out_dir, sp.audio_key).is_file():
             plan.retag.add(index)
     return plan
+
+
+def _section_plans(
+    transcript: Transcript,
+    vmap: VoiceMap,
+    by_section: dict[int, list[Job]],
+    old_manifest: Manifest | None,
+    art_key: str,
+) -> list[SectionPlan]:
+    """Each section's jobs, tags, file name and keys, with the identity and place in the
+    publishing order it keeps from the previous render."""
+    count = len(transcript.sections)
+    date = str(transcript.meta.get("created") or transcript.meta.get("date") or "") or None
+    section_plans = []
+    for section, (section_id, pub_order, previous) in zip(
+        transcript.sections, _identities(transcript, old_manifest), strict=True
+    ):
+        section_jobs = tuple(by_section.get(section.index, ()))
+        tags = EpisodeTags(
+            title=section.title,
+            album=transcript.title,
+            artist=" / ".join(section.speakers) or transcript.title,
+            track=(section.index, count),
+            date=date,
+        )
+        stem = naming.episode_stem(section.index, count, section.title)
+        audio_key = hash_of(["audio/2", [j.key for j in section_jobs], vmap.pauses, ffmpeg.build_id()])
+        key = hash_of(["section/2", audio_key, stem, tags, art_key])
+        section_plans.append(
+            SectionPlan(section, stem, section_jobs, tags, key, audio_key, section_id, pub_order, previous)
+        )
+    return section_plans
 
 
 #: Namespace of the feed identities made here (a UUIDv5 of the transcript's file name).

@@ -109,16 +109,7 @@ def synthesize_missing(
     unusable, e.g. the edge service refusing us) stops the run at once. Interrupting
     loses at most the clips in flight: every finished clip is already in the cache.
     """
-    clips: dict[str, CachedClip] = {}
-    todo: dict[str, Job] = {}
-    for job in jobs:
-        if job.key in clips or job.key in todo:
-            continue
-        found = (known or {}).get(job.key) or cache.get(job.key)
-        if found is not None:
-            clips[job.key] = found
-        else:
-            todo[job.key] = job
+    clips, todo = _cached(jobs, cache, known or {})
     estimate = _AudioEstimate({key: expected_ms(job.request.text) / 1000 for key, job in todo.items()})
     if clips:
         report(Event("notice", message=f"{len(clips)} clips cached, {len(todo)} to synthesize"))
@@ -138,12 +129,7 @@ def synthesize_missing(
             clips[job.key] = clip
             if on_clip is not None:
                 on_clip(job, clip)
-            # Cheap checks on every new clip (truncation, silence, clipping): a notice,
-            # not a failure; `audio-pipeline check` listens properly.
-            for problem in quality.fast_check(job.request, clip):
-                report(Event("notice", message=f"{job.describe()}, line {job.line}: {problem}"))
-            seconds = clip.duration_ms / 1000
-            report(Event("step", stage="audio", amount=seconds, total=estimate.done(job.key, seconds), unit="s"))
+            _report_clip(job, clip, estimate, report)
     finally:
         if executor is None:
             runner.close()
@@ -154,6 +140,33 @@ def synthesize_missing(
     order = {job.key: i for i, job in enumerate(jobs)}
     failures.sort(key=lambda f: order[f.job.key])
     return clips, failures
+
+
+def _cached(
+    jobs: list[Job], cache: ClipCache, known: Mapping[str, CachedClip]
+) -> tuple[dict[str, CachedClip], dict[str, Job]]:
+    """(clips found, by key; jobs to synthesize, one per key, in the order given)."""
+    clips: dict[str, CachedClip] = {}
+    todo: dict[str, Job] = {}
+    for job in jobs:
+        if job.key in clips or job.key in todo:
+            continue
+        found = known.get(job.key) or cache.get(job.key)
+        if found is not None:
+            clips[job.key] = found
+        else:
+            todo[job.key] = job
+    return clips, todo
+
+
+def _report_clip(job: Job, clip: CachedClip, estimate: _AudioEstimate, report: Reporter) -> None:
+    """A new clip: what the cheap checks find in it, and the audio it adds."""
+    # Cheap checks on every new clip (truncation, silence, clipping): a notice,
+    # not a failure; `audio-pipeline check` listens properly.
+    for problem in quality.fast_check(job.request, clip):
+        report(Event("notice", message=f"{job.describe()}, line {job.line}: {problem}"))
+    seconds = clip.duration_ms / 1000
+    report(Event("step", stage="audio", amount=seconds, total=estimate.done(job.key, seconds), unit="s"))
 
 
 class _AudioEstimate:

@@ -180,63 +180,7 @@ def parse(
     speakers = attribution.decide(rows, known, alias_map)
 
     doc_title = str(meta["title"]).strip() if meta.get("title") not in (None, "") else None
-    # Several "# " headings and no "## ": the later ones (all of them, under a front-matter
-    # title) are the chapters.
-    h1 = [r.number for r in rows if r.heading is not None and r.heading[0] == 1]
-    h1_sections = len(h1) > 1 and not any(r.heading is not None and r.heading[0] == 2 for r in rows)
-    first_h1 = h1[0] if h1 and doc_title is None else -1
-    builder = _Builder()
-    pending: str | None = None  # a timestamp on a line of its own, for the turn below it
-    for row in rows:
-        if row.role == "blank":
-            builder.end_paragraph()
-            pending = row.time or pending
-            continue
-        if row.heading is not None and row.role == "turn" and row.candidate is not None:
-            builder.start_turn(speakers.display(row.candidate.key), row.number, row.time)
-            continue
-        if row.heading is not None:
-            level, raw_title = row.heading
-            title = clean_inline(raw_title)
-            if level == 1 and not (h1_sections and row.number != first_h1):
-                if doc_title is None and title:
-                    doc_title = title
-                builder.end_paragraph()
-            elif level <= 2:
-                builder.new_section(title, row.number)
-            elif is_speakable(title):
-                builder.start_turn(None, row.number, row.time)
-                builder.add_line(title, row.number)
-                builder.end_paragraph()
-            continue
-        line = row.text
-        time = row.time or pending
-        pending = None
-        c = row.candidate
-        if row.role == "metadata" and builder.open and builder.speaker is not None:
-            builder.start_turn(None, row.number, time)  # a note after a turn is the narrator's
-        if c is not None and row.role == "turn":
-            builder.start_turn(speakers.display(c.key), row.number, time)
-            line = c.rest
-        elif c is not None and row.role == "language":
-            builder.start_turn(builder.section_speaker, row.number, time)
-            line = c.rest
-        listed = row.role == "metadata" or _BULLET.match(line) is not None
-        if listed:
-            builder.end_paragraph()  # list items and metadata lines are sentences of their own
-        pieces = split_directions(_content(line))
-        if pieces.directions and not builder.open:
-            builder.start_turn(None, row.number, time)
-        builder.directions.extend(pieces.directions)
-        for segment in pieces.segments:
-            if segment is None:
-                builder.end_paragraph()  # a stage direction is a short pause
-            else:
-                builder.add_line(segment, row.number, time)
-        if listed:
-            builder.end_paragraph()
-    builder.end_turn()
-
+    builder, doc_title = _build(rows, speakers, doc_title)
     title = doc_title or Path(source).stem
     sections: list[Section] = []
     for sec_title, start, turns in builder.sections:
@@ -250,6 +194,81 @@ def parse(
     notices.extend(_warnings(speakers, builder.read, rows))
     notices.sort(key=lambda n: n.line or 0)
     return Transcript(title=title, source=source, sections=tuple(sections), meta=meta, notices=tuple(notices))
+
+
+def _build(rows: list[Row], speakers: Speakers, doc_title: str | None) -> tuple[_Builder, str | None]:
+    """Walk the rows into sections and turns; return them and the document's title (the
+    front matter's, else its first "# " heading)."""
+    # Several "# " headings and no "## ": the later ones (all of them, under a front-matter
+    # title) are the chapters.
+    h1 = [r.number for r in rows if r.heading is not None and r.heading[0] == 1]
+    h1_sections = len(h1) > 1 and not any(r.heading is not None and r.heading[0] == 2 for r in rows)
+    first_h1 = h1[0] if h1 and doc_title is None else -1
+    builder = _Builder()
+    pending: str | None = None  # a timestamp on a line of its own, for the turn below it
+    for row in rows:
+        if row.role == "blank":
+            builder.end_paragraph()
+            pending = row.time or pending
+        elif row.heading is not None and row.role == "turn" and row.candidate is not None:
+            builder.start_turn(speakers.display(row.candidate.key), row.number, row.time)
+        elif row.heading is not None:
+            heading_title = _heading(builder, row, chapter=h1_sections and row.number != first_h1)
+            if doc_title is None and heading_title:
+                doc_title = heading_title
+        else:
+            _body_line(builder, row, row.time or pending, speakers)
+            pending = None
+    builder.end_turn()
+    return builder, doc_title
+
+
+def _heading(builder: _Builder, row: Row, *, chapter: bool) -> str | None:
+    """A heading row: the document's title (returned) when it is a "# " heading and not a
+    ``chapter``; else a new section ("# " chapters, "## "), else a line of its own read by
+    the narrator."""
+    assert row.heading is not None
+    level, raw_title = row.heading
+    title = clean_inline(raw_title)
+    if level == 1 and not chapter:
+        builder.end_paragraph()
+        return title
+    if level <= 2:
+        builder.new_section(title, row.number)
+    elif is_speakable(title):
+        builder.start_turn(None, row.number, row.time)
+        builder.add_line(title, row.number)
+        builder.end_paragraph()
+    return None
+
+
+def _body_line(builder: _Builder, row: Row, time: str | None, speakers: Speakers) -> None:
+    """A line of text: a new turn when it opens with a speaker's marker, its stage
+    directions cut out, list items and metadata lines sentences of their own."""
+    line = row.text
+    c = row.candidate
+    if row.role == "metadata" and builder.open and builder.speaker is not None:
+        builder.start_turn(None, row.number, time)  # a note after a turn is the narrator's
+    if c is not None and row.role == "turn":
+        builder.start_turn(speakers.display(c.key), row.number, time)
+        line = c.rest
+    elif c is not None and row.role == "language":
+        builder.start_turn(builder.section_speaker, row.number, time)
+        line = c.rest
+    listed = row.role == "metadata" or _BULLET.match(line) is not None
+    if listed:
+        builder.end_paragraph()  # list items and metadata lines are sentences of their own
+    pieces = split_directions(_content(line))
+    if pieces.directions and not builder.open:
+        builder.start_turn(None, row.number, time)
+    builder.directions.extend(pieces.directions)
+    for segment in pieces.segments:
+        if segment is None:
+            builder.end_paragraph()  # a stage direction is a short pause
+        else:
+            builder.add_line(segment, row.number, time)
+    if listed:
+        builder.end_paragraph()
 
 
 def _warnings(speakers: Speakers, read: list[tuple[int, int, bool]], rows: list[Row]) -> list[Notice]:

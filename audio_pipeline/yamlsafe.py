@@ -44,8 +44,24 @@ class Document:
 
 def load(text: str, source: str, *, first_line: int = 1, error: type[PipelineError] = ConfigError) -> Document:
     """Parse ``text`` (which starts at ``first_line`` of ``source``) into plain data."""
+    node = _compose(text, source, first_line, error)
+    doc = Document(data=None)
+    if node is None:
+        doc.lines[()] = first_line
+        return doc
+    builder = _Builder(doc, source, first_line, error)
+    doc.data = builder.build(node, ())
+    doc.lines.pop(("<key>",), None)
+    problems = builder.problems
+    if problems:
+        raise problems[0] if len(problems) == 1 else MultiError(problems)
+    return doc
+
+
+def _compose(text: str, source: str, first_line: int, error: type[PipelineError]) -> yaml.Node | None:
+    """PyYAML's node tree of ``text`` (None when it is empty); its syntax errors as ``error``."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        return yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = first_line + mark.line if mark else None
@@ -53,56 +69,53 @@ def load(text: str, source: str, *, first_line: int = 1, error: type[PipelineErr
         raise error(f"invalid YAML: {problem}", path=source, line=line) from None
     except yaml.YAMLError as exc:
         raise error(f"invalid YAML: {exc}", path=source) from None
-    doc = Document(data=None)
-    if node is None:
-        doc.lines[()] = first_line
-        return doc
-    problems: list[PipelineError] = []
-    constructor = yaml.constructor.SafeConstructor()
 
-    def build(n: yaml.Node, path: Path) -> Any:
-        line = first_line + n.start_mark.line
-        doc.lines[path] = line
+
+class _Builder:
+    """Plain data from a node tree: every value's line noted in ``doc``, every problem
+    (a tag, a merge key, a duplicate key…) collected as an ``error``."""
+
+    def __init__(self, doc: Document, source: str, first_line: int, error: type[PipelineError]) -> None:
+        self.doc, self.source, self.first_line, self.error = doc, source, first_line, error
+        self.problems: list[PipelineError] = []
+        self.constructor = yaml.constructor.SafeConstructor()
+
+    def problem(self, message: str, line: int) -> None:
+        self.problems.append(self.error(message, path=self.source, line=line))
+
+    def build(self, n: yaml.Node, path: Path) -> Any:
+        line = self.first_line + n.start_mark.line
+        self.doc.lines[path] = line
         where = ".".join(str(p) for p in path) or "document"
         if n.tag not in _PLAIN_TAGS:
-            problems.append(error(f"{where}: YAML tag {n.tag!r} is not allowed", path=source, line=line))
+            self.problem(f"{where}: YAML tag {n.tag!r} is not allowed", line)
             return None
         if isinstance(n, yaml.MappingNode):
-            out: dict[Any, Any] = {}
-            for key_node, value_node in n.value:
-                if isinstance(key_node, yaml.ScalarNode) and key_node.tag == "tag:yaml.org,2002:merge":
-                    problems.append(error(f"{where}: merge keys are not supported", path=source, line=line))
-                    continue
-                key = build(key_node, path + ("<key>",))
-                if isinstance(key, (dict, list)):
-                    problems.append(error(f"{where}: a key must be a plain value", path=source, line=line))
-                    continue
-                key_text = str(key)
-                key_line = first_line + key_node.start_mark.line
-                if key_text in out:
-                    first = doc.lines.get(path + (key_text,))
-                    problems.append(
-                        error(
-                            f"{where}.{key_text}: duplicate key (first at line {first})"
-                            if path
-                            else f"{key_text}: duplicate key (first at line {first})",
-                            path=source,
-                            line=key_line,
-                        )
-                    )
-                    continue
-                out[key_text] = build(value_node, path + (key_text,))
-                doc.lines[path + (key_text,)] = key_line
-            return out
+            return self.mapping(n, path, where, line)
         if isinstance(n, yaml.SequenceNode):
-            return [build(item, path + (i,)) for i, item in enumerate(n.value)]
-        return constructor.construct_object(n, deep=True)
+            return [self.build(item, path + (i,)) for i, item in enumerate(n.value)]
+        return self.constructor.construct_object(n, deep=True)
 
-    doc.data = build(node, ())
-    doc.lines.pop(("<key>",), None)
-    if problems:
-        raise problems[0] if len(problems) == 1 else MultiError(problems)
-    return doc
+    def mapping(self, n: yaml.MappingNode, path: Path, where: str, line: int) -> dict[Any, Any]:
+        out: dict[Any, Any] = {}
+        for key_node, value_node in n.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag == "tag:yaml.org,2002:merge":
+                self.problem(f"{where}: merge keys are not supported", line)
+                continue
+            key = self.build(key_node, path + ("<key>",))
+            if isinstance(key, (dict, list)):
+                self.problem(f"{where}: a key must be a plain value", line)
+                continue
+            key_text = str(key)
+            key_line = self.first_line + key_node.start_mark.line
+            if key_text in out:
+                first = self.doc.lines.get(path + (key_text,))
+                duplicate = f"{where}.{key_text}" if path else key_text
+                self.problem(f"{duplicate}: duplicate key (first at line {first})", key_line)
+                continue
+            out[key_text] = self.build(value_node, path + (key_text,))
+            self.doc.lines[path + (key_text,)] = key_line
+        return out
 
 
 class MultiError(ConfigError):

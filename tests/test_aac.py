@@ -10,7 +10,7 @@ import mutagen.mp4
 import numpy as np
 import pytest
 
-from audio_pipeline.media import aac, ffmpeg
+from audio_pipeline.media import aac, adts, codec, ffmpeg
 from audio_pipeline.media.types import EncodeError
 from audio_pipeline.model import Chapter
 from tests.test_ffmpeg import AAC_FRAME, SR, assert_joined_at, chunked, decodes_cleanly, no_temp_files, tone
@@ -53,20 +53,20 @@ def _pieces(folder: Path, count: int = 6) -> list[Path]:
         # Half the pieces end on a frame boundary (trailing silence dropped), half do not.
         aligned = len(pcm) - len(pcm) % AAC_FRAME if i % 2 else None
         path = folder / f"p{i}.aac"
-        ffmpeg.encode_pair(chunked(pcm.tobytes()), SR, None, path, aac_samples=aligned)
+        codec.encode_pair(chunked(pcm.tobytes()), SR, None, path, aac_samples=aligned)
         pieces.append(path)
     return pieces
 
 
 def test_concat_adts_timeline(tmp_path: Path) -> None:
     pieces = _pieces(tmp_path)
-    layout = aac.adts_layout(pieces)
+    layout = adts.adts_layout(pieces)
     # Frame counts recorded when the pieces were written give the same layout.
-    counts = [aac.adts_frames(p)[0] for p in pieces]
-    assert aac.adts_layout(pieces, [None if i % 2 else n for i, n in enumerate(counts)]) == layout
-    assert aac.adts_layout(pieces, [n + 1 for n in counts]) != layout  # ...and are used
+    counts = [adts.adts_frames(p)[0] for p in pieces]
+    assert adts.adts_layout(pieces, [None if i % 2 else n for i, n in enumerate(counts)]) == layout
+    assert adts.adts_layout(pieces, [n + 1 for n in counts]) != layout  # ...and are used
     with pytest.raises(ValueError):
-        aac.adts_layout(pieces, counts[:-1])
+        adts.adts_layout(pieces, counts[:-1])
     chapters = [
         Chapter(f"第{i}章", round(layout.starts_ms[i]) if i else 0,
                 round(layout.starts_ms[i + 1]) if i + 1 < len(pieces) else round(layout.duration_ms))
@@ -92,16 +92,16 @@ def test_concat_adts_timeline(tmp_path: Path) -> None:
 
 def test_concat_adts_refuses_mixed_inputs(tmp_path: Path) -> None:
     a, b = tmp_path / "a.aac", tmp_path / "b.aac"
-    ffmpeg.encode_pair(chunked(tone(1.0, 440)), SR, None, a)
-    ffmpeg.encode_pair(chunked(tone(1.0, 440, sr=16000)), 16000, None, b)
+    codec.encode_pair(chunked(tone(1.0, 440)), SR, None, a)
+    codec.encode_pair(chunked(tone(1.0, 440, sr=16000)), 16000, None, b)
     with pytest.raises(EncodeError, match="sample rate"):
-        aac.adts_layout([a, b])
+        adts.adts_layout([a, b])
     with pytest.raises(EncodeError, match="sample rate"):
-        aac.adts_layout([a, b], [aac.adts_frames(a)[0], aac.adts_frames(b)[0]])
+        adts.adts_layout([a, b], [adts.adts_frames(a)[0], adts.adts_frames(b)[0]])
     bad = tmp_path / "bad.aac"
     bad.write_bytes(b"not adts at all")
     with pytest.raises(EncodeError, match="ADTS"):
-        aac.adts_frames(bad)
+        adts.adts_frames(bad)
     with pytest.raises(EncodeError, match="ADTS"):
         aac.concat_adts([bad], tmp_path / "x.m4b")
     assert not (tmp_path / "x.m4b").exists()
@@ -111,7 +111,7 @@ def test_chapters_as_ffmpeg_reads_them(tmp_path: Path) -> None:
     """Regression: ffmpeg's own muxer, given the priming as -itsoffset, wrote a chapter
     track holding two wrong chapters, which ffmpeg (and Apple's players) then showed."""
     pieces = _pieces(tmp_path, count=5)
-    layout = aac.adts_layout(pieces)
+    layout = adts.adts_layout(pieces)
     ends = [round(s) for s in layout.starts_ms[1:]] + [round(layout.duration_ms)]
     chapters = [Chapter(f"第{i + 1}章：“引号”, & <标记>", round(layout.starts_ms[i]) if i else 0, ends[i])
                 for i in range(len(pieces))]  # fmt: skip
@@ -121,7 +121,7 @@ def test_chapters_as_ffmpeg_reads_them(tmp_path: Path) -> None:
     plain = aac.concat_adts(pieces, tmp_path / "plain.m4b")
     assert ffmpeg_chapters(plain) == []
     assert not mutagen.mp4.MP4(plain).chapters  # type: ignore[no-untyped-call]
-    assert len(ffmpeg.decode(plain).raw_data) == len(ffmpeg.decode(out).raw_data)
+    assert len(codec.decode(plain).raw_data) == len(codec.decode(out).raw_data)
 
 
 def test_tags_and_stream_info(tmp_path: Path) -> None:
@@ -148,10 +148,10 @@ def test_cut_piece_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
     pieces[1].write_bytes(data[:-20])
     with pytest.raises(EncodeError, match=r"p1\.aac: the last ADTS frame is cut short"):
         aac.concat_adts(pieces, tmp_path / "all.m4b")
-    second = 7 + int(aac._parse(pieces[1], data).sizes[0])  # the second frame's header
+    second = 7 + int(adts._parse(pieces[1], data).sizes[0])  # the second frame's header
     pieces[1].write_bytes(data[:second] + b"\0" * 7 + data[second + 7 :])
     with pytest.raises(EncodeError, match=rf"p1\.aac: not an ADTS frame of the same stream at byte {second}"):
-        aac.adts_frames(pieces[1])
+        adts.adts_frames(pieces[1])
     assert not (tmp_path / "all.m4b").exists()
     assert no_temp_files(tmp_path)
 
@@ -164,7 +164,7 @@ def test_overlapping_chapters_are_refused(tmp_path: Path) -> None:
 
 def test_many_chapters_and_recorded_frame_counts(tmp_path: Path) -> None:
     pieces = _pieces(tmp_path, count=2)
-    layout = aac.adts_layout(pieces)
+    layout = adts.adts_layout(pieces)
     total = round(layout.duration_ms)
     chapters = [Chapter(f"第{i}节" * 60, i * total // 300, (i + 1) * total // 300) for i in range(300)]
     out = aac.concat_adts(pieces, tmp_path / "many.m4a", chapters=chapters)
@@ -174,7 +174,7 @@ def test_many_chapters_and_recorded_frame_counts(tmp_path: Path) -> None:
     assert nero is not None and len(nero) == 255
     assert nero[7].title == chapters[7].title.encode()[:255].decode("utf-8", "ignore")
     assert out.read_bytes()[8:12] == b"M4A "  # the brand follows the name
-    counts = [aac.adts_frames(p)[0] for p in pieces]
+    counts = [adts.adts_frames(p)[0] for p in pieces]
     aac.concat_adts(pieces, tmp_path / "ok.m4b", frames=counts)
     with pytest.raises(EncodeError, match=r"p1\.aac: \d+ AAC frames, not the \d+ recorded for it"):
         aac.concat_adts(pieces, tmp_path / "bad.m4b", frames=[counts[0], counts[1] + 1])
@@ -183,9 +183,9 @@ def test_many_chapters_and_recorded_frame_counts(tmp_path: Path) -> None:
 
 def test_scans_are_remembered_per_file_version(tmp_path: Path) -> None:
     first, second = _pieces(tmp_path, count=2)
-    scan = aac.scan(first)
-    assert aac.scan(first) is scan  # remembered
+    scan = adts.scan(first)
+    assert adts.scan(first) is scan  # remembered
     assert not scan.sizes.flags.writeable  # shared, so read-only
     second.replace(first)  # another file under the same name: scanned again
-    assert aac.scan(first) is not scan
-    assert len(aac.scan(first).sizes) == aac.adts_frames(first)[0]
+    assert adts.scan(first) is not scan
+    assert len(adts.scan(first).sizes) == adts.adts_frames(first)[0]

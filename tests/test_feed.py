@@ -25,14 +25,14 @@ import pytest
 from lxml import etree
 
 from audio_pipeline.export.feed import (
-    PODCAST_NS,
     PublishError,
     format_duration,
     guess_language,
     write_feed,
 )
+from audio_pipeline.export.podcastindex import PODCAST_NS
 from audio_pipeline.manifest import Manifest
-from audio_pipeline.media.ffmpeg import encode_mp3
+from audio_pipeline.media.codec import encode_mp3
 from audio_pipeline.media.mp3 import concat_copy
 
 RATE = 24000

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from audio_pipeline.media import aac, ffmpeg, mp3
+from audio_pipeline.media import adts, codec, ffmpeg, mp3
 from audio_pipeline.media.types import EncodeError, FfmpegUnavailable
 
 SR = 24000
@@ -98,7 +98,7 @@ def chunked(data: bytes, size: int = 10_000) -> Iterator[bytes]:
 
 
 def samples(path: Path) -> int:
-    return len(ffmpeg.decode(path).raw_data) // 2
+    return len(codec.decode(path).raw_data) // 2
 
 
 def decodes_cleanly(path: Path) -> bool:
@@ -145,9 +145,9 @@ def test_missing_binary(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None
     with pytest.raises(FfmpegUnavailable, match="cannot run ffmpeg"):
         ffmpeg.run(["-version"])
     with pytest.raises(FfmpegUnavailable, match="cannot run ffmpeg"):
-        next(ffmpeg.decode_stream(__file__))
+        next(codec.decode_stream(__file__))
     with pytest.raises(FfmpegUnavailable, match="cannot run ffmpeg"):
-        ffmpeg.encode_mp3(chunked(tone(0.5, 440)), SR, tmp_path / "x.mp3")
+        codec.encode_mp3(chunked(tone(0.5, 440)), SR, tmp_path / "x.mp3")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -156,34 +156,34 @@ def test_missing_binary(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None
 
 def test_encode_decode_round_trip(tmp_path: Path) -> None:
     pcm = synthetic_speech(3.0)
-    out = ffmpeg.encode_mp3(chunked(pcm), SR, tmp_path / "a.mp3", bitrate="64k")
+    out = codec.encode_mp3(chunked(pcm), SR, tmp_path / "a.mp3", bitrate="64k")
     assert out == tmp_path / "a.mp3"
-    seg = ffmpeg.decode(out)
+    seg = codec.decode(out)
     assert (seg.frame_rate, seg.channels, seg.sample_width) == (SR, 1, 2)
     assert abs(len(seg.raw_data) // 2 - len(pcm) // 2) <= 2 * MP3_FRAME
     # The decoded signal is the encoded one, not just the right length.
     a = np.frombuffer(pcm, "<i2").astype(float)
     b = np.frombuffer(seg.raw_data, "<i2").astype(float)[: len(a)]
     assert np.corrcoef(a, b)[0, 1] > 0.95
-    assert len(ffmpeg.decode(out, rate=16000).raw_data) // 2 == pytest.approx(16000 * 3, abs=MP3_FRAME)
+    assert len(codec.decode(out, rate=16000).raw_data) // 2 == pytest.approx(16000 * 3, abs=MP3_FRAME)
     assert no_temp_files(tmp_path)
 
 
 def test_mp3_is_exact_and_resamples(tmp_path: Path) -> None:
     pcm = tone(2.5, 440)
-    out = ffmpeg.encode_mp3(chunked(pcm), SR, tmp_path / "a.mp3")
+    out = codec.encode_mp3(chunked(pcm), SR, tmp_path / "a.mp3")
     assert samples(out) == len(pcm) // 2  # LAME header gives the decoder delay/padding
     info = mp3.mp3_frame_info(out)
     assert (info.sample_rate, info.samples_per_frame, info.samples) == (SR, MP3_FRAME, len(pcm) // 2)
-    hi = ffmpeg.encode_mp3(chunked(pcm), SR, tmp_path / "b.mp3", out_rate=44100)
-    assert ffmpeg.decode(hi).frame_rate == 44100
+    hi = codec.encode_mp3(chunked(pcm), SR, tmp_path / "b.mp3", out_rate=44100)
+    assert codec.decode(hi).frame_rate == 44100
     assert mp3.mp3_frame_info(hi).samples_per_frame == 1152
 
 
 def test_encode_is_byte_identical(tmp_path: Path) -> None:
     pcm = synthetic_speech(2.0)
-    a = ffmpeg.encode_mp3(chunked(pcm), SR, tmp_path / "a.mp3")
-    b = ffmpeg.encode_mp3(chunked(pcm, 4096), SR, tmp_path / "b.mp3")
+    a = codec.encode_mp3(chunked(pcm), SR, tmp_path / "a.mp3")
+    b = codec.encode_mp3(chunked(pcm, 4096), SR, tmp_path / "b.mp3")
     assert a.read_bytes() == b.read_bytes()
     blob = a.read_bytes()
     assert b"Lavf6" not in blob and b"Lavc6" not in blob  # no versioned encoder tag
@@ -196,7 +196,7 @@ def test_failed_encode_keeps_previous_output(tmp_path: Path) -> None:
     out = tmp_path / "a.mp3"
     out.write_bytes(b"previous")
     with pytest.raises(EncodeError) as info:
-        ffmpeg.encode_mp3(chunked(tone(1.0, 440)), SR, out, bitrate="lots")
+        codec.encode_mp3(chunked(tone(1.0, 440)), SR, out, bitrate="lots")
     message = str(info.value)
     assert "exit" in message and "lots" in message
     assert out.read_bytes() == b"previous"
@@ -212,16 +212,16 @@ def test_failing_source_kills_encode(tmp_path: Path) -> None:
         raise RuntimeError("synthesis failed mid-way")
 
     with pytest.raises(RuntimeError, match="mid-way"):
-        ffmpeg.encode_mp3(source(), SR, out)
+        codec.encode_mp3(source(), SR, out)
     assert out.read_bytes() == b"previous"
     assert no_temp_files(tmp_path)
 
 
 def test_empty_or_odd_pcm(tmp_path: Path) -> None:
     with pytest.raises(EncodeError, match="no PCM"):
-        ffmpeg.encode_mp3(iter([]), SR, tmp_path / "a.mp3")
+        codec.encode_mp3(iter([]), SR, tmp_path / "a.mp3")
     with pytest.raises(EncodeError, match="odd number"):
-        ffmpeg.encode_mp3(iter([b"\0\0\0"]), SR, tmp_path / "a.mp3")
+        codec.encode_mp3(iter([b"\0\0\0"]), SR, tmp_path / "a.mp3")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -229,11 +229,11 @@ def test_decode_garbage(tmp_path: Path) -> None:
     bad = tmp_path / "bad.mp3"
     bad.write_text("not audio at all\n" * 50)
     with pytest.raises(EncodeError) as info:
-        ffmpeg.decode(bad)
+        codec.decode(bad)
     assert info.value.path == str(bad)
     assert "decode failed" in str(info.value)
     with pytest.raises(EncodeError, match="no such audio file"):
-        ffmpeg.decode(tmp_path / "missing.mp3")
+        codec.decode(tmp_path / "missing.mp3")
 
 
 # --------------------------------------------------------------------------- loudness
@@ -243,14 +243,14 @@ def test_measure_reference_tone() -> None:
     # BS.1770: a 997 Hz sine peaking at -20 dBFS in one channel has a mean square of
     # -23.01 dB; the -0.691 offset cancels the K-weighting at 1 kHz: -23.0 LUFS.
     amp = 32767 * 10 ** (-20 / 20)
-    got = ffmpeg.measure_pcm(chunked(tone(10.0, 997, amp)), SR)
+    got = codec.measure_pcm(chunked(tone(10.0, 997, amp)), SR)
     assert got.integrated_lufs == pytest.approx(-23.0, abs=0.2)
     assert got.true_peak_dbtp == pytest.approx(-20.0, abs=0.2)
     assert got.lra == pytest.approx(0.0, abs=0.2)
 
 
 def test_silence_measures_as_silence() -> None:
-    quiet = ffmpeg.measure_pcm(iter([b"\0\0" * SR * 3]), SR)
+    quiet = codec.measure_pcm(iter([b"\0\0" * SR * 3]), SR)
     assert quiet.integrated_lufs <= -69
     assert quiet.true_peak_dbtp == -math.inf
 
@@ -272,7 +272,7 @@ def _onsets(pcm: np.ndarray[Any, Any], sr: int, count: int) -> list[float]:
 def assert_joined_at(path: Path, duration_ms: float, starts_ms: Sequence[float]) -> None:
     """A joined file decodes to ``duration_ms`` and each of its tone bursts starts within
     2 ms of ``starts_ms`` (1 ms resolution, plus codec pre-echo)."""
-    joined = np.frombuffer(ffmpeg.decode(path).raw_data, "<i2").astype(float)
+    joined = np.frombuffer(codec.decode(path).raw_data, "<i2").astype(float)
     assert len(joined) == round(duration_ms * SR / 1000)
     found = _onsets(joined, SR, len(starts_ms))
     assert len(found) == len(starts_ms)
@@ -286,43 +286,43 @@ def assert_joined_at(path: Path, duration_ms: float, starts_ms: Sequence[float])
 def test_encode_pair(tmp_path: Path) -> None:
     pcm = synthetic_speech(3.0)
     n = len(pcm) // 2
-    ffmpeg.encode_pair(chunked(pcm), SR, tmp_path / "a.mp3", tmp_path / "a.aac")
+    codec.encode_pair(chunked(pcm), SR, tmp_path / "a.mp3", tmp_path / "a.aac")
     assert samples(tmp_path / "a.mp3") == n  # gapless MP3, as encode_mp3() writes
-    frames, rate = aac.adts_frames(tmp_path / "a.aac")
-    assert rate == SR and frames == math.ceil((n + aac.AAC_PRIMING) / AAC_FRAME)
+    frames, rate = adts.adts_frames(tmp_path / "a.aac")
+    assert rate == SR and frames == math.ceil((n + adts.AAC_PRIMING) / AAC_FRAME)
     assert samples(tmp_path / "a.aac") == frames * AAC_FRAME  # bare ADTS: the priming plays
     # The MP3 gets back the level libmp3lame's bitstream loses: it plays at the PCM's level.
     a = np.frombuffer(pcm, "<i2").astype(float)
-    b = np.frombuffer(ffmpeg.decode(tmp_path / "a.mp3").raw_data, "<i2").astype(float)
+    b = np.frombuffer(codec.decode(tmp_path / "a.mp3").raw_data, "<i2").astype(float)
     assert 20 * math.log10(np.sqrt(np.mean(b**2)) / np.sqrt(np.mean(a**2))) == pytest.approx(0.0, abs=0.2)
-    c = np.frombuffer(ffmpeg.decode(tmp_path / "a.aac").raw_data, "<i2").astype(float)[aac.AAC_PRIMING :]
+    c = np.frombuffer(codec.decode(tmp_path / "a.aac").raw_data, "<i2").astype(float)[adts.AAC_PRIMING :]
     assert np.corrcoef(a, c[: len(a)])[0, 1] > 0.95
     # A whole number of frames: no padding frame.
-    ffmpeg.encode_pair(chunked(pcm), SR, None, tmp_path / "b.aac", aac_samples=40 * AAC_FRAME)
-    assert aac.adts_frames(tmp_path / "b.aac") == (41, SR)
+    codec.encode_pair(chunked(pcm), SR, None, tmp_path / "b.aac", aac_samples=40 * AAC_FRAME)
+    assert adts.adts_frames(tmp_path / "b.aac") == (41, SR)
     # Same PCM, other chunks: same bytes, whichever outputs are asked for.
-    ffmpeg.encode_pair(chunked(pcm, 4096), SR, tmp_path / "c.mp3", None)
+    codec.encode_pair(chunked(pcm, 4096), SR, tmp_path / "c.mp3", None)
     assert (tmp_path / "c.mp3").read_bytes() == (tmp_path / "a.mp3").read_bytes()
-    ffmpeg.encode_pair(chunked(pcm, 777), SR, None, tmp_path / "c.aac")
+    codec.encode_pair(chunked(pcm, 777), SR, None, tmp_path / "c.aac")
     assert (tmp_path / "c.aac").read_bytes() == (tmp_path / "a.aac").read_bytes()
     with pytest.raises(ValueError):
-        ffmpeg.encode_pair(chunked(pcm), SR, None, None)
+        codec.encode_pair(chunked(pcm), SR, None, None)
 
 
 def test_decode_stream(tmp_path: Path) -> None:
-    a = ffmpeg.encode_mp3(chunked(tone(1.0, 440)), SR, tmp_path / "a.mp3")
+    a = codec.encode_mp3(chunked(tone(1.0, 440)), SR, tmp_path / "a.mp3")
     b = tmp_path / "b.aac"
-    ffmpeg.encode_pair(chunked(tone(0.5, 660)), SR, None, b)
-    one = b"".join(ffmpeg.decode_stream(a, size=1000))
-    assert one == ffmpeg.decode(a).raw_data
-    both = b"".join(ffmpeg.decode_stream([a, b]))
-    assert both == one + ffmpeg.decode(b).raw_data
-    stream = ffmpeg.decode_stream(a, size=100)
+    codec.encode_pair(chunked(tone(0.5, 660)), SR, None, b)
+    one = b"".join(codec.decode_stream(a, size=1000))
+    assert one == codec.decode(a).raw_data
+    both = b"".join(codec.decode_stream([a, b]))
+    assert both == one + codec.decode(b).raw_data
+    stream = codec.decode_stream(a, size=100)
     next(stream)
     stream.close()  # stops ffmpeg early, quietly
     bad = tmp_path / "bad.mp3"
     bad.write_text("not audio at all\n" * 50)
     with pytest.raises(EncodeError, match="decode failed"):
-        b"".join(ffmpeg.decode_stream(bad))
+        b"".join(codec.decode_stream(bad))
     with pytest.raises(EncodeError, match="no such audio file"):
-        next(ffmpeg.decode_stream(tmp_path / "missing.mp3"))
+        next(codec.decode_stream(tmp_path / "missing.mp3"))

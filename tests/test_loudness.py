@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from audio_pipeline.media import ffmpeg, loudness
+from audio_pipeline.media import codec, leveling, loudness, parallel
 
 from .test_ffmpeg import SR, chunked, espeak_speech, synthetic_speech, tone
 
@@ -32,7 +32,7 @@ def _signals() -> dict[str, tuple[np.ndarray[Any, np.dtype[np.int16]], int]]:
 @pytest.mark.parametrize("name", ["espeak", "synthetic", "synthetic-quiet", "synthetic-48k", "synthetic-16k"])
 def test_matches_ffmpeg_ebur128(name: str) -> None:
     x, rate = _signals()[name]
-    ref = ffmpeg.measure_pcm(chunked(x.tobytes()), rate)
+    ref = codec.measure_pcm(chunked(x.tobytes()), rate)
     assert loudness.loudness_lufs(x, rate) == pytest.approx(ref.integrated_lufs, abs=0.2)
     assert loudness.true_peak_dbtp(x) == pytest.approx(ref.true_peak_dbtp, abs=0.2)
 
@@ -59,19 +59,19 @@ def test_true_peak_finds_inter_sample_peaks() -> None:
     got = loudness.true_peak_dbtp(x)
     assert got == pytest.approx(20 * math.log10(20000 / 32768), abs=0.05)
     assert got - sample_peak == pytest.approx(3.0, abs=0.1)
-    ref = ffmpeg.measure_pcm(chunked(x.tobytes()), SR)
+    ref = codec.measure_pcm(chunked(x.tobytes()), SR)
     assert got == pytest.approx(ref.true_peak_dbtp, abs=0.2)
 
 
 @pytest.mark.parametrize("name", ["espeak", "synthetic", "synthetic-quiet", "synthetic-48k"])
 def test_level_meets_target(name: str) -> None:
     x, rate = _signals()[name]
-    result = loudness.level(x, rate, target_lufs=-16.0, ceiling_dbtp=-2.5)
+    result = leveling.level(x, rate, target_lufs=-16.0, ceiling_dbtp=-2.5)
     assert result.pcm.dtype == np.int16 and len(result.pcm) == len(x)
     assert result.lufs == pytest.approx(-16.0, abs=0.1)
     assert result.true_peak_dbtp <= -2.5
     # What ffmpeg's meter reads agrees with what level() says it made.
-    ref = ffmpeg.measure_pcm(chunked(result.pcm.tobytes()), rate)
+    ref = codec.measure_pcm(chunked(result.pcm.tobytes()), rate)
     assert ref.integrated_lufs == pytest.approx(-16.0, abs=0.2)
     assert ref.true_peak_dbtp <= -2.5 + 0.1
     assert loudness.loudness_lufs(result.pcm, rate) == pytest.approx(result.lufs, abs=0.05)
@@ -79,12 +79,12 @@ def test_level_meets_target(name: str) -> None:
 
 def test_level_limits_only_when_needed() -> None:
     speech, rate = _signals()["espeak"]
-    limited = loudness.level(speech, rate, ceiling_dbtp=-2.5)
+    limited = leveling.level(speech, rate, ceiling_dbtp=-2.5)
     # Speech peaks ~18 dB over its loudness: -16 LUFS needs the limiter ...
     assert limited.ceiling_dbtp == -2.5
     assert limited.gain_db > -16.0 - limited.input_lufs  # ... which costs loudness, made up by gain
     # ... and a plain gain does when the peaks fit.
-    soft = loudness.level(speech, rate, target_lufs=-30.0, ceiling_dbtp=-2.5)
+    soft = leveling.level(speech, rate, target_lufs=-30.0, ceiling_dbtp=-2.5)
     assert soft.ceiling_dbtp is None
     assert soft.gain_db == pytest.approx(-30.0 - soft.input_lufs)
     factor = 10 ** (soft.gain_db / 20)
@@ -93,12 +93,12 @@ def test_level_limits_only_when_needed() -> None:
 
 def test_level_is_deterministic_and_leaves_silence() -> None:
     x, rate = _signals()["espeak"]
-    a = loudness.level(x, rate, ceiling_dbtp=-2.5)
-    b = loudness.level(x.copy(), rate, ceiling_dbtp=-2.5)
+    a = leveling.level(x, rate, ceiling_dbtp=-2.5)
+    b = leveling.level(x.copy(), rate, ceiling_dbtp=-2.5)
     assert a.pcm.tobytes() == b.pcm.tobytes()
     assert (a.gain_db, a.lufs, a.true_peak_dbtp) == (b.gain_db, b.lufs, b.true_peak_dbtp)
     quiet = np.zeros(rate * 2, dtype=np.int16)
-    same = loudness.level(quiet, rate)
+    same = leveling.level(quiet, rate)
     assert same.gain_db == 0.0 and not same.pcm.any()
 
 
@@ -106,7 +106,7 @@ def test_limiter_envelope_covers_every_peak() -> None:
     rng = np.random.default_rng(3)
     points = np.sort(rng.choice(100_000, 300, replace=False)).astype(np.int64)
     need = rng.uniform(0.1, 9.0, len(points))
-    env = loudness._Envelope(points, need, attack=0.2, release=0.01)
+    env = leveling._Envelope(points, need, attack=0.2, release=0.01)
     gain = np.concatenate([env.gain(a, min(a + 7_000, 100_000)) for a in range(0, 100_000, 7_000)])
     reduction = -20 * np.log10(gain)
     assert np.all(reduction[points] >= need - 1e-9)
@@ -131,13 +131,13 @@ def test_level_on_two_threads_equals_one(monkeypatch: pytest.MonkeyPatch) -> Non
     speech, rate = _signals()["espeak"]
     reps = math.ceil(40 * rate / len(speech))
     x = np.concatenate([(speech.astype(np.float64) * (0.6 + 0.1 * (i % 5))).astype(np.int16) for i in range(reps)])
-    threaded = loudness.level(x, rate, ceiling_dbtp=-2.5)
+    threaded = leveling.level(x, rate, ceiling_dbtp=-2.5)
     assert threaded.ceiling_dbtp == -2.5  # the limiter ran
 
     def serial(work: Any, ranges: Any) -> list[Any]:
         return [work(a, b) for a, b in ranges]
 
-    monkeypatch.setattr(loudness, "_in_parallel", serial)
-    one = loudness.level(x, rate, ceiling_dbtp=-2.5)
+    monkeypatch.setattr(parallel, "in_parallel", serial)
+    one = leveling.level(x, rate, ceiling_dbtp=-2.5)
     assert np.array_equal(threaded.pcm, one.pcm)
     assert (threaded.gain_db, threaded.lufs, threaded.true_peak_dbtp) == (one.gain_db, one.lufs, one.true_peak_dbtp)

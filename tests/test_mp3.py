@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from audio_pipeline.export.tags import id3_bytes
-from audio_pipeline.media import ffmpeg, mp3
+from audio_pipeline.media import codec, ffmpeg, mp3
 from audio_pipeline.media.types import EncodeError
 from audio_pipeline.model import Chapter
 from tests.test_ffmpeg import SR, assert_joined_at, chunked, decodes_cleanly, no_temp_files, samples, tone
@@ -20,7 +20,7 @@ from tests.test_ffmpeg import SR, assert_joined_at, chunked, decodes_cleanly, no
 
 def _parts(folder: Path, count: int = 4, rate: int = SR, seconds: float = 0.8) -> list[Path]:
     return [
-        ffmpeg.encode_mp3(chunked(tone(seconds + 0.3 * i, 300 + 90 * i, amp=9000, sr=rate)), rate, folder / f"p{i}.mp3")
+        codec.encode_mp3(chunked(tone(seconds + 0.3 * i, 300 + 90 * i, amp=9000, sr=rate)), rate, folder / f"p{i}.mp3")
         for i in range(count)
     ]
 
@@ -160,7 +160,7 @@ def test_concat_copy_timeline(tmp_path: Path) -> None:
     parts = []
     for i, seconds in enumerate(durations):
         pcm = tone(seconds, 300 + 50 * i, amp=12000)
-        parts.append(ffmpeg.encode_mp3(chunked(pcm), SR, tmp_path / f"p{i:02d}.mp3"))
+        parts.append(codec.encode_mp3(chunked(pcm), SR, tmp_path / f"p{i:02d}.mp3"))
     out = tmp_path / "all.mp3"
     out.write_bytes(b"previous")
     result = mp3.concat_copy(parts, out)
@@ -181,8 +181,8 @@ def test_concat_copy_timeline(tmp_path: Path) -> None:
 
 
 def test_concat_copy_refuses_mixed_inputs(tmp_path: Path) -> None:
-    a = ffmpeg.encode_mp3(chunked(tone(1.0, 440)), SR, tmp_path / "a.mp3")
-    b = ffmpeg.encode_mp3(chunked(tone(1.0, 440)), SR, tmp_path / "b.mp3", out_rate=44100)
+    a = codec.encode_mp3(chunked(tone(1.0, 440)), SR, tmp_path / "a.mp3")
+    b = codec.encode_mp3(chunked(tone(1.0, 440)), SR, tmp_path / "b.mp3", out_rate=44100)
     with pytest.raises(EncodeError, match="sample rate"):
         mp3.concat_copy([a, b], tmp_path / "ab.mp3")
     with pytest.raises(ValueError):
@@ -194,7 +194,7 @@ def test_concat_copy_takes_tagged_inputs_and_last_padding(tmp_path: Path) -> Non
     from audio_pipeline.export.tags import write_id3
 
     parts = [
-        ffmpeg.encode_mp3(chunked(tone(0.8 + 0.3 * i, 300 + 90 * i, amp=9000)), SR, tmp_path / f"p{i}.mp3")
+        codec.encode_mp3(chunked(tone(0.8 + 0.3 * i, 300 + 90 * i, amp=9000)), SR, tmp_path / f"p{i}.mp3")
         for i in range(4)
     ]
     plain = mp3.concat_copy(parts, tmp_path / "plain.mp3")
@@ -228,7 +228,7 @@ def test_mpeg1_stereo_files_join_like_ffmpeg(tmp_path: Path) -> None:
     _ffmpeg_join(parts, theirs)
     assert _xing_fields(ours) == _xing_fields(theirs)
     assert decodes_cleanly(ours)
-    assert len(ffmpeg.decode(ours).raw_data) // 2 == round(joined.duration_ms * 44100 / 1000)
+    assert len(codec.decode(ours).raw_data) // 2 == round(joined.duration_ms * 44100 / 1000)
 
 
 def test_a_broken_join_would_be_noticed(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from mutagen.mp4 import MP4
 from audio_pipeline import assemble, render, transcript, voices
 from audio_pipeline.errors import RenderError
 from audio_pipeline.export.subtitles import Cue
-from audio_pipeline.media import aac, ffmpeg, loudness, mp3
+from audio_pipeline.media import adts, codec, leveling, mp3
 
 from .conftest import VOICES
 from .fakes import ToneEngine
@@ -97,7 +97,7 @@ def test_outputs_read_back_with_real_readers(tmp_path: Path) -> None:
     assert str(tags["TRCK"]) == "1/3"
     assert str(tags["TDRC"]).startswith("2025")
     # Episode duration matches the decoded audio.
-    decoded = ffmpeg.decode(out / first["audio"])
+    decoded = codec.decode(out / first["audio"])
     assert abs(len(decoded) - first["duration_ms"]) < 60
     # Turns: ordered, inside the audio, right speakers and source lines.
     turns = first["turns"]
@@ -121,14 +121,14 @@ def test_outputs_read_back_with_real_readers(tmp_path: Path) -> None:
     assert [t for _s, _e, t in ffmpeg_chapters(out / whole["mp3"])] == ["一、开场", "二、正题", "三、结尾"]
     for section in manifest["sections"]:
         assert chap_starts(out / section["audio"]) == [t["start_ms"] for t in section["turns"]]
-    whole_len = len(ffmpeg.decode(out / whole["mp3"]))
+    whole_len = len(codec.decode(out / whole["mp3"]))
     assert abs(chaps[-1].end_time - whole_len) < 100
     # M4B chapters.
     m4b = MP4(out / whole["m4b"])
     assert m4b.chapters is not None
     assert [c.title for c in m4b.chapters] == ["一、开场", "二、正题", "三、结尾"]
     # One timeline: the M4B plays as long as the MP3 and its chapters start at the same times.
-    m4b_len = len(ffmpeg.decode(out / whole["m4b"]))
+    m4b_len = len(codec.decode(out / whole["m4b"]))
     assert abs(m4b.chapters[-1].start - whole["m4b_chapters"][-1]["start_ms"] / 1000) < 0.05
     assert abs(whole["m4b_chapters"][-1]["end_ms"] - m4b_len) < 5
     assert abs(whole_len - m4b_len) < 5
@@ -140,7 +140,7 @@ def test_outputs_read_back_with_real_readers(tmp_path: Path) -> None:
         assert abs(a - b) <= 0.002
     # Loudness, as a real meter measures it.
     for path in (out / first["audio"], out / whole["mp3"], out / whole["m4b"]):
-        level = ffmpeg.loudness(path)
+        level = codec.loudness(path)
         assert abs(level.integrated_lufs - -16.0) <= 1.0, (path, level)
         assert level.true_peak_dbtp <= -1.0, (path, level)
     # Subtitles: ordered, inside the audio, right speakers.
@@ -292,9 +292,9 @@ def test_whole_files_chapters_match_their_audio(tmp_path: Path) -> None:
     out = result.out_dir
     whole = result.manifest.whole
     assert whole is not None
-    mp3 = np.frombuffer(ffmpeg.decode(out / whole.mp3).raw_data, "<i2").astype(float)
-    m4b = np.frombuffer(ffmpeg.decode(out / whole.m4b).raw_data, "<i2").astype(float)
-    rate = ffmpeg.decode(out / whole.m4b).frame_rate
+    mp3 = np.frombuffer(codec.decode(out / whole.mp3).raw_data, "<i2").astype(float)
+    m4b = np.frombuffer(codec.decode(out / whole.m4b).raw_data, "<i2").astype(float)
+    rate = codec.decode(out / whole.m4b).frame_rate
     assert abs(len(mp3) - len(m4b)) <= rate // 1000
     reach = rate // 20  # searched over +-50 ms
     assert len(whole.chapters) == len(whole.m4b_chapters) == 7
@@ -303,7 +303,7 @@ def test_whole_files_chapters_match_their_audio(tmp_path: Path) -> None:
         if a.index == 1:
             continue  # the first chapter starts at 0, with the spoken title before its section
         at = a.start_ms * rate // 1000
-        episode = np.frombuffer(ffmpeg.decode(out / section.audio).raw_data, "<i2").astype(float)
+        episode = np.frombuffer(codec.decode(out / section.audio).raw_data, "<i2").astype(float)
         x = episode[:rate]  # the episode's first second (its heading), as it sits in the whole files
         assert np.abs(x).max() > 1000
         for decoded in (mp3, m4b):
@@ -328,7 +328,7 @@ def test_encode_leveled_meets_the_spec_and_retries_overshoot(tmp_path: Path, mon
     made = assemble.encode_leveled(lambda: x, rate, mp3, aac)
     assert made.ceiling_dbtp == assemble.PCM_CEILING and made.true_peak_dbtp <= assemble.PCM_CEILING
     for path in (mp3, aac):
-        level = ffmpeg.loudness(path)
+        level = codec.loudness(path)
         assert abs(level.integrated_lufs - assemble.TARGET_LUFS) <= 0.5, (path, level)
         assert level.true_peak_dbtp <= assemble.MAX_TRUE_PEAK, (path, level)
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["a.aac", "a.mp3"]
@@ -341,19 +341,19 @@ def test_encode_leveled_meets_the_spec_and_retries_overshoot(tmp_path: Path, mon
 
     # A codec that overshot: the limiter goes lower by the excess (+0.3 dB) and both are encoded again.
     ceilings: list[float] = []
-    real_level = loudness.level
+    real_level = leveling.level
 
-    def level_spy(pcm: np.ndarray, sample_rate: int, **kw: float) -> loudness.Leveled:
+    def level_spy(pcm: np.ndarray, sample_rate: int, **kw: float) -> leveling.Leveled:
         ceilings.append(kw["ceiling_dbtp"])
         return real_level(pcm, sample_rate, **kw)
 
     excess = iter([0.7, -0.2])
-    monkeypatch.setattr(loudness, "level", level_spy)
+    monkeypatch.setattr(leveling, "level", level_spy)
     monkeypatch.setattr(assemble, "_excess_db", lambda files, peak: next(excess))
     again = assemble.encode_leveled(lambda: x, rate, tmp_path / "b.mp3", None)
     assert ceilings == [pytest.approx(assemble.PCM_CEILING), pytest.approx(assemble.PCM_CEILING - 1.0)]
     assert again.ceiling_dbtp == pytest.approx(assemble.PCM_CEILING - 1.0)
-    assert ffmpeg.loudness(tmp_path / "b.mp3").true_peak_dbtp <= assemble.PCM_CEILING - 1.0 + 1.5
+    assert codec.loudness(tmp_path / "b.mp3").true_peak_dbtp <= assemble.PCM_CEILING - 1.0 + 1.5
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
 
 
@@ -387,8 +387,8 @@ def test_join_length_gives_equal_mp3_and_aac_spans(tmp_path: Path, rate: int) ->
         assert n >= frames - silence and (n + assemble.MP3_OVERHEAD) % assemble.JOIN_BLOCK == 0
         assert abs(n - frames) <= assemble.JOIN_BLOCK
         pcm = (np.random.default_rng(n).standard_normal(n) * 2000).astype("<i2")
-        ffmpeg.encode_pair(iter([pcm.tobytes()]), rate, tmp_path / "a.mp3", tmp_path / "a.aac")
+        codec.encode_pair(iter([pcm.tobytes()]), rate, tmp_path / "a.mp3", tmp_path / "a.aac")
         info = mp3.mp3_frame_info(tmp_path / "a.mp3")
-        aac_frames, _ = aac.adts_frames(tmp_path / "a.aac")
-        assert info.frames * info.samples_per_frame == aac_frames * aac.AAC_FRAME == n + assemble.MP3_OVERHEAD
+        aac_frames, _ = adts.adts_frames(tmp_path / "a.aac")
+        assert info.frames * info.samples_per_frame == aac_frames * adts.AAC_FRAME == n + assemble.MP3_OVERHEAD
         assert info.encoder_delay == 576 and info.samples == n

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from mutagen.id3 import ID3
 
 from audio_pipeline.cli import main
-from audio_pipeline.media import ffmpeg
+from audio_pipeline.media import codec
 
 from .conftest import VOICES
 
@@ -38,7 +38,7 @@ def test_short_transcript_end_to_end(engine: str, tmp_path: Path, monkeypatch: p
     assert manifest["engine"] == engine
     episode = manifest["sections"][0]
     audio = out / episode["audio"]
-    decoded = ffmpeg.decode(audio)
+    decoded = codec.decode(audio)
     assert abs(len(decoded) - episode["duration_ms"]) < 80
     # Real speech: at least ~1 s per turn, and loud where the turns are.
     speakers = [t for t in episode["turns"] if t["speaker"]]
@@ -46,6 +46,6 @@ def test_short_transcript_end_to_end(engine: str, tmp_path: Path, monkeypatch: p
     for turn in speakers:
         assert turn["end_ms"] - turn["start_ms"] > 1000
         assert decoded[turn["start_ms"] : turn["end_ms"]].dBFS > -35
-    level = ffmpeg.loudness(out / manifest["whole"]["m4b"])
+    level = codec.loudness(out / manifest["whole"]["m4b"])
     assert abs(level.integrated_lufs + 16) <= 1.0 and level.true_peak_dbtp <= -1.0
     assert str(ID3(audio)["TIT2"]) == "一、开始"

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from audio_pipeline.export.tags import TOC_ELEMENT_ID, TagError, id3_bytes, tag_mp3, write_id3
-from audio_pipeline.media import ffmpeg
+from audio_pipeline.media import codec
 from audio_pipeline.media.mp3 import concat_copy, mp3_frame_info
 from audio_pipeline.model import Chapter
 from tests.readers import chap_starts, ffmpeg_chapters, id3_frames
@@ -46,7 +46,7 @@ def _pcm() -> bytes:
 
 
 def make_mp3(path: Path) -> Path:
-    return ffmpeg.encode_mp3(iter([_pcm()]), SR, path)
+    return codec.encode_mp3(iter([_pcm()]), SR, path)
 
 
 def test_tags_and_chapters_read_back(tmp_path: Path) -> None:
@@ -87,11 +87,11 @@ def test_tags_and_chapters_read_back(tmp_path: Path) -> None:
     audio = mutagen.mp3.MP3(mp3)
     assert audio.info is not None
     assert audio.info.length == pytest.approx(3.0, abs=0.05)
-    assert ffmpeg.decode(mp3).raw_data == _pcm_decoded(tmp_path)
+    assert codec.decode(mp3).raw_data == _pcm_decoded(tmp_path)
 
 
 def _pcm_decoded(tmp_path: Path) -> bytes:
-    return bytes(ffmpeg.decode(make_mp3(tmp_path / "plain.mp3")).raw_data)
+    return bytes(codec.decode(make_mp3(tmp_path / "plain.mp3")).raw_data)
 
 
 def test_retag_replaces_everything_and_is_deterministic(tmp_path: Path) -> None:
@@ -116,7 +116,7 @@ def test_no_chapters_means_no_chap_frames(tmp_path: Path) -> None:
 
 def test_tag_on_temp_file_while_encoding(tmp_path: Path) -> None:
     out = tmp_path / "a.mp3"
-    ffmpeg.encode_mp3(
+    codec.encode_mp3(
         iter([_pcm()]),
         SR,
         out,

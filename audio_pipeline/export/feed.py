@@ -3,7 +3,7 @@
 The feed is RSS 2.0 written with feedgen, with the iTunes namespace (feedgen's
 ``podcast`` extension) and the Podcasting 2.0 namespace
 (``https://podcastindex.org/namespace/1.0``) through the small feedgen
-extension defined here: ``podcast:chapters`` (JSON chapters),
+extension in :mod:`audio_pipeline.export.podcastindex`: ``podcast:chapters`` (JSON chapters),
 ``podcast:transcript`` (WebVTT and SRT) and ``podcast:person`` (its speakers) on
 every item; ``podcast:person`` for every speaker (role host or guest when the front
 matter says), ``podcast:locked`` when asked, and ``podcast:guid`` when the feed has
@@ -40,27 +40,31 @@ import os
 import re
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, cast
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
-from feedgen.util import xml_elem
 from lxml import etree
 
 from audio_pipeline.errors import PipelineError
 from audio_pipeline.export import podcast_meta
+from audio_pipeline.export.podcastindex import (
+    CHAPTERS_TYPE,
+    PODCAST_GUID_NAMESPACE,
+    SRT_TYPE,
+    VTT_TYPE,
+    PodcastIndexEntryExtension,
+    PodcastIndexExtension,
+)
 from audio_pipeline.fsutil import write_if_changed
 from audio_pipeline.manifest import Episode, Manifest, relative_path
 
 __all__ = [
     "FEED_NAME",
     "PLAYER_NAME",
-    "PODCAST_NS",
     "PublishError",
-    "PodcastIndexExtension",
-    "PodcastIndexEntryExtension",
     "write_feed",
     "resolve_output_path",
     "episode_guid",
@@ -70,14 +74,7 @@ __all__ = [
 
 FEED_NAME = "feed.xml"
 PLAYER_NAME = "index.html"
-PODCAST_NS = "https://podcastindex.org/namespace/1.0"
-ITUNES_NS = "http://www.itunes.com/dtds/podcast-1.0.dtd"
-#: Namespace UUID that podcast:guid values are derived from (Podcasting 2.0 spec).
-PODCAST_GUID_NAMESPACE = uuid.UUID("ead4c236-bf58-58c6-a2c6-a6b28d128cb6")
 GENERATOR = "audio-pipeline"
-CHAPTERS_TYPE = "application/json+chapters"
-VTT_TYPE = "text/vtt"
-SRT_TYPE = "application/x-subrip"
 _DESCRIPTION_MAX = 600
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 
@@ -123,118 +120,6 @@ def episode_guid(feed_id: str, section_id: str) -> str:
     """GUID of an episode: a UUIDv5 of the section's identity in the feed's (both from
     the manifest), which no edit changes."""
     return str(uuid.uuid5(uuid.UUID(feed_id), section_id))
-
-
-# --------------------------------------------------------------------------- Podcasting 2.0 extension
-
-
-def _add_persons(parent: Any, persons: Sequence[tuple[str, str | None]]) -> None:
-    for name, role in persons:
-        attrs = {"group": "cast"}
-        if role:
-            attrs["role"] = role
-        xml_elem(f"{{{PODCAST_NS}}}person", parent, **attrs).text = name
-
-
-class PodcastIndexExtension(BaseExtension):  # type: ignore[misc]
-    """feedgen channel extension for the Podcasting 2.0 namespace.
-
-    Declares ``xmlns:podcast`` on ``<rss>`` and writes ``podcast:guid``.
-    """
-
-    def __init__(self) -> None:
-        self._guid: str | None = None
-        self._locked: tuple[bool, str] | None = None
-        self._persons: list[tuple[str, str | None]] = []
-        self._explicit: bool | None = None
-
-    def extend_ns(self) -> dict[str, str]:
-        return {"podcast": PODCAST_NS}
-
-    def extend_rss(self, feed: Any) -> Any:
-        channel = feed[0]
-        if self._explicit is not None:  # Apple's values: true / false
-            xml_elem(f"{{{ITUNES_NS}}}explicit", channel).text = "true" if self._explicit else "false"
-        if self._guid:
-            elem = xml_elem(f"{{{PODCAST_NS}}}guid", channel)
-            elem.text = self._guid
-        if self._locked is not None:
-            locked, owner = self._locked
-            xml_elem(f"{{{PODCAST_NS}}}locked", channel, owner=owner).text = "yes" if locked else "no"
-        _add_persons(channel, self._persons)
-        return feed
-
-    def explicit(self, value: bool) -> None:
-        """Set ``itunes:explicit`` (``true``/``false``, as Apple now asks)."""
-        self._explicit = value
-
-    def locked(self, value: bool, owner: str) -> None:
-        """Set ``podcast:locked`` (yes: no other platform may import the feed), with its owner's email."""
-        self._locked = (value, owner)
-
-    def person(self, name: str, role: str | None = None) -> None:
-        """Add a ``podcast:person`` (group cast; ``role`` host or guest when known)."""
-        self._persons.append((name, role))
-
-    def extend_atom(self, feed: Any) -> Any:
-        return feed
-
-    def guid(self, value: str | None = None) -> str | None:
-        """Get or set ``podcast:guid`` (a UUIDv5 of the feed URL)."""
-        if value is not None:
-            self._guid = str(uuid.UUID(value))
-        return self._guid
-
-
-class PodcastIndexEntryExtension(BaseEntryExtension):  # type: ignore[misc]
-    """feedgen item extension: ``podcast:chapters`` and ``podcast:transcript``."""
-
-    def __init__(self) -> None:
-        self._chapters: dict[str, str] | None = None
-        self._transcripts: list[dict[str, str]] = []
-        self._persons: list[tuple[str, str | None]] = []
-
-    def extend_ns(self) -> dict[str, str]:
-        return {"podcast": PODCAST_NS}
-
-    def extend_rss(self, entry: Any) -> Any:
-        if self._chapters:
-            xml_elem(f"{{{PODCAST_NS}}}chapters", entry, **self._chapters)
-        for attrs in self._transcripts:
-            xml_elem(f"{{{PODCAST_NS}}}transcript", entry, **attrs)
-        _add_persons(entry, self._persons)
-        return entry
-
-    def person(self, name: str, role: str | None = None) -> None:
-        """Add a ``podcast:person`` to the item (group cast; ``role`` when known)."""
-        self._persons.append((name, role))
-
-    def extend_atom(self, entry: Any) -> Any:
-        return entry
-
-    def chapters(self, url: str | None = None, type: str = CHAPTERS_TYPE) -> dict[str, str] | None:
-        """Get or set the item's chapters file."""
-        if url is not None:
-            self._chapters = {"url": url, "type": type}
-        return self._chapters
-
-    def transcript(
-        self,
-        url: str | None = None,
-        type: str = VTT_TYPE,
-        *,
-        language: str | None = None,
-        rel: str | None = None,
-    ) -> list[dict[str, str]]:
-        """Add a transcript (call once per file); return all of them."""
-        if url is not None:
-            attrs = {"url": url, "type": type}
-            if language:
-                attrs["language"] = language
-            if rel:
-                attrs["rel"] = rel
-            self._transcripts.append(attrs)
-        return list(self._transcripts)
 
 
 # --------------------------------------------------------------------------- feed
@@ -362,6 +247,26 @@ def episode_notes(section: Episode, language: str) -> str:
     return notes
 
 
+@dataclass(frozen=True)
+class _Channel:
+    """What the feed's items share: where the files are, the URLs they get, the
+    podcast's language and metadata, and the date the first episode is published."""
+
+    out_dir: Path
+    base: str | None
+    player_url: str
+    title: str
+    language: str
+    podcast: podcast_meta.PodcastMeta
+    feed_id: str
+    start: dt.datetime | None
+
+    def file_url(self, path: object, what: str) -> str | None:
+        """The URL of a file the manifest lists, None when it is not there."""
+        rel = resolve_output_path(self.out_dir, path, what=what)
+        return _url(self.base, rel) if (self.out_dir / rel).is_file() else None
+
+
 def build_feed(
     out_dir: Path,
     manifest: Manifest,
@@ -373,16 +278,13 @@ def build_feed(
     out_dir = Path(out_dir)
     base = _base(base_url)
     language = guess_language(manifest)
-    title = manifest.title
-    meta = manifest.meta
     # In reading order, but a --sections render lists the others under their last numbers.
     sections = sorted(manifest.sections, key=lambda s: s.index)
-    start = _base_date(meta, fallback_date)
-
+    start = _base_date(manifest.meta, fallback_date)
     fg = FeedGenerator()
     fg.load_extension("podcast")
     fg.register_extension("podcastindex", PodcastIndexExtension, PodcastIndexEntryExtension)
-    fg.title(title)
+    fg.title(manifest.title)
     player_url = _url(base, PLAYER_NAME)
     if base:
         feed_url = _url(base, FEED_NAME)
@@ -390,11 +292,24 @@ def build_feed(
         bare = re.sub(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", "", feed_url).rstrip("/")
         cast(PodcastIndexExtension, fg.podcastindex).guid(str(uuid.uuid5(PODCAST_GUID_NAMESPACE, bare)))
     fg.link(href=player_url, rel="alternate")  # feedgen puts the last link in <link>
+    podcast = podcast_meta.read(manifest.meta)
+    channel = _Channel(out_dir, base, player_url, manifest.title, language, podcast, manifest.feed_id, start)
+    _describe_channel(fg, channel, manifest, sections)
+    newest: dt.datetime | None = None
+    for section in sections:
+        published = _add_item(fg, channel, section)
+        if published is not None:
+            newest = published if newest is None or published > newest else newest
+    return _rss(fg, newest)
+
+
+def _describe_channel(fg: FeedGenerator, channel: _Channel, manifest: Manifest, sections: Sequence[Episode]) -> None:
+    """The channel's description, language, iTunes tags, cover and people."""
+    title, meta, language, podcast = channel.title, manifest.meta, channel.language, channel.podcast
     all_speakers: dict[str, None] = {}
     for section in sections:
         for name in _speakers(section):
             all_speakers.setdefault(name, None)
-    podcast = podcast_meta.read(meta)
     channel_ext = cast(PodcastIndexExtension, fg.podcastindex)
     author = podcast.author or meta.get("artist") or _join_names(list(all_speakers), language)
     channel_description = meta.get("description") or meta.get("summary")
@@ -417,56 +332,61 @@ def build_feed(
     fg.podcast.itunes_category([{"cat": top, **({"sub": sub} if sub else {})} for top, sub in podcast.categories])
     if podcast.owner_name or podcast.owner_email:
         fg.podcast.itunes_owner(name=podcast.owner_name or str(author or title), email=podcast.owner_email or "")
-    rel = resolve_output_path(out_dir, manifest.cover.image, what="cover")
-    if (out_dir / rel).is_file():
-        art_url = _url(base, rel)
+    art_url = channel.file_url(manifest.cover.image, "cover")
+    if art_url is not None:
         fg.podcast.itunes_image(art_url)
-        fg.image(url=art_url, title=title, link=player_url)
+        fg.image(url=art_url, title=title, link=channel.player_url)
     if podcast.locked is not None and podcast.owner_email:
         channel_ext.locked(podcast.locked, podcast.owner_email)
     for name in all_speakers:
         channel_ext.person(name, podcast.role(name))
 
-    newest: dt.datetime | None = None
-    for section in sections:
-        index = section.index
-        audio_rel = resolve_output_path(out_dir, section.audio, what=f"section {index} audio")
-        audio_path = out_dir / audio_rel
-        if not audio_path.is_file():
-            raise PublishError(f"episode {index}: audio file is missing", path=str(audio_path))
-        size = os.path.getsize(audio_path)
-        episode_title = section.title or f"{title} {index}"
 
-        entry = fg.add_entry(order="append")
-        entry.title(episode_title)
-        entry.link(href=f"{player_url}#episode-{index}", rel="alternate")
-        entry.guid(episode_guid(manifest.feed_id, section.id), permalink=False)
-        entry.enclosure(f"{_url(base, audio_rel)}?v={section.sha256[:12]}", str(size), "audio/mpeg")
-        entry.description(episode_notes(section, language))
-        if start is not None:
-            published = start + dt.timedelta(minutes=section.pub_order)
-            entry.pubDate(published)
-            newest = published if newest is None or published > newest else newest
-        if section.duration_ms > 0:
-            entry.podcast.itunes_duration(format_duration(section.duration_ms))
-        speakers = _speakers(section)
-        if speakers:
-            entry.podcast.itunes_author(_join_names(speakers, language))
-        entry.podcast.itunes_episode(index)
-        entry.podcast.itunes_episode_type("full")
-        entry.podcast.itunes_title(episode_title)
+def _add_item(fg: FeedGenerator, channel: _Channel, section: Episode) -> dt.datetime | None:
+    """The section's episode as an item of the feed; its publication date, if it has one."""
+    index = section.index
+    audio_rel = resolve_output_path(channel.out_dir, section.audio, what=f"section {index} audio")
+    audio_path = channel.out_dir / audio_rel
+    if not audio_path.is_file():
+        raise PublishError(f"episode {index}: audio file is missing", path=str(audio_path))
+    size = os.path.getsize(audio_path)
+    episode_title = section.title or f"{channel.title} {index}"
+    language = channel.language
 
-        ext = cast(PodcastIndexEntryExtension, entry.podcastindex)
-        for name in speakers:
-            ext.person(name, podcast.role(name))
-        rel = resolve_output_path(out_dir, section.chapters, what=f"section {index} chapters")
-        if (out_dir / rel).is_file():
-            ext.chapters(_url(base, rel), CHAPTERS_TYPE)
-        for key, path, mime in (("vtt", section.vtt, VTT_TYPE), ("srt", section.srt, SRT_TYPE)):
-            rel = resolve_output_path(out_dir, path, what=f"section {index} {key}")
-            if (out_dir / rel).is_file():
-                ext.transcript(_url(base, rel), mime, language=language, rel="captions")
+    entry = fg.add_entry(order="append")
+    entry.title(episode_title)
+    entry.link(href=f"{channel.player_url}#episode-{index}", rel="alternate")
+    entry.guid(episode_guid(channel.feed_id, section.id), permalink=False)
+    entry.enclosure(f"{_url(channel.base, audio_rel)}?v={section.sha256[:12]}", str(size), "audio/mpeg")
+    entry.description(episode_notes(section, language))
+    published = None
+    if channel.start is not None:
+        published = channel.start + dt.timedelta(minutes=section.pub_order)
+        entry.pubDate(published)
+    if section.duration_ms > 0:
+        entry.podcast.itunes_duration(format_duration(section.duration_ms))
+    speakers = _speakers(section)
+    if speakers:
+        entry.podcast.itunes_author(_join_names(speakers, language))
+    entry.podcast.itunes_episode(index)
+    entry.podcast.itunes_episode_type("full")
+    entry.podcast.itunes_title(episode_title)
 
+    ext = cast(PodcastIndexEntryExtension, entry.podcastindex)
+    for name in speakers:
+        ext.person(name, channel.podcast.role(name))
+    chapters_url = channel.file_url(section.chapters, f"section {index} chapters")
+    if chapters_url is not None:
+        ext.chapters(chapters_url, CHAPTERS_TYPE)
+    for key, path, mime in (("vtt", section.vtt, VTT_TYPE), ("srt", section.srt, SRT_TYPE)):
+        url = channel.file_url(path, f"section {index} {key}")
+        if url is not None:
+            ext.transcript(url, mime, language=language, rel="captions")
+    return published
+
+
+def _rss(fg: FeedGenerator, newest: dt.datetime | None) -> bytes:
+    """The feed's bytes, dated by its newest item (no date at all without one)."""
     if newest is not None:
         fg.lastBuildDate(newest)
         fg.pubDate(newest)

@@ -1,5 +1,6 @@
-"""Audio files, knowing nothing of transcripts: ffmpeg (decode, encode, measure),
-in-process loudness, and the MP3 and AAC joins.
+"""Audio files, knowing nothing of transcripts: ffmpeg (run by ``ffmpeg``; decode,
+encode, measure in ``codec``), in-process loudness and levelling, and the MP3 and AAC
+joins.
 
 A layer below the rest of the pipeline: modules here import only the standard
 library, third-party packages, each other, :mod:`audio_pipeline.errors` (the base

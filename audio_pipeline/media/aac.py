@@ -1,7 +1,8 @@
-"""AAC without a codec: read ADTS streams, join them into an MP4 audiobook (M4B).
+"""AAC without a codec: ADTS streams (:mod:`audio_pipeline.media.adts`) joined into an
+MP4 audiobook (M4B).
 
 :func:`concat_adts` copies the AAC frames of ADTS pieces (from
-:func:`audio_pipeline.media.ffmpeg.encode_pair`) into one MP4 written here, box by box:
+:func:`audio_pipeline.media.codec.encode_pair`) into one MP4 written here, box by box:
 moov first (streamable), an edit list that skips the first piece's encoder delay,
 iTunes tags, and chapters twice over, as players look for them: a QuickTime chapter
 track (Apple's players) and a Nero ``chpl`` list (most others, and mutagen).
@@ -15,149 +16,22 @@ and Apple's QuickTime File Format describe them.
 
 from __future__ import annotations
 
-import functools
-import os
+import itertools
 import struct
-from array import array
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
-from ..fsutil import atomic_path, file_version
-from .types import ChapterLike, ConcatResult, EncodeError, StrPath
+from ..fsutil import atomic_path
+from .adts import AAC_FRAME, AAC_PRIMING, Adts, scan
+from .types import ChapterLike, EncodeError, StrPath
 
-#: Samples of encoder delay ("priming") at the start of every stream from ffmpeg's AAC encoder.
-AAC_PRIMING = 1024
-AAC_FRAME = 1024
-_ADTS_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
 _MOVIE_TIMESCALE = 1000  # movie and chapter times in milliseconds
 _CHPL_MAX = 255  # the Nero list counts chapters (and title bytes) in one byte
 #: iTunes tag atoms for the metadata keys the renderer uses.
 _ILST_KEYS = {"title": b"\xa9nam", "album": b"\xa9alb", "artist": b"\xa9ART", "date": b"\xa9day", "genre": b"\xa9gen"}
-
-
-# --------------------------------------------------------------------------- ADTS
-
-
-@dataclass(frozen=True)
-class Adts:
-    """One ADTS stream: the size of each raw AAC frame, and the stream's format."""
-
-    sizes: npt.NDArray[np.uint16]  # bytes of each raw frame, without its header
-    header: int  # bytes of every frame's header (7, or 9 with a CRC)
-    rate_index: int
-    object_type: int  # MPEG-4 audio object type (2 = AAC-LC)
-    channels: int
-
-    @property
-    def rate(self) -> int:
-        return _ADTS_RATES[self.rate_index]
-
-    @property
-    def length(self) -> int:
-        """Bytes in the file."""
-        return int(self.sizes.sum()) + self.header * len(self.sizes)
-
-    def frame_starts(self) -> npt.NDArray[np.int64]:
-        """Byte offset of each frame's header."""
-        steps = self.sizes.astype(np.int64) + self.header
-        return np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(steps)[:-1]])
-
-
-def scan(path: StrPath) -> Adts:
-    """Read an ADTS file's frame headers. Remembered per file version (path, size,
-    modification time, inode: files here are replaced by rename, never rewritten in
-    place), so a join can reuse a scan made ahead of it."""
-    return _scan(*file_version(path))
-
-
-@functools.lru_cache(maxsize=512)
-def _scan(path: str, size: int, mtime_ns: int, inode: int) -> Adts:
-    src = Path(path)
-    return _parse(src, src.read_bytes())
-
-
-def _parse(path: Path, data: bytes) -> Adts:
-    end = len(data)
-    if end < 7 or data[0] != 0xFF or data[1] & 0xF6 != 0xF0:
-        raise EncodeError("not an ADTS stream", path=str(path))
-    # The header's fixed part (format, rate, channels) is the same in every frame.
-    f1, f2, f3 = data[1], data[2], data[3] >> 4
-    header = 7 if f1 & 1 else 9  # protection_absent, else a CRC follows
-    sizes = array("H")
-    add_size = sizes.append
-    pos = 0
-    try:
-        while pos < end:  # ~1 us per frame: this loop is most of a join's time
-            b3 = data[pos + 3]
-            if data[pos] != 0xFF or data[pos + 1] != f1 or data[pos + 2] != f2 or b3 >> 4 != f3:
-                raise EncodeError(f"not an ADTS frame of the same stream at byte {pos}", path=str(path))
-            size = ((b3 & 3) << 11) | (data[pos + 4] << 3) | (data[pos + 5] >> 5)
-            if size <= header or data[pos + 6] & 3:
-                raise EncodeError(f"bad ADTS frame length, or several frames in one, at byte {pos}", path=str(path))
-            add_size(size - header)
-            pos += size
-    except IndexError:
-        pos = end + 1  # a header cut short
-    if pos != end:
-        raise EncodeError("the last ADTS frame is cut short", path=str(path))
-    rate_index = (f2 >> 2) & 0xF
-    if rate_index >= len(_ADTS_RATES):
-        raise EncodeError(f"bad ADTS sample rate index {rate_index}", path=str(path))
-    channels = ((f2 & 1) << 2) | (f3 >> 2)
-    table = np.frombuffer(sizes, dtype=np.uint16)
-    table.flags.writeable = False  # shared by every join that reuses the scan
-    return Adts(table, header, rate_index, (f2 >> 6) + 1, channels)
-
-
-def _header(path: Path) -> bytes:
-    with path.open("rb") as handle:
-        head = handle.read(7)
-    if len(head) < 7 or head[0] != 0xFF or head[1] & 0xF6 != 0xF0 or (head[2] >> 2) & 0xF >= len(_ADTS_RATES):
-        raise EncodeError("not an ADTS stream", path=str(path))
-    return head
-
-
-def adts_frames(path: StrPath) -> tuple[int, int]:
-    """(frames of 1024 samples, sample rate) of a raw AAC (ADTS) file, from its frame headers."""
-    stream = scan(path)
-    return len(stream.sizes), stream.rate
-
-
-def adts_layout(
-    inputs: Sequence[StrPath], frames: Sequence[int | None] | None = None, *, end_padding: int = 0
-) -> ConcatResult:
-    """Where each input's audio starts when :func:`concat_adts` joins them, as a decoder plays it.
-
-    Every piece keeps its encoder delay (AAC_PRIMING samples of near-silence) inside
-    the join, ahead of its own audio; the joined file's edit list drops the first
-    piece's only. So piece i starts at the total length of the pieces before it.
-    ``frames[i]``, when known (from :func:`adts_frames` when the piece was written),
-    saves walking that piece's frame headers again. ``end_padding``: samples at the
-    end of the last piece the edit list leaves out (as :func:`concat_adts`).
-    """
-    if not inputs:
-        raise ValueError("nothing to join")
-    known = list(frames) if frames is not None else [None] * len(inputs)
-    if len(known) != len(inputs):
-        raise ValueError("one frame count (or None) per input")
-    starts: list[float] = []
-    pos = 0
-    first_rate = 0
-    for path, count in zip(inputs, known, strict=True):
-        if count is None:
-            count, rate = adts_frames(path)
-        else:
-            rate = _ADTS_RATES[(_header(Path(path))[2] >> 2) & 0xF]
-        if first_rate and rate != first_rate:
-            raise EncodeError(f"sample rate {rate} differs from the first input's {first_rate}", path=os.fspath(path))
-        first_rate = first_rate or rate
-        starts.append(pos * 1000 / first_rate)
-        pos += count * AAC_FRAME
-    return ConcatResult(starts_ms=tuple(starts), duration_ms=(pos - AAC_PRIMING - end_padding) * 1000 / first_rate)
 
 
 # --------------------------------------------------------------------------- MP4 boxes
@@ -361,14 +235,14 @@ def concat_adts(
     end_padding: int = 0,
     cover: bytes | None = None,
 ) -> Path:
-    """Join ADTS pieces from :func:`audio_pipeline.media.ffmpeg.encode_pair` (same format)
+    """Join ADTS pieces from :func:`audio_pipeline.media.codec.encode_pair` (same format)
     into one M4A/M4B without re-encoding; returns the path.
 
     moov comes first (players can start before the whole file is there); the edit
     list skips the first piece's encoder delay; ``metadata`` keys are title, album,
-    artist, date, genre; ``chapters`` (place them with :func:`adts_layout`) become a
+    artist, date, genre; ``chapters`` (place them with :func:`audio_pipeline.media.adts.adts_layout`) become a
     QuickTime chapter track and a Nero chapter list (its first 255). ``frames``: the
-    frame counts the chapters were placed by (:func:`adts_layout`); a piece that holds
+    frame counts the chapters were placed by (:func:`~audio_pipeline.media.adts.adts_layout`); a piece that holds
     another number is refused rather than joined under misplaced chapters. ``end_padding``:
     samples of encoder padding at the end of the last piece, left out of the edit list
     (so the file plays as long as the audio it was made from). ``cover``: a JPEG or PNG
@@ -377,6 +251,46 @@ def concat_adts(
     mismatched piece.
     """
     paths = [Path(p) for p in inputs]
+    _check_inputs(paths, chapters)
+    streams = _same_format(paths, frames)
+    sizes = np.concatenate([s.sizes for s in streams]).astype(np.int64)
+    head = streams[0]
+    rate = head.rate
+    if not 0 <= end_padding < len(streams[-1].sizes) * AAC_FRAME - AAC_PRIMING:
+        raise ValueError(f"end padding of {end_padding} samples is more than the last piece holds")
+    play_ms = round((len(sizes) * AAC_FRAME - AAC_PRIMING - end_padding) * 1000 / rate)
+    per_chunk = [len(s.sizes) for s in streams]
+    chunk_bytes = [int(s.sizes.sum()) for s in streams]
+    bitrates = _bitrates(sizes, rate)
+    texts = [_text_sample(c.title) for c in chapters]
+    durations = _chapter_durations(chapters, play_ms)
+
+    def moov(data_start: int) -> bytes:
+        offsets = list(itertools.accumulate(chunk_bytes[:-1], initial=data_start))  # one chunk per piece
+        traks = _audio_trak(head, sizes, per_chunk, offsets, rate, play_ms, 2 if chapters else None, bitrates)
+        if chapters:  # the chapter titles follow the audio
+            traks += _text_trak(2, durations, [len(t) for t in texts], data_start + sum(chunk_bytes), play_ms)
+        return _box(b"moov", _mvhd(play_ms, 3 if chapters else 2), traks, _udta(dict(metadata or {}), chapters, cover))
+
+    brand = b"M4A " if Path(out_path).suffix.lower() == ".m4a" else b"M4B "  # M4B: an audiobook
+    ftyp = _box(b"ftyp", brand, struct.pack(">I", 0x200), brand, b"M4A ", b"mp42", b"isom")
+    mdat_head = _mdat_head(sum(chunk_bytes) + sum(len(t) for t in texts))
+    size = len(moov(0))  # offsets are fixed-width: the box's size does not depend on them
+    box = moov(len(ftyp) + size + len(mdat_head))
+    if len(box) != size:  # pragma: no cover - stco turned co64 at the 4 GiB mark
+        box = moov(len(ftyp) + len(box) + len(mdat_head))
+    out = Path(out_path)
+    with atomic_path(out) as tmp, tmp.open("wb") as fh:
+        fh.write(ftyp + box + mdat_head)
+        for path, stream in zip(paths, streams, strict=True):
+            fh.write(_raw_frames(path, stream))
+        for text in texts:
+            fh.write(text)
+    return out
+
+
+def _check_inputs(paths: Sequence[Path], chapters: Sequence[ChapterLike]) -> None:
+    """Refuse nothing to join, a piece that is not there, and chapters out of order."""
     if not paths:
         raise ValueError("nothing to join")
     for p in paths:
@@ -388,7 +302,10 @@ def concat_adts(
             raise ValueError(f"chapters overlap or run backwards at {chapter!r}")
         previous_end = chapter.end_ms
 
-    # Every frame's size, from the headers (one chunk per piece).
+
+def _same_format(paths: Sequence[Path], frames: Sequence[int | None] | None) -> list[Adts]:
+    """Every piece's frame sizes, from its headers, checked against the frame count
+    recorded for it (``frames``) and against the first piece's format."""
     streams: list[Adts] = []
     expected = list(frames) if frames is not None else [None] * len(paths)
     if len(expected) != len(paths):
@@ -405,54 +322,31 @@ def concat_adts(
                 f"sample rate {stream.rate} or channels differ from the first input's {first.rate}", path=str(path)
             )
         streams.append(stream)
-    sizes = np.concatenate([s.sizes for s in streams]).astype(np.int64)
-    head = streams[0]
-    rate = head.rate
-    if not 0 <= end_padding < len(streams[-1].sizes) * AAC_FRAME - AAC_PRIMING:
-        raise ValueError(f"end padding of {end_padding} samples is more than the last piece holds")
-    play_ms = round((len(sizes) * AAC_FRAME - AAC_PRIMING - end_padding) * 1000 / rate)
-    per_chunk = [len(s.sizes) for s in streams]
-    chunk_bytes = [int(s.sizes.sum()) for s in streams]
-    audio_bytes = sum(chunk_bytes)
-    bitrates = _bitrates(sizes, rate)
+    return streams
 
-    texts = [_text_sample(c.title) for c in chapters]
+
+def _chapter_durations(chapters: Sequence[ChapterLike], play_ms: int) -> list[int]:
+    """Each chapter's text sample's duration (ms): to the next chapter, the last to the
+    end; the first also covers the time before it (the text track spans the whole timeline)."""
     durations = [max(0, (chapters[i + 1].start_ms if i + 1 < len(chapters) else play_ms) - c.start_ms)
                  for i, c in enumerate(chapters)]  # fmt: skip
-    if chapters and chapters[0].start_ms:  # the text track covers the whole timeline
+    if chapters and chapters[0].start_ms:
         durations[0] += chapters[0].start_ms
+    return durations
 
-    brand = b"M4A " if Path(out_path).suffix.lower() == ".m4a" else b"M4B "  # M4B: an audiobook
-    ftyp = _box(b"ftyp", brand, struct.pack(">I", 0x200), brand, b"M4A ", b"mp42", b"isom")
 
-    def moov(data_start: int) -> bytes:
-        offsets, pos = [], data_start
-        for length in chunk_bytes:
-            offsets.append(pos)
-            pos += length
-        traks = _audio_trak(head, sizes, per_chunk, offsets, rate, play_ms, 2 if chapters else None, bitrates)
-        if chapters:
-            traks += _text_trak(2, durations, [len(t) for t in texts], pos, play_ms)
-        return _box(b"moov", _mvhd(play_ms, 3 if chapters else 2), traks, _udta(dict(metadata or {}), chapters, cover))
+def _mdat_head(payload: int) -> bytes:
+    """The mdat box's header for ``payload`` bytes (a 64-bit size from 4 GiB on)."""
+    if payload + 8 >= 1 << 32:
+        return struct.pack(">I4sQ", 1, b"mdat", payload + 16)
+    return struct.pack(">I4s", payload + 8, b"mdat")
 
-    payload = audio_bytes + sum(len(t) for t in texts)
-    large = payload + 8 >= 1 << 32
-    mdat_head = struct.pack(">I4sQ", 1, b"mdat", payload + 16) if large else struct.pack(">I4s", payload + 8, b"mdat")
-    size = len(moov(0))  # offsets are fixed-width: the box's size does not depend on them
-    box = moov(len(ftyp) + size + len(mdat_head))
-    if len(box) != size:  # pragma: no cover - stco turned co64 at the 4 GiB mark
-        box = moov(len(ftyp) + len(box) + len(mdat_head))
 
-    out = Path(out_path)
-    with atomic_path(out) as tmp, tmp.open("wb") as fh:
-        fh.write(ftyp + box + mdat_head)
-        for path, stream in zip(paths, streams, strict=True):
-            data = np.fromfile(path, dtype=np.uint8)
-            if len(data) != stream.length:
-                raise EncodeError("file changed while being joined", path=str(path))
-            keep = np.ones(len(data), dtype=bool)  # everything but the ADTS headers
-            keep[(stream.frame_starts()[:, None] + np.arange(stream.header, dtype=np.int64)).ravel()] = False
-            fh.write(data[keep].tobytes())
-        for text in texts:
-            fh.write(text)
-    return out
+def _raw_frames(path: Path, stream: Adts) -> bytes:
+    """The piece's raw AAC frames: everything but the ADTS headers."""
+    data = np.fromfile(path, dtype=np.uint8)
+    if len(data) != stream.length:
+        raise EncodeError("file changed while being joined", path=str(path))
+    keep = np.ones(len(data), dtype=bool)
+    keep[(stream.frame_starts()[:, None] + np.arange(stream.header, dtype=np.int64)).ravel()] = False
+    return data[keep].tobytes()

@@ -1,4 +1,4 @@
-"""Loudness, true peak and a true-peak limiter in-process, with numpy: no ffmpeg passes.
+"""Loudness and true peak in-process, with numpy: no ffmpeg passes.
 
 * :func:`block_energies` / :func:`integrated_lufs`: ITU-R BS.1770-4 (EBU R128)
   integrated loudness. K-weighting is the standard two-stage filter (high shelf +
@@ -9,10 +9,10 @@
 * :func:`true_peak`: 8x oversampled peak (windowed-sinc interpolation), evaluated
   only between samples within 6 dB of the sample peak, where an inter-sample peak
   can be the largest.
-* :func:`level`: gain to a target loudness plus, when the peaks would pass a
-  ceiling, a look-ahead limiter whose gain envelope is built from those
-  oversampled peaks (linear-in-dB attack and release ramps), so the processed
-  signal's true peak is at or under the ceiling by construction.
+
+:mod:`audio_pipeline.media.leveling` brings a signal to a loudness under a true-peak
+ceiling with these (its limiter builds on :func:`k_cells`, :func:`candidate_spans`
+and :func:`interval_peaks`).
 
 Agrees with ffmpeg's ``ebur128=peak=true`` within 0.05 LU and 0.05 dB on the
 seed's sections (the tests allow 0.2). Signals are mono int16 arrays at any sample rate;
@@ -21,28 +21,29 @@ everything is deterministic for one numpy build.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import functools
 import math
-import os
-import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from . import parallel
+
 __all__ = [
     "FULL_SCALE",
-    "Leveled",
+    "SILENCE_LUFS",
     "block_energies",
+    "candidate_spans",
     "integrated_lufs",
+    "interval_peaks",
+    "k_cells",
     "loudness_lufs",
+    "subblock",
     "true_peak",
     "true_peak_of",
     "true_peak_dbtp",
-    "level",
 ]
 
 Int16 = npt.NDArray[np.int16]
@@ -97,7 +98,8 @@ def _k_response(rate: int) -> tuple[int, int, npt.NDArray[np.complex128]]:
     return length, size, np.fft.rfft(ir / FULL_SCALE, size)
 
 
-def _subblock(rate: int) -> int:
+def subblock(rate: int) -> int:
+    """Samples in a 100 ms sub-block (the gating blocks are four of them)."""
     return max(1, round(rate / 10))
 
 
@@ -107,14 +109,15 @@ def block_energies(x: Int16, rate: int) -> F64:
     Only whole sub-blocks count (as ebur128 drops a last partial block). The
     convolution runs in FFT blocks, so memory stays small beside the signal.
     """
-    return np.asarray(_k_cells(x, rate, _subblock(rate)), dtype=np.float64)
+    return np.asarray(k_cells(x, rate, subblock(rate)), dtype=np.float64)
 
 
-def _k_cells(x: Int16, rate: int, cell: int) -> npt.NDArray[np.floating[Any]]:
+def k_cells(x: Int16, rate: int, cell: int) -> npt.NDArray[np.floating[Any]]:
     """:func:`block_energies` on a finer grid: per ``cell`` samples (a divisor of the
-    sub-block); float32 then, to keep it small (it is ~1/cell of the signal's count)."""
+    sub-block); float32 then, to keep it small (it is ~1/cell of the signal's count).
+    The convolution runs on two threads, each writing its own half."""
     length, fft, spectrum = _k_response(rate)
-    size = _subblock(rate)
+    size = subblock(rate)
     whole = len(x) // size * size
     out: npt.NDArray[np.floating[Any]] = np.zeros(whole // cell, dtype=np.float64 if cell == size else np.float32)
     if whole == 0:
@@ -137,13 +140,13 @@ def _k_cells(x: Int16, rate: int, cell: int) -> npt.NDArray[np.floating[Any]]:
 
     starts = range(0, whole, hop)
     half = starts[len(starts) // 2] if len(starts) > 1 else whole
-    _in_parallel(blocks, [(0, half), (half, whole)])
+    parallel.in_parallel(blocks, [(0, half), (half, whole)])
     return out
 
 
 def integrated_lufs(energies: F64, rate: int) -> float:
     """Gated integrated loudness from :func:`block_energies`; -70.0 for silence or < 400 ms."""
-    size = _subblock(rate)
+    size = subblock(rate)
     if len(energies) < 4:
         return SILENCE_LUFS
     z = (energies[:-3] + energies[1:-2] + energies[2:-1] + energies[3:]) / (4 * size)
@@ -162,10 +165,8 @@ def loudness_lufs(x: Int16, rate: int) -> float:
 # --------------------------------------------------------------------------- true peak
 
 _HALF = 16  # taps each side of the interpolation point (the full interpolator)
-#: Oversampling for measurements (ffmpeg's ebur128 reads 22-24 kHz input at ~8x), and
-#: for the limiter's own peak map (cheaper; its result is measured at 8x afterwards).
+#: Oversampling for measurements (ffmpeg's ebur128 reads 22-24 kHz input at ~8x).
 MEASURE_OVERSAMPLING = 8
-LIMITER_OVERSAMPLING = 4
 
 
 @functools.lru_cache(maxsize=8)
@@ -206,7 +207,7 @@ def _interpolate(x: Int16, starts: I64, w: npt.NDArray[np.float32]) -> F64:
 _SCREEN_DB = 1.5
 
 
-def _interval_peaks(x: Int16, starts: I64, factor: int, floor: float = 0.0) -> F64:
+def interval_peaks(x: Int16, starts: I64, factor: int, floor: float = 0.0) -> F64:
     """Largest |interpolated value| strictly between samples n and n+1, for each n in
     ``starts`` (sorted, from -1, zeros outside the signal). Spans whose screened peak
     is more than _SCREEN_DB under ``floor`` keep the screened value."""
@@ -233,7 +234,7 @@ def _hot(x: Int16, threshold: float) -> npt.NDArray[np.bool_]:
     return high
 
 
-def _candidates(x: Int16, threshold: float, lo: int = -1, hi: int | None = None) -> I64:
+def candidate_spans(x: Int16, threshold: float, lo: int = -1, hi: int | None = None) -> I64:
     """Spans n..n+1 for n in lo..hi-1 (default: -1 .. len-1, zeros outside ``x``)
     that have an end reaching ``threshold``. Works in chunks: no signal-sized temporaries."""
     n = len(x)
@@ -265,7 +266,7 @@ def true_peak(x: Int16, factor: int = MEASURE_OVERSAMPLING) -> float:
         return 0.0
     best = sample_peak
     for lo in range(-1, len(x), 1 << 20):  # a chunk of spans at a time: small candidate arrays
-        between = _interval_peaks(x, _candidates(x, sample_peak / 2, lo, min(lo + (1 << 20), len(x))), factor, best)
+        between = interval_peaks(x, candidate_spans(x, sample_peak / 2, lo, min(lo + (1 << 20), len(x))), factor, best)
         best = max(best, float(between.max()) if between.size else 0.0)
     return best
 
@@ -287,8 +288,8 @@ def true_peak_of(chunks: Iterable[bytes], floor: float = 0.0, factor: int = MEAS
         level = max(floor, sample_peak)
         if hi <= lo or level <= 0:
             return 0.0
-        starts = _candidates(buf, level / 2, lo - base, hi - base)
-        between = _interval_peaks(buf, starts, factor, level)
+        starts = candidate_spans(buf, level / 2, lo - base, hi - base)
+        between = interval_peaks(buf, starts, factor, level)
         return float(between.max()) if between.size else 0.0
 
     for chunk in chunks:
@@ -312,259 +313,3 @@ def true_peak_of(chunks: Iterable[bytes], floor: float = 0.0, factor: int = MEAS
 def true_peak_dbtp(x: Int16) -> float:
     peak = true_peak(x)
     return 20 * math.log10(peak / FULL_SCALE) if peak > 0 else -math.inf
-
-
-def _db(value: float) -> float:
-    return 20 * math.log10(value / FULL_SCALE) if value > 0 else -math.inf
-
-
-# --------------------------------------------------------------------------- limiter
-
-#: Limiter ramps, straight lines in dB: attack (look-ahead) and release rates.
-ATTACK_DB_PER_MS = 2.0
-RELEASE_DB_PER_MS = 0.12
-
-
-class _Envelope:
-    """Gain reduction (dB, >= 0) around sparse points, evaluated a chunk at a time.
-
-    At sample n it is the largest over points k of ``need[k]`` less a ramp,
-    ``attack * (k - n)`` before k and ``release * (n - k)`` after it: at least
-    ``need`` at every point, reached and left along straight lines in dB.
-    """
-
-    def __init__(self, points: I64, need_db: F64, attack: float, release: float) -> None:
-        self.points = points
-        self.need = need_db
-        self.attack = attack  # dB per index
-        self.release = release
-        top = float(need_db.max()) if need_db.size else 0.0
-        self.before = math.ceil(top / attack) + 1
-        self.after = math.ceil(top / release) + 1
-
-    def coarse(self, factor: int) -> _Envelope:
-        """The same envelope on a grid ``factor`` times coarser (largest need per cell)."""
-        cells = self.points // factor
-        if not cells.size:
-            return _Envelope(cells, self.need, self.attack * factor, self.release * factor)
-        first = np.flatnonzero(np.concatenate([[True], cells[1:] != cells[:-1]]))
-        need = np.maximum.reduceat(self.need, first)
-        return _Envelope(cells[first], need, self.attack * factor, self.release * factor)
-
-    def gain(self, start: int, stop: int) -> F64:
-        """Linear gain (<= 1) for indices start..stop-1."""
-        out = np.ones(stop - start)
-        lo, hi = start - self.after, stop + self.before
-        a, b = np.searchsorted(self.points, [lo, hi])
-        if a == b:
-            return out
-        span = hi - lo
-        peak = np.full(span, -np.inf)
-        np.maximum.at(peak, self.points[a:b] - lo, self.need[a:b])
-        j = np.arange(span, dtype=np.float64)
-        reduction = np.maximum.accumulate(peak + self.release * j) - self.release * j
-        np.maximum(
-            reduction, np.maximum.accumulate((peak - self.attack * j)[::-1])[::-1] + self.attack * j, out=reduction
-        )
-        cut = reduction[self.after : self.after + stop - start]
-        on = cut > 0
-        out[on] = 10 ** (cut[on] / -20)
-        return out
-
-
-_T = TypeVar("_T")
-_POOL_LOCK = threading.Lock()
-_POOL: cf.ThreadPoolExecutor | None = None
-
-
-def _pool() -> cf.ThreadPoolExecutor:
-    global _POOL
-    with _POOL_LOCK:  # two sections may level at once: make one pool, not two
-        if _POOL is None:
-            _POOL = cf.ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1), thread_name_prefix="loudness")
-        return _POOL
-
-
-def _in_parallel(work: Callable[[int, int], _T], ranges: Sequence[tuple[int, int]]) -> list[_T]:
-    """``work(a, b)`` for every range, on up to two threads, results in order: the heavy
-    parts (FFTs, gathers, ufuncs over large arrays) run in numpy without the GIL, so a
-    section levelled alone (an edit) uses both cores. Each range writes only its own slice."""
-    if len(ranges) < 2:
-        return [work(a, b) for a, b in ranges]
-    return [done.result() for done in [_pool().submit(work, a, b) for a, b in ranges]]
-
-
-def _chunks(n: int, size: int) -> Iterator[tuple[int, int]]:
-    for start in range(0, n, size):
-        yield start, min(n, start + size)
-
-
-@dataclass(frozen=True)
-class Leveled:
-    """:func:`level`'s result: processed PCM and what it measures in-process."""
-
-    pcm: Int16
-    gain_db: float
-    ceiling_dbtp: float | None  # None: no limiting was needed
-    input_lufs: float
-    lufs: float  # of ``pcm``: measured, or when limited estimated (within ~0.02 LU)
-    true_peak_dbtp: float  # of ``pcm``, measured (8x)
-
-
-_CHUNK = 1 << 17
-
-
-def _apply(x: Int16, gain: float, envelope: _Envelope | None) -> Int16:
-    y = np.empty(len(x), dtype=np.int16)
-
-    def chunk(start: int, stop: int) -> None:
-        g = gain if envelope is None else gain * envelope.gain(start, stop)
-        y[start:stop] = np.clip(np.round(x[start:stop] * g), -32768, 32767)
-
-    _in_parallel(chunk, list(_chunks(len(x), _CHUNK)))
-    return y
-
-
-class _PeakMap:
-    """Each sample's neighbourhood true peak (itself and the spans either side, 4x),
-    for samples whose value could reach a threshold; computed lazily, widened on demand."""
-
-    def __init__(self, x: Int16) -> None:
-        self.x = x
-        self.covered = math.inf
-        self.points = np.zeros(0, dtype=np.int64)
-        self.peaks = np.zeros(0)
-
-    def over(self, threshold: float) -> tuple[I64, F64]:
-        """(samples, their neighbourhood peak) for every sample whose peak reaches ``threshold``."""
-        if threshold < self.covered:
-            self.covered = threshold / 10 ** (2 / 20)  # 2 dB more, so a few gain steps reuse it
-            found = _in_parallel(self._over, list(_chunks(len(self.x), 1 << 19)))
-            self.points = np.concatenate([f[0] for f in found]) if found else np.zeros(0, dtype=np.int64)
-            self.peaks = np.concatenate([f[1] for f in found]) if found else np.zeros(0)
-        keep = self.peaks >= threshold
-        return self.points[keep], self.peaks[keep]
-
-    def _over(self, a: int, b: int) -> tuple[I64, F64]:
-        """Samples a..b-1 whose neighbourhood peak reaches ``self.covered`` (a chunk at a
-        time keeps the candidate arrays small)."""
-        x = self.x
-        starts = _candidates(x, self.covered / 2, a - 1, b)  # the spans touching a..b-1
-        between = _interval_peaks(x, starts, LIMITER_OVERSAMPLING, self.covered)
-        ends = np.sort(np.concatenate([starts, starts + 1]), kind="stable")
-        first = np.concatenate([[True], ends[1:] != ends[:-1]])
-        points = ends[first & (ends >= a) & (ends < b)]
-        peaks = np.abs(x[points].astype(np.float64))
-        for shift in (0, 1):  # a span's peak binds both of its ends
-            ends = starts + shift
-            ok = (ends >= a) & (ends < b)
-            np.maximum.at(peaks, np.searchsorted(points, ends[ok]), between[ok])
-        kept = peaks >= self.covered  # only these can ever need limiting at the gains covered
-        return points[kept], peaks[kept]
-
-
-def _cell(size: int) -> int:
-    """A small divisor of the sub-block length: the loudness estimate's grid."""
-    return next(d for d in (5, 4, 3, 2, 1) if size % d == 0)
-
-
-def level(
-    x: Int16,
-    rate: int,
-    *,
-    target_lufs: float = -16.0,
-    ceiling_dbtp: float = -1.0,
-    max_gain_db: float = 30.0,
-    tolerance_lu: float = 0.1,
-    max_rounds: int = 4,
-) -> Leveled:
-    """Bring ``x`` to ``target_lufs`` with its true peak at or under ``ceiling_dbtp``.
-
-    Gain first (at most ``max_gain_db``); if the gained true peak would pass the
-    ceiling, a look-ahead limiter takes the peaks down, which also takes some
-    loudness away, so the gain is raised again (secant steps on an estimate: the
-    K-weighted energy on a 5-sample grid times the squared gain: no new filtering,
-    within ~0.02 LU of a measurement on speech; up to 12 dB more) until within
-    ``tolerance_lu`` of the target. The result's true peak is then measured (8x)
-    and the limiter tightened if interpolation let a peak through. Silence (or
-    under 400 ms of audio) is returned unchanged.
-    """
-    size = _subblock(rate)
-    cell = _cell(size)
-    cells = _k_cells(x, rate, cell)  # K-weighted energy on a fine grid, for the estimate below
-    per_block = size // cell
-    energies = cells.reshape(-1, per_block).sum(axis=1, dtype=np.float64)
-    before = integrated_lufs(energies, rate)
-    if before <= SILENCE_LUFS + 1:
-        return Leveled(x.copy(), 0.0, None, before, before, true_peak_dbtp(x))
-    gain_db = max(-max_gain_db, min(max_gain_db, target_lufs - before))
-    ceiling = 10 ** (ceiling_dbtp / 20) * FULL_SCALE
-    sample_peak = float(max(int(x.max()), -int(x.min())))
-    gain = 10 ** (gain_db / 20)
-    if sample_peak * gain <= ceiling and true_peak(x) * gain <= ceiling:
-        y = _apply(x, gain, None)
-        return Leveled(y, gain_db, None, before, before + gain_db, true_peak_dbtp(y))
-
-    peaks = _PeakMap(x)
-    top_gain_db = gain_db + 12.0  # room to make up what the limiter takes
-
-    def envelope_for(g_db: float, limit: float) -> _Envelope:
-        points, values = peaks.over(limit / 10 ** (g_db / 20))
-        need = 20 * np.log10(values * 10 ** (g_db / 20) / limit)
-        attack, release = ATTACK_DB_PER_MS * 1000 / rate, RELEASE_DB_PER_MS * 1000 / rate
-        return _Envelope(points, need, attack, release)
-
-    def estimate(g_db: float, envelope: _Envelope) -> float:
-        # The gain moves over milliseconds, so it nearly commutes with K-weighting:
-        # the limited signal's K-weighted energy is the cells' energy times gain^2.
-        coarse = envelope.coarse(cell)
-        kept = np.empty_like(energies)
-        for start, stop in _chunks(len(cells), per_block * 256):
-            g = coarse.gain(start, stop)
-            kept[start // per_block : stop // per_block] = (cells[start:stop] * g * g).reshape(-1, per_block).sum(1)
-        return integrated_lufs(kept, rate) + g_db
-
-    def solve(goal: float, limit: float, g_db: float) -> tuple[float, _Envelope, float]:
-        """Gain (dB) whose limited result is estimated at ``goal``, its envelope and estimate."""
-        tried: list[tuple[float, float]] = []
-        while True:
-            g_db = min(g_db, top_gain_db)
-            envelope = envelope_for(g_db, limit)
-            got = estimate(g_db, envelope)
-            error = goal - got
-            if abs(error) <= tolerance_lu / 4 or len(tried) >= 8 or (error > 0 and g_db >= top_gain_db):
-                return g_db, envelope, got
-            tried.append((g_db, got))
-            slope = 1.0
-            if len(tried) >= 2:
-                (g0, l0), (g1, l1) = tried[-2], tried[-1]
-                if g1 != g0:
-                    # Limiting flattens the curve; keep the step sane.
-                    slope = min(1.0, max(0.1, (l1 - l0) / (g1 - g0)))
-            g_db += error / slope
-
-    limit_db = ceiling_dbtp - 0.05  # the limiter's peak map is 4x; the check is 8x
-    best: Leveled | None = None
-    for _ in range(max_rounds):
-        g_db, envelope, estimated = solve(target_lufs, 10 ** (limit_db / 20) * FULL_SCALE, gain_db)
-        y = _apply(x, 10 ** (g_db / 20), envelope)
-        result = Leveled(y, round(g_db, 4), ceiling_dbtp, before, estimated, _db(true_peak(y)))
-        if best is None or _better(result, best, target_lufs, ceiling_dbtp):
-            best = result
-        if result.true_peak_dbtp <= ceiling_dbtp:
-            break
-        # The gain moved within the interpolation filter's reach: limit a bit lower.
-        limit_db -= result.true_peak_dbtp - ceiling_dbtp + 0.05
-        gain_db = g_db
-    assert best is not None
-    return best
-
-
-def _better(a: Leveled, b: Leveled, target: float, ceiling: float) -> bool:
-    """Within the ceiling beats over it; then nearer the target; over it, the lower peak."""
-    a_ok, b_ok = a.true_peak_dbtp <= ceiling, b.true_peak_dbtp <= ceiling
-    if a_ok != b_ok:
-        return a_ok
-    if a_ok:
-        return abs(a.lufs - target) < abs(b.lufs - target)
-    return a.true_peak_dbtp < b.true_peak_dbtp

@@ -1,6 +1,6 @@
 """MP3 frames without a codec: read a file's Xing/Info + LAME header, join files.
 
-:func:`concat_copy` joins MP3s from :func:`audio_pipeline.media.ffmpeg.encode_pair` by copying
+:func:`concat_copy` joins MP3s from :func:`audio_pipeline.media.codec.encode_pair` by copying
 their audio frames after one fresh Info frame, written as ffmpeg's MP3 muxer writes
 it: frame and byte counts, the 100-point seek table, encoder delay and padding,
 music length and CRC (the tests compare the bytes with ffmpeg's own join). Copying
@@ -134,7 +134,7 @@ def _info_frame(path: Path) -> _InfoFrame:
 def mp3_frame_info(path: StrPath) -> Mp3FrameInfo:
     """Read frame count, encoder delay and padding from an MP3's Xing/LAME header.
 
-    Works on the files :func:`audio_pipeline.media.ffmpeg.encode_pair` writes (and any
+    Works on the files :func:`audio_pipeline.media.codec.encode_pair` writes (and any
     LAME-style CBR/VBR file with an Info/Xing header). Raises :class:`EncodeError`
     if there is none.
     """
@@ -393,7 +393,7 @@ def concat_layout(inputs: Sequence[StrPath]) -> ConcatResult:
 
 
 def concat_copy(inputs: Sequence[StrPath], out_path: StrPath, *, head: bytes = b"") -> ConcatResult:
-    """Join MP3s from :func:`audio_pipeline.media.ffmpeg.encode_pair` (same rate) without re-encoding.
+    """Join MP3s from :func:`audio_pipeline.media.codec.encode_pair` (same rate) without re-encoding.
 
     Tags are dropped; the audio frames are copied as they are behind a new Info
     frame, and ``head`` (e.g. an ID3v2 tag) goes in front of it. Each input keeps

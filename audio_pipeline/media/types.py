@@ -12,6 +12,11 @@ from ..errors import PipelineError
 StrPath = str | os.PathLike[str]
 
 
+def path_str(path: StrPath | None) -> str | None:
+    """A path as an error names it (None stays None)."""
+    return None if path is None else os.fspath(path)
+
+
 class EncodeError(PipelineError):
     """ffmpeg could not be run, or it failed on a decode/encode/measure job; or an
     audio file is not what it should be."""
