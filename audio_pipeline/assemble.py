@@ -40,8 +40,7 @@ from .export.tags import Id3Fields, id3_bytes, write_id3
 from .layout import Timeline, lay_out
 from .manifest import Episode, TimedTurn
 from .media import adts, codec, leveling, loudness, mp3
-from .model import Chapter, EpisodeTags, Job, Section
-from .voices import Pauses
+from .model import Chapter, EpisodeTags, Job, Pauses, Section
 
 # Every clip is brought to this speech level before the section is normalized, so
 # voices match each other; the section is then brought to the target loudness.

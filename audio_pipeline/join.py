@@ -42,8 +42,7 @@ from .layout import Timeline, lay_out
 from .manifest import Episode, Whole, WholeChapter
 from .media import aac, adts, codec, ffmpeg, mp3
 from .media.types import ConcatResult
-from .model import Chapter, Job, Transcript
-from .voices import Pauses
+from .model import Chapter, Job, Pauses, Transcript
 
 #: Pieces encoded at once when the whole interview needs some (as render builds sections).
 WORKERS = min(2, os.cpu_count() or 1)

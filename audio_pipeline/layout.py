@@ -11,8 +11,7 @@ from dataclasses import dataclass
 
 from .cache import CachedClip
 from .mdtext import join_text
-from .model import Job
-from .voices import Pauses
+from .model import Job, Pauses
 
 
 @dataclass(frozen=True)

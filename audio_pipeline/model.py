@@ -230,3 +230,13 @@ class EpisodeTags:
     artist: str
     track: tuple[int, int]
     date: str | None
+
+
+@dataclass(frozen=True)
+class Pauses:
+    """Silences the assembler puts between clips (voices.yaml's ``pauses``), in ms."""
+
+    paragraph_ms: int = 350
+    speaker_change_ms: int = 700
+    after_heading_ms: int = 900
+    between_sections_ms: int = 1500

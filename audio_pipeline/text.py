@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-from .transcript import is_speakable
+from .mdtext import is_speakable
 
 # A sentence ends at CJK or Latin terminal punctuation (a Latin period only before
 # whitespace or the end, so 3.5 and U.S. stay whole), plus any closing quotes or

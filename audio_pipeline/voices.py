@@ -17,18 +17,10 @@ from typing import Any
 
 from . import engines, lang, yamlsafe
 from .errors import ConfigError, PipelineError
-from .model import Transcript, VoiceSpec
+from .model import Pauses, Transcript, VoiceSpec
 
 _PERCENT = re.compile(r"^[+-]\d+%$")
 _HERTZ = re.compile(r"^[+-]\d+Hz$")
-
-
-@dataclass(frozen=True)
-class Pauses:
-    paragraph_ms: int = 350
-    speaker_change_ms: int = 700
-    after_heading_ms: int = 900
-    between_sections_ms: int = 1500
 
 
 @dataclass(frozen=True)
