@@ -188,9 +188,11 @@ def edit_phases(work: Path, text: str) -> dict[str, float]:
     done = time.perf_counter() - start
     return {
         "parse_and_engine_s": round(ready, 2),
-        "plan_s": round(marks["clips_start"] - ready, 2),
-        "clips_s": round(marks["clips_end"] - marks["clips_start"], 2),
-        "sections_s": round(marks["sections_end"] - marks["sections_start"], 2),
+        # The sections' bar opens once the plan is made; the edited section is built once
+        # its clip has landed (the engine's bar, in seconds of audio, has closed).
+        "plan_s": round(marks["sections_start"] - ready, 2),
+        "clips_s": round(marks["audio_end"] - marks["audio_start"], 2),
+        "sections_s": round(marks["sections_end"] - marks["audio_end"], 2),
         "whole_s": round(marks["whole_end"] - marks["whole_start"], 2),
         "manifest_feed_player_s": round(done - marks["whole_end"], 2),
     }
