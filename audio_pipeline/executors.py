@@ -115,11 +115,15 @@ class LocalExecutor:
         try:
             futures = {pool.submit(work, request): i for i, request in enumerate(requests)}
             for future in cf.as_completed(futures):
+                # Dropped as it is handed over: a finished future holds its clip's audio,
+                # and keeping them all held every clip of the render in memory at once.
+                index = futures.pop(future)
                 try:
                     outcome = future.result()
                 except _Cancelled:
                     continue
-                yield futures[future], outcome
+                del future
+                yield index, outcome
         except BaseException:  # an EngineError, an interrupt, or the consumer gave up
             pool.shutdown(wait=False, cancel_futures=True)
             raise
