@@ -26,6 +26,8 @@ from .model import ClipRequest, Synthesis
 SentenceLookup = Callable[[str, int], Int16Array | None]
 #: What an executor yields: the request's index and its audio, or why it failed for good.
 Outcome = tuple[int, Synthesis | SynthesisError]
+#: Requests handed to the local thread pool ahead of each worker.
+QUEUED_PER_WORKER = 2
 
 
 class Executor(Protocol):
@@ -112,18 +114,31 @@ class LocalExecutor:
             max_workers=self.workers,
             initializer=functools.partial(fsutil.lower_thread_priority, self.niceness) if self.niceness else None,
         )
+        # A few requests queued ahead of the workers, not all of them: a fast engine
+        # (espeak) would otherwise finish clips faster than the driver stores them, and
+        # every finished one waiting holds its audio (a long render's memory grew with it).
+        queued = iter(enumerate(requests))
+        running: dict[cf.Future[Synthesis | SynthesisError], int] = {}
+
+        def submit_next() -> None:
+            for index, request in queued:
+                running[pool.submit(work, request)] = index
+                return
+
         try:
-            futures = {pool.submit(work, request): i for i, request in enumerate(requests)}
-            for future in cf.as_completed(futures):
-                # Dropped as it is handed over: a finished future holds its clip's audio,
-                # and keeping them all held every clip of the render in memory at once.
-                index = futures.pop(future)
-                try:
-                    outcome = future.result()
-                except _Cancelled:
-                    continue
-                del future
-                yield index, outcome
+            for _ in range(QUEUED_PER_WORKER * self.workers):
+                submit_next()
+            while running:
+                done, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+                for future in sorted(done, key=running.__getitem__):
+                    index = running.pop(future)
+                    submit_next()
+                    try:
+                        outcome = future.result()
+                    except _Cancelled:
+                        continue
+                    del future  # handed over below: nothing here keeps its audio
+                    yield index, outcome
         except BaseException:  # an EngineError, an interrupt, or the consumer gave up
             pool.shutdown(wait=False, cancel_futures=True)
             raise

@@ -34,3 +34,19 @@ def test_a_handed_over_clip_is_not_kept() -> None:
         handed.append(weakref.ref(outcome))
         del outcome
     assert len(handed) == 5
+
+
+def test_only_a_few_requests_run_ahead_of_the_consumer() -> None:
+    """A fast engine does not race through every request while the driver is still
+    storing the first clips: what is finished and waiting is bounded."""
+    import time
+
+    from audio_pipeline.executors import QUEUED_PER_WORKER
+
+    engine = ToneEngine()
+    results = LocalExecutor(engine, workers=2).results(_requests(40))
+    next(results)
+    time.sleep(0.3)  # the consumer is busy; the workers have long finished their queue
+    assert len(engine.calls) <= QUEUED_PER_WORKER * 2 + 1
+    rest = list(results)
+    assert len(rest) == 39 and len(engine.calls) == 40

@@ -13,12 +13,14 @@ import click
 
 from .. import __version__
 from . import cache, check, parse, plan, render, serve
+from .heap import steady_heap
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="audio-pipeline")
 def main() -> None:
     """Turn an interview transcript written in Markdown into chaptered audio."""
+    steady_heap()  # before any audio is made: memory stays flat however long the render
 
 
 # The modules are imported, not their commands: a command named like its module would
