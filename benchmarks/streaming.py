@@ -250,7 +250,11 @@ def main() -> None:
             )
     out = ROOT / "benchmarks" / "results" / "streaming.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n", "utf-8")
+    # Rows of engines not run this time are kept (an espeak-only run keeps kokoro's figures).
+    kept = json.loads(out.read_text("utf-8")) if out.exists() else []
+    ran = {r["engine"] for r in results}
+    rows = [r for r in kept if r.get("engine") not in ran] + results
+    out.write_text(json.dumps(rows, ensure_ascii=False, indent=2) + "\n", "utf-8")
 
 
 if __name__ == "__main__":
