@@ -121,6 +121,8 @@ class LocalExecutor:
         running: dict[cf.Future[Synthesis | SynthesisError], int] = {}
 
         def submit_next() -> None:
+            if stop is not None and stop.is_set():
+                return  # stopped: what is not started stays so
             for index, request in queued:
                 running[pool.submit(work, request)] = index
                 return
@@ -137,7 +139,7 @@ class LocalExecutor:
                         outcome = future.result()
                     except _Cancelled:
                         continue
-                    del future  # handed over below: nothing here keeps its audio
+                    del future  # handed over below: only this batch of finished ones is held
                     yield index, outcome
         except BaseException:  # an EngineError, an interrupt, or the consumer gave up
             pool.shutdown(wait=False, cancel_futures=True)
