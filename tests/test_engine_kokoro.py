@@ -223,9 +223,15 @@ def test_a_lone_clip_runs_on_every_core_with_the_same_samples(
     alone = engine.synthesize(request(engine, (ZH,), voice="jm_kumo")).audio.raw_data
     assert used and set(used) == {2}
     used.clear()
-    engine._active = 1  # another clip is being synthesized
+    # Another sentence is being spoken; this clip is composed the way the executors do
+    # it (reusing cached sentences, straight through sentence_pcm), and counts as running.
+    from audio_pipeline.executors import reusing_sentences
+
+    compose_like_executors = reusing_sentences(engine, lambda key, rate: None)
+    assert compose_like_executors is not None
+    engine._active = 1
     try:
-        beside = engine.synthesize(request(engine, (ZH,), voice="jm_kumo")).audio.raw_data
+        beside = compose_like_executors(request(engine, (ZH,), voice="jm_kumo")).audio.raw_data
     finally:
         engine._active = 0
     assert used and set(used) == {engine.threads} and engine.threads == 1

@@ -216,7 +216,7 @@ class KokoroEngine:
         self.default_jobs: int = max(1, cores // self.threads)
         # Threads for a clip synthesized while no other is (unless 'threads' was set).
         self.alone_threads: int = self.threads if threads is not None else cores
-        self._active = 0  # clips being synthesized now
+        self._active = 0  # sentences being spoken now (every clip, composed or not, goes through sentence_pcm)
         device = options.get("device", "cpu")
         if device not in DEVICES:
             raise ConfigError(f"kokoro option 'device' must be one of {', '.join(DEVICES)}, not {device!r}")
@@ -424,17 +424,19 @@ class KokoroEngine:
             lang = "zh"  # other languages: today's path (Chinese with Latin runs)
         # The pack's voices spell acronyms out (their versions say so: version_for).
         native = not looks_like_file(spec.voice) and any(n in self.pack for n, _ in parse_voice(spec.voice))
-        audio = self.sentence_audio(sentence, self.style(spec.voice), speed, lang, spell_acronyms=native)
-        return (np.clip(audio, -1.0, 1.0) * 32767.0).astype(np.int16)
-
-    def synthesize(self, request: ClipRequest) -> Synthesis:
+        # Counted here, not in synthesize(): the executors compose clips from sentence_pcm
+        # directly (reusing cached sentences), and each of those must count as running.
         with self._lock:
             self._active += 1
         try:
-            return sentences.synthesize(self, request)
+            audio = self.sentence_audio(sentence, self.style(spec.voice), speed, lang, spell_acronyms=native)
         finally:
             with self._lock:
                 self._active -= 1
+        return (np.clip(audio, -1.0, 1.0) * 32767.0).astype(np.int16)
+
+    def synthesize(self, request: ClipRequest) -> Synthesis:
+        return sentences.synthesize(self, request)
 
     def warm(self) -> None:
         """Build the sessions (shared and alone) and the phonemizers: about 3 s here
