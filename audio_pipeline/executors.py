@@ -123,9 +123,10 @@ class LocalExecutor:
         def submit_next() -> None:
             if stop is not None and stop.is_set():
                 return  # stopped: what is not started stays so
-            for index, request in queued:
+            item = next(queued, None)
+            if item is not None:
+                index, request = item
                 running[pool.submit(work, request)] = index
-                return
 
         try:
             for _ in range(QUEUED_PER_WORKER * self.workers):
