@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
 
 from audio_pipeline import engines, voicepack
 
-from .fakes import TONE_SPEC, RegisterTone, ToneEngine
+from .fakes import TONE_SPEC, RegisterTone, ToneEngine, tone_voices
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "seeds" / "luo-yonghao-yan-junjie.md"
@@ -59,3 +59,23 @@ def register_tone() -> Iterator[RegisterTone]:
     yield use
     if "tone" in engines.names():
         engines.unregister("tone")
+
+
+#: Makes the working folder of a CLI test with the "tone" stand-in: see ``tone_folder``.
+ToneFolder = Callable[[Mapping[str, str]], Path]
+
+
+@pytest.fixture
+def tone_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ToneFolder:
+    """The test's folder as the working one, holding the repository's voices.yaml with a
+    "tone" block and the files given (name -> text). Registering the engine is the
+    test's own step (with register_tone)."""
+
+    def make(files: Mapping[str, str]) -> Path:
+        monkeypatch.chdir(tmp_path)
+        (tmp_path / "voices.yaml").write_text(tone_voices(VOICES.read_text("utf-8")), "utf-8")
+        for name, text in files.items():
+            (tmp_path / name).write_text(text, "utf-8")
+        return tmp_path
+
+    return make

@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from audio_pipeline.cli import main
 
-from .conftest import VOICES
-from .fakes import RegisteredTone, RegisterTone, ToneEngine, tone_voices
+from .conftest import ToneFolder
+from .fakes import RegisteredTone, RegisterTone, ToneEngine
 
 SHARED = "这一句两个访谈都有。"
 A = f"---\ntitle: 甲访谈\n---\n## 开始\n\n**罗永浩**：{SHARED}\n\n**闫俊杰**：甲的回答在这里。\n"
@@ -20,13 +20,9 @@ BAD = "---\ntitle: [unclosed\n\n## 开始\n\n**罗永浩**：front matter never 
 
 
 @pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, register_tone: RegisterTone) -> tuple[Path, ToneEngine]:
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "voices.yaml").write_text(tone_voices(VOICES.read_text("utf-8")), "utf-8")
-    (tmp_path / "a.md").write_text(A, "utf-8")
-    (tmp_path / "b.md").write_text(B, "utf-8")
-    (tmp_path / "bad.md").write_text(BAD, "utf-8")
-    return tmp_path, register_tone(RegisteredTone(fail_containing="FAILS"))
+def workdir(tone_folder: ToneFolder, register_tone: RegisterTone) -> tuple[Path, ToneEngine]:
+    folder = tone_folder({"a.md": A, "b.md": B, "bad.md": BAD})
+    return folder, register_tone(RegisteredTone(fail_containing="FAILS"))
 
 
 def test_batch_renders_each_into_its_own_folder_and_a_shared_turn_once(workdir: tuple[Path, ToneEngine]) -> None:

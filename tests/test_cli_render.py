@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from audio_pipeline.cli import main
 
-from .conftest import VOICES
-from .fakes import RegisteredTone, RegisterTone, tone_voices
+from .conftest import ToneFolder
+from .fakes import RegisteredTone, RegisterTone
 
 TEXT = (
     "---\ntitle: 小访谈\n---\n## 一、开始\n\n**罗永浩**：你好。\n\n"
@@ -20,12 +20,9 @@ TEXT = (
 
 
 @pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, register_tone: RegisterTone) -> Path:
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "voices.yaml").write_text(tone_voices(VOICES.read_text("utf-8")), "utf-8")
-    (tmp_path / "talk.md").write_text(TEXT, "utf-8")
+def workdir(tone_folder: ToneFolder, register_tone: RegisterTone) -> Path:
     register_tone(RegisteredTone())
-    return tmp_path
+    return tone_folder({"talk.md": TEXT})
 
 
 def test_render_plan_cache_commands(workdir: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -15,7 +14,7 @@ from audio_pipeline.cli import main
 from audio_pipeline.errors import ConfigError, EngineError
 from audio_pipeline.model import VoiceSpec
 
-from .conftest import ROOT, VOICES
+from .conftest import ROOT, VOICES, ToneFolder
 from .fakes import TONE_SPEC, RegisteredTone, RegisterTone, tone_voices
 
 TONE_YAML = "engines:\n  tone:\n    narrator: {voice: any-name, pitch: '+5Hz'}\n    pool: [a, b]\n"
@@ -63,11 +62,9 @@ def test_unregistered_engines_are_unknown_to_voices_yaml() -> None:
 
 
 def test_the_cli_takes_an_engine_registered_after_it_loaded(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, register_tone: RegisterTone
+    tone_folder: ToneFolder, register_tone: RegisterTone
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "voices.yaml").write_text(tone_voices(VOICES.read_text("utf-8")), "utf-8")
-    (tmp_path / "t.md").write_text("## 一\n\n**罗永浩**：你好。\n", "utf-8")
+    tone_folder({"t.md": "## 一\n\n**罗永浩**：你好。\n"})
     assert CliRunner().invoke(main, ["voices", "t.md", "--engine", "tone"]).exit_code == 2  # not yet
     register_tone(RegisteredTone())
     result = CliRunner().invoke(main, ["voices", "t.md", "--engine", "tone", "--json"])

@@ -14,8 +14,8 @@ from audio_pipeline import render, transcript, voices
 from audio_pipeline.cli import main
 from audio_pipeline.progress import Event
 
-from .conftest import VOICES
-from .fakes import RegisteredTone, RegisterTone, ToneEngine, tone_voices
+from .conftest import VOICES, ToneFolder
+from .fakes import RegisteredTone, RegisterTone, ToneEngine
 from .test_render import TEXT
 
 
@@ -54,12 +54,9 @@ def test_episodes_land_in_order_while_the_engine_goes_on(tmp_path: Path) -> None
 
 
 @pytest.fixture
-def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, register_tone: RegisterTone) -> Path:
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "voices.yaml").write_text(tone_voices(VOICES.read_text("utf-8")), "utf-8")
-    (tmp_path / "talk.md").write_text(TEXT, "utf-8")
+def workdir(tone_folder: ToneFolder, register_tone: RegisterTone) -> Path:
     register_tone(RegisteredTone())
-    return tmp_path
+    return tone_folder({"talk.md": TEXT})
 
 
 def test_progress_json_lines(workdir: Path) -> None:
