@@ -25,7 +25,8 @@ from . import manifest
 from .errors import PipelineError
 
 EVENTS_NAME = "__events"
-POLL_SECONDS = 0.25
+# A stat of manifest.json per open page this often: cheap, and what an edit waits for last.
+POLL_SECONDS = 0.1
 DEFAULT_HOST = "127.0.0.1"
 LIVE_META = f'<head><meta name="audio-pipeline-live" content="{EVENTS_NAME}">'.encode()
 
