@@ -51,6 +51,9 @@ class Outputs:
         self.built: list[int] = []
         self.to_build: list[SectionPlan] = []
         self._streamer: cf.ThreadPoolExecutor | None = None
+        # Episodes turn playable in the threads that build them: the listing is shared.
+        self._lock = threading.RLock()
+        self.announced: set[int] = set()
         todo = [s for s in plan.sections if s.section.index in plan.selected]
         report(Event("start", stage="sections", total=len(todo)))
         for sp in plan.sections:
@@ -96,25 +99,40 @@ class Outputs:
         done = set(self.built)
         return [sp for sp in self.to_build if sp.section.index not in done]
 
-    def _build(self, sp: SectionPlan, clips: dict[str, CachedClip], alone: bool) -> Episode:
+    def _build(self, sp: SectionPlan, clips: dict[str, CachedClip]) -> Episode:
         from . import assemble  # the signal code, mutagen and encoders: only when building
 
         load_clips(sp.jobs, self.cache, clips)
         return assemble.build_episode(
             self.out_dir, sp.stem, sp.section, sp.jobs, clips, self.plan.vmap.pauses, sp.tags, sp.build_key,
-            audio_key=sp.audio_key, identity=sp.identity, pub_order=sp.pub_order, alone=alone,
+            audio_key=sp.audio_key, identity=sp.identity, pub_order=sp.pub_order,
             reuse=self.reused.get(sp.section.index), picture=self.picture,
+            on_playable=lambda entry: self._playable(sp, entry),
         )  # fmt: skip
+
+    def _playable(self, sp: SectionPlan, entry: Episode) -> None:
+        """The episode's MP3 is in place (its AAC piece still encoding): list it and say
+        so now, which is when a listener (or an edit's author) can hear it."""
+        with self._lock:
+            self.entries[sp.section.index] = entry
+            self._publish_progress(force=True)
+            self._announce(sp)
 
     def _done(self, sp: SectionPlan, entry: Episode) -> None:
         index = sp.section.index
-        self.entries[index] = entry
-        self.built.append(index)
-        self.report(Event("step", stage="sections"))
+        with self._lock:
+            self.entries[index] = entry
+            self.built.append(index)
+            self.report(Event("step", stage="sections"))
 
     def _announce(self, sp: SectionPlan) -> None:
-        path = self.out_dir / self.entries[sp.section.index].audio
-        self.report(Event("episode", stage="sections", total=sp.section.index, message=str(path)))
+        """One "episode ready" event per section (when it turned playable)."""
+        with self._lock:
+            if sp.section.index in self.announced:
+                return
+            self.announced.add(sp.section.index)
+            path = self.out_dir / self.entries[sp.section.index].audio
+            self.report(Event("episode", stage="sections", total=sp.section.index, message=str(path)))
 
     def build_streaming(self, sp: SectionPlan, clips: dict[str, CachedClip]) -> None:
         """Build one episode while the engine works on, in a thread of its own: the engine
@@ -133,8 +151,7 @@ class Outputs:
     def _build_streamed(self, sp: SectionPlan, clips: dict[str, CachedClip], first: bool) -> Episode:
         if not first:
             lower_priority()
-        # The first also encodes its MP3 and AAC side by side (same bytes), as a lone section does.
-        return self._build(sp, clips, first or len(self.encoding) == 1)
+        return self._build(sp, clips)
 
     def build_rest(self, clips: dict[str, CachedClip], complete_only: bool = False) -> None:
         """Build what is left, two sections at a time, now that every clip exists
@@ -142,9 +159,8 @@ class Outputs:
         rest = self.queue()
         if complete_only:
             rest = [sp for sp in rest if all(j.key in clips for j in sp.jobs)]
-        alone = len(self.encoding) == 1
         with cf.ThreadPoolExecutor(max_workers=ASSEMBLY_WORKERS) as pool:
-            futures = {pool.submit(self._build, sp, clips, alone): sp for sp in rest}
+            futures = {pool.submit(self._build, sp, clips): sp for sp in rest}
             if 0 < len(self.encoding) < ASSEMBLY_WORKERS and self.entries and rest:
                 # An edit: a worker is free while the section encodes (in ffmpeg), so it reads
                 # the finished episodes' frame layouts now, not in the whole-interview join.
@@ -182,27 +198,29 @@ class Outputs:
             whole=whole,
         )
 
-    def _publish_progress(self) -> None:
+    def _publish_progress(self, force: bool = False) -> None:
         """manifest.json, feed.xml and index.html listing the episodes finished so far,
-        so a long render is listenable as it goes: new episodes as they are built, and
-        until then the previous render's (an edit keeps the page whole). Nothing is
-        deleted here: stale files go when the render finishes."""
-        if not self.to_build or self.queue() == []:
-            return  # nothing will be built, or the final manifest follows at once
-        listed: list[Episode] = []
-        for sp in self.plan.sections:
-            entry = self.entries.get(sp.section.index)
-            if entry is None and sp.previous is not None and files_present(self.out_dir, sp.previous):
-                entry = sp.previous
-            if entry is not None:
-                listed.append(entry)
-        whole = self.plan.old_manifest.whole if self.plan.old_manifest else None
-        if whole is not None and not whole_present(self.out_dir, whole):
-            whole = None
-        self._write_cover()
-        listing = self._manifest(whole, listed)
-        if manifest.write(self.out_dir, listing):
-            _publish(self.out_dir, listing, self.plan.transcript, self.settings, silent)
+        so a long render is listenable as it goes: new episodes as soon as their MP3 is
+        in place, and until then the previous render's (an edit keeps the page whole).
+        Nothing is deleted here: stale files go when the render finishes. ``force``: an
+        episode just turned playable (the final manifest waits for the whole interview)."""
+        with self._lock:
+            if not self.to_build or (self.queue() == [] and not force):
+                return  # nothing will be built, or the final manifest follows at once
+            listed: list[Episode] = []
+            for sp in self.plan.sections:
+                entry = self.entries.get(sp.section.index)
+                if entry is None and sp.previous is not None and files_present(self.out_dir, sp.previous):
+                    entry = sp.previous
+                if entry is not None:
+                    listed.append(entry)
+            whole = self.plan.old_manifest.whole if self.plan.old_manifest else None
+            if whole is not None and not whole_present(self.out_dir, whole):
+                whole = None
+            self._write_cover()
+            listing = self._manifest(whole, listed)
+            if manifest.write(self.out_dir, listing):
+                _publish(self.out_dir, listing, self.plan.transcript, self.settings, silent)
 
     def _write_cover(self) -> None:
         plan = self.plan

@@ -38,10 +38,12 @@ from audio_pipeline.engines import base as engine_base  # noqa: E402
 from audio_pipeline.progress import Event  # noqa: E402
 
 SEED = ROOT / "seeds" / "luo-yonghao-yan-junjie.md"
-# One-sentence edits in section 1 (in every subset): a long sentence (about 9 s of
-# speech), then a short one (about 3 s); the whole sentence is what the engine re-speaks.
+# One-sentence edits in section 1 (in every subset): a long sentence (53 characters,
+# about 9 s of speech), one of the seed's median length (33; the median is 36, about
+# 6 s), then a short one (15, about 3 s); the whole sentence is what the engine re-speaks.
 EDITS = (
     ("我们从一开始就明确", "我们从一开始就非常明确"),
+    ("起关键作用的很多人", "起关键作用的许多人"),
     ("怎么做到每个领域都有顶尖人才？", "怎么做到每个领域都有顶级人才？"),
 )
 

@@ -309,6 +309,63 @@ def test_encode_pair(tmp_path: Path) -> None:
         codec.encode_pair(chunked(pcm), SR, None, None)
 
 
+@pytest.mark.parametrize("fmt", ["mp3", "aac"])
+def test_encode_one_checks_while_it_encodes(tmp_path: Path, fmt: str) -> None:
+    """One format, the bytes encode_pair writes for it; with ``decoded``, the encoded
+    stream is decoded as it is written (tee muxer), to a path with tee's separators."""
+    from audio_pipeline.media import loudness
+
+    pcm = synthetic_speech(3.0)
+    pair = tmp_path / f"pair.{fmt}"
+    codec.encode_pair(chunked(pcm), SR, pair if fmt == "mp3" else None, pair if fmt == "aac" else None)
+    plain = tmp_path / f"plain.{fmt}"
+    assert codec.encode_one(chunked(pcm, 4096), SR, fmt, plain) is None
+    assert plain.read_bytes() == pair.read_bytes()
+    folder = tmp_path / "odd | [name]: \\ 中"
+    folder.mkdir()
+    seen: list[int] = []
+
+    def measure(chunks: Iterator[bytes]) -> float:
+        data = b"".join(chunks)
+        seen.append(len(data))
+        return loudness.true_peak_of([data])
+
+    checked = folder / f"checked.{fmt}"
+    checked.write_bytes(b"previous")  # overwritten
+    peak = codec.encode_one(chunked(pcm), SR, fmt, checked, decoded=measure)
+    assert checked.read_bytes() == plain.read_bytes()
+    assert seen and seen[0] >= len(pcm)  # all of it (with the encoder's delay and padding)
+    assert peak == pytest.approx(loudness.true_peak_of(codec.decode_stream([plain])), rel=1e-3)
+    assert sorted(p.name for p in folder.iterdir()) == [checked.name]
+
+
+def test_encode_one_failures(tmp_path: Path) -> None:
+    """An encoder failure, a failing check and a failing source all raise, with no
+    process left behind (the test would hang on a stuck pipe)."""
+    pcm = synthetic_speech(1.0)
+    def total(chunks: Iterator[bytes]) -> int:
+        return sum(map(len, chunks))
+
+    with pytest.raises(EncodeError, match="exit"):
+        codec.encode_one(chunked(pcm), SR, "mp3", tmp_path / "a.mp3", bitrate="lots", decoded=total)
+
+    def broken(chunks: Iterator[bytes]) -> int:
+        next(chunks)
+        raise ValueError("check failed")
+
+    with pytest.raises(ValueError, match="check failed"):
+        codec.encode_one(chunked(pcm), SR, "aac", tmp_path / "b.aac", decoded=broken)
+
+    def source() -> Iterator[bytes]:
+        yield pcm
+        raise RuntimeError("synthesis failed mid-way")
+
+    with pytest.raises(RuntimeError, match="mid-way"):
+        codec.encode_one(source(), SR, "mp3", tmp_path / "c.mp3", decoded=total)
+    with pytest.raises(ValueError):
+        codec.encode_one(chunked(pcm), SR, "ogg", tmp_path / "d.ogg")
+
+
 def test_decode_stream(tmp_path: Path) -> None:
     a = codec.encode_mp3(chunked(tone(1.0, 440)), SR, tmp_path / "a.mp3")
     b = tmp_path / "b.aac"

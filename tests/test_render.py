@@ -332,14 +332,8 @@ def test_encode_leveled_meets_the_spec_and_retries_overshoot(tmp_path: Path, mon
         assert abs(level.integrated_lufs - assemble.TARGET_LUFS) <= 0.5, (path, level)
         assert level.true_peak_dbtp <= assemble.MAX_TRUE_PEAK, (path, level)
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["a.aac", "a.mp3"]
-    # Encoded side by side (a section built alone): the same bytes, the same check.
-    (tmp_path / "split").mkdir()
-    split = assemble.encode_leveled(lambda: x, rate, tmp_path / "split/a.mp3", tmp_path / "split/a.aac", split=True)
-    assert (split.gain_db, split.true_peak_dbtp) == (made.gain_db, made.true_peak_dbtp)
-    for name in ("a.mp3", "a.aac"):
-        assert (tmp_path / "split" / name).read_bytes() == (tmp_path / name).read_bytes()
 
-    # A codec that overshot: the limiter goes lower by the excess (+0.3 dB) and both are encoded again.
+    # A codec that overshot: the limiter goes lower by the excess (+0.3 dB) and that format is encoded again.
     ceilings: list[float] = []
     real_level = leveling.level
 
@@ -348,12 +342,52 @@ def test_encode_leveled_meets_the_spec_and_retries_overshoot(tmp_path: Path, mon
         return real_level(pcm, sample_rate, **kw)
 
     excess = iter([0.7, -0.2])
+    real_encode = assemble._encode_checked
+
+    def encode_spy(leveled: leveling.Leveled, sample_rate: int, fmt: str, path: Path) -> float:
+        real_encode(leveled, sample_rate, fmt, path)
+        return next(excess)
+
     monkeypatch.setattr(leveling, "level", level_spy)
-    monkeypatch.setattr(assemble, "_excess_db", lambda files, peak: next(excess))
+    monkeypatch.setattr(assemble, "_encode_checked", encode_spy)
     again = assemble.encode_leveled(lambda: x, rate, tmp_path / "b.mp3", None)
     assert ceilings == [pytest.approx(assemble.PCM_CEILING), pytest.approx(assemble.PCM_CEILING - 1.0)]
     assert again.ceiling_dbtp == pytest.approx(assemble.PCM_CEILING - 1.0)
     assert codec.loudness(tmp_path / "b.mp3").true_peak_dbtp <= assemble.PCM_CEILING - 1.0 + 1.5
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
+
+
+def test_each_format_is_checked_and_placed_on_its_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An AAC overshoot re-encodes the AAC alone (the MP3 keeps the bytes it has without
+    it, and an AAC made alone is the same), and the MP3 is in place, ``on_mp3`` called,
+    before the AAC is encoded."""
+    speech, rate = espeak_speech()
+    x = np.frombuffer(speech, "<i2").astype(np.int16)
+    plain = assemble.encode_leveled(lambda: x, rate, tmp_path / "plain.mp3", tmp_path / "plain.aac")
+    real_encode = assemble._encode_checked
+    checked: list[str] = []
+    at_mp3: list[tuple[bool, bool]] = []
+    aac_first = iter([0.5])
+
+    def encode(leveled: leveling.Leveled, sample_rate: int, fmt: str, path: Path) -> float:
+        excess = real_encode(leveled, sample_rate, fmt, path)
+        checked.append(fmt)
+        return next(aac_first, -1.0) if fmt == "aac" else excess
+
+    monkeypatch.setattr(assemble, "_encode_checked", encode)
+    mp3, aac = tmp_path / "b.mp3", tmp_path / "b.aac"
+    made = assemble.encode_leveled(
+        lambda: x, rate, mp3, aac, on_mp3=lambda: at_mp3.append((mp3.is_file(), aac.is_file()))
+    )
+    assert made.ceiling_dbtp == plain.ceiling_dbtp  # the MP3's levelling: not lowered
+    assert mp3.read_bytes() == (tmp_path / "plain.mp3").read_bytes()
+    assert aac.read_bytes() != (tmp_path / "plain.aac").read_bytes()  # encoded again, lower
+    assert sorted(checked) == ["aac", "aac", "mp3"]
+    assert at_mp3 == [(True, False)]  # placed before the AAC was even encoded
+    # The same AAC made alone (as the whole-interview join makes a missing piece).
+    aac_first = iter([0.5])
+    assemble.encode_leveled(lambda: x, rate, None, tmp_path / "alone.aac")
+    assert (tmp_path / "alone.aac").read_bytes() == aac.read_bytes()
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
 
 

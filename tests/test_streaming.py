@@ -4,14 +4,16 @@ manifest, feed and page list them at once, progress is in seconds of audio."""
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import feedparser
 import pytest
 from click.testing import CliRunner
 
-from audio_pipeline import render, transcript, voices
+from audio_pipeline import assemble, manifest, naming, render, transcript, voices
 from audio_pipeline.cli import main
+from audio_pipeline.media import leveling
 from audio_pipeline.progress import Event
 
 from .conftest import VOICES, ToneFolder
@@ -51,6 +53,45 @@ def test_episodes_land_in_order_while_the_engine_goes_on(tmp_path: Path) -> None
     again = render.render(parsed, vmap, ToneEngine(), render.Settings(out_root=tmp_path / "again", engine="espeak"))
     for name in ("talk.mp3", "talk.m4b", "manifest.json", "feed.xml", "index.html"):
         assert (out / name).read_bytes() == (again.out_dir / name).read_bytes(), name
+
+
+def test_an_edit_is_listed_once_its_mp3_is_in_place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After an edit the page lists the new episode (manifest, feed, page) as soon as its
+    MP3 is in place: the AAC piece, which only the whole M4B uses, is checked after."""
+    src = tmp_path / "talk.md"
+    src.write_text(TEXT, "utf-8")
+    vmap = voices.load(VOICES)
+    settings = render.Settings(out_root=tmp_path / "out", engine="espeak")
+    engine = ToneEngine()
+    first = render.render(transcript.read(src, vmap.speakers), vmap, engine, settings)
+    src.write_text(TEXT.replace("谢谢邀请。", "谢谢你的邀请。"), "utf-8")
+    listed = threading.Event()
+    real_write, real_encode = manifest.write, assemble._encode_checked
+    states: list[tuple[bool, bool]] = []  # (the edit listed, its AAC piece in place)
+
+    def write(out_dir: Path, listing: manifest.Manifest) -> bool:
+        changed = real_write(out_dir, listing)
+        edited = [e for e in listing.sections if any("谢谢你的邀请" in t.text for t in e.turns)]
+        if edited:
+            states.append((True, naming.episode_piece(out_dir, edited[0].audio_key).is_file()))
+            assert (out_dir / edited[0].audio).stat().st_size == edited[0].bytes
+            listed.set()
+        return changed
+
+    def encode(leveled: leveling.Leveled, sample_rate: int, fmt: str, path: Path) -> float:
+        if fmt == "aac":
+            assert listed.wait(30), "the AAC was made before the new MP3 was listed"
+        return real_encode(leveled, sample_rate, fmt, path)
+
+    monkeypatch.setattr(manifest, "write", write)
+    monkeypatch.setattr(assemble, "_encode_checked", encode)
+    second = render.render(transcript.read(src, vmap.speakers), vmap, engine, settings)
+    assert second.encoded == (1,)
+    assert states[0] == (True, False)  # listed while its AAC piece was still being made
+    assert states[-1] == (True, True)
+    # The final listing (after the AAC piece and the whole interview) is what the render returns.
+    assert manifest.read(second.out_dir) == second.manifest
+    assert second.manifest.sections[0] != first.manifest.sections[0]
 
 
 @pytest.fixture

@@ -30,13 +30,15 @@ import io
 import math
 import os
 import re
+import subprocess
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from ..fsutil import atomic_path
-from .ffmpeg import run, stderr_tail, stream_from, stream_into
+from .ffmpeg import Running, run, stderr_tail, stream_from, stream_into
 from .types import EncodeError, StrPath, path_str
 
 if TYPE_CHECKING:
@@ -47,12 +49,14 @@ __all__ = [
     "decode",
     "decode_stream",
     "encode_mp3",
+    "encode_one",
     "encode_pair",
     "loudness",
     "measure_pcm",
 ]
 
 _BITEXACT = ("-fflags", "+bitexact", "-flags:a", "+bitexact")
+T = TypeVar("T")
 
 
 # --------------------------------------------------------------------------- decode
@@ -244,6 +248,104 @@ def encode_mp3(
         if postprocess is not None:
             postprocess(tmp)
     return out
+
+
+#: Muxer, its options, and the demuxer that reads it back, per format :func:`encode_one` writes.
+_FORMATS: dict[str, tuple[str, dict[str, str], str]] = {
+    "mp3": ("mp3", {"write_xing": "1", "id3v2_version": "0"}, "mp3"),
+    "aac": ("adts", {}, "aac"),
+}
+
+
+def _tee_escape(path: StrPath) -> str:
+    """``path`` as one output of ffmpeg's tee muxer (its separators escaped)."""
+    return "".join("\\" + c if c in "\\|[]" else c for c in os.fspath(path))
+
+
+def encode_one(
+    pcm_chunks: Iterable[bytes],
+    sample_rate: int,
+    fmt: str,
+    path: StrPath,
+    *,
+    bitrate: str = "64k",
+    decoded: Callable[[Iterator[bytes]], T] | None = None,
+) -> T | None:
+    """Encode streamed s16le mono PCM to one format, ``fmt`` "mp3" or "aac", with the
+    same encoder settings and bytes as :func:`encode_pair` writes for it.
+
+    ``decoded``: the encoded stream is also decoded as it is written, in a second
+    ffmpeg (the encoder's tee muxer hands it the same packets it writes to ``path``,
+    whose bytes do not change), and ``decoded`` gets that PCM (s16le mono, in chunks)
+    in a thread of its own: a check of the encoded audio (e.g. its true peak) ends
+    with the encoding instead of after it. Returns what ``decoded`` returned.
+    """
+    if fmt not in _FORMATS:
+        raise ValueError(f"unknown format {fmt!r}")
+    muxer, options, demuxer = _FORMATS[fmt]
+    args = _pcm_input(sample_rate) + _encoder_args(fmt, bitrate)
+    if decoded is None:
+        flags = [arg for key, value in options.items() for arg in (f"-{key}", value)]
+        args += [*flags, "-f", muxer, "-y", os.fspath(path)]
+        stream_into(args, pcm_chunks, loglevel="error", what="encode", path=path)
+        return None
+    # The pipe's copy has no Xing frame to fill in (it cannot seek): a decoder does not need it.
+    slave = "".join(f":{key}={value}" for key, value in options.items())
+    tee = f"[f={muxer}{slave}]{_tee_escape(path)}|[f={muxer}]pipe:1"
+    read_end, write_end = os.pipe()
+    try:
+        decoder = Running(
+            ["-f", demuxer, "-i", "pipe:0", "-af", "asetnsamples=n=32768:p=0", "-vn", "-ac", "1"]
+            + ["-c:a", "pcm_s16le", "-f", "s16le", "-"],
+            stdin=read_end,
+            stdout=subprocess.PIPE,
+        )
+    except BaseException:
+        os.close(write_end)
+        raise
+    finally:
+        os.close(read_end)
+    out = decoder.proc.stdout
+    assert out is not None
+    result: list[T] = []
+    failed: list[BaseException] = []
+
+    def consume() -> None:
+        try:
+            result.append(decoded(iter(lambda: out.read(1 << 20), b"")))
+        except BaseException as exc:  # raised in the caller's thread below
+            failed.append(exc)
+        finally:
+            while out.read(1 << 20):  # to the end, so the decoder never blocks on a full pipe
+                pass
+
+    reader = threading.Thread(target=consume, daemon=True)
+    reader.start()
+    try:
+        stream_into(
+            [*args, "-f", "tee", tee], pcm_chunks, loglevel="error", what="encode", path=path, stdout=write_end
+        )
+    except BaseException:
+        os.close(write_end)
+        decoder.kill()
+        reader.join()
+        raise
+    os.close(write_end)  # the decoder sees the end of the stream
+    reader.join()
+    decoder.finish("decode", path)
+    if failed:
+        raise failed[0]
+    return result[0]
+
+
+def _encoder_args(fmt: str, bitrate: str) -> list[str]:
+    """One format's filter, encoder and flags (what :func:`encode_pair` gives it)."""
+    if fmt == "mp3":
+        args = ["-af", f"volume={_LAME_LEVEL_DB:.4f}dB:precision=double", "-map", "0:a"]
+        args += ["-map_metadata", "-1", "-map_chapters", "-1"]
+        return args + ["-c:a", "libmp3lame", "-b:a", bitrate, *_BITEXACT]
+    args = ["-af", "anull", "-map", "0:a", "-map_metadata", "-1", "-map_chapters", "-1"]
+    return args + ["-c:a", "aac", "-aac_coder", "fast", "-b:a", bitrate, *_BITEXACT]
 
 
 def encode_pair(

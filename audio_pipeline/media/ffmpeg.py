@@ -155,6 +155,29 @@ class _Drain(threading.Thread):
         return bytes(self._buf)
 
 
+class Running:
+    """ffmpeg started in the background on the file descriptors given, its stderr drained
+    (a chatty process never blocks on it) and kept for the error :meth:`finish` raises."""
+
+    def __init__(self, args: Sequence[str], *, stdin: int, stdout: int, loglevel: str = "error") -> None:
+        self.proc = _popen(args, loglevel, stdin=stdin, stdout=stdout)
+        assert self.proc.stderr is not None
+        self._drain = _Drain(self.proc.stderr)
+        self._drain.start()
+
+    def finish(self, what: str, path: StrPath | None = None) -> None:
+        """Wait for the end; raise :class:`EncodeError` if it failed."""
+        rc = self.proc.wait()
+        self._drain.join()
+        if rc != 0:
+            raise _failure(what, rc, self._drain.data, path)
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+        self._drain.join()
+
+
 def stream_into(
     args: Sequence[str],
     chunks: Iterable[bytes],
@@ -162,13 +185,15 @@ def stream_into(
     loglevel: str,
     what: str,
     path: StrPath | None = None,
+    stdout: int = subprocess.DEVNULL,
 ) -> bytes:
     """Run ffmpeg reading raw PCM ``chunks`` on stdin; return its stderr.
 
-    stdout is discarded. Never holds more than one chunk in memory. If the
-    chunk iterable raises, ffmpeg is killed and the exception propagates.
+    stdout is discarded, or goes to the file descriptor ``stdout`` (e.g. a pipe to
+    another process). Never holds more than one chunk in memory. If the chunk
+    iterable raises, ffmpeg is killed and the exception propagates.
     """
-    proc = _popen(args, loglevel, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    proc = _popen(args, loglevel, stdin=subprocess.PIPE, stdout=stdout)
     assert proc.stdin is not None and proc.stderr is not None
     drain = _Drain(proc.stderr)
     drain.start()
