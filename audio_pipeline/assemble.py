@@ -36,7 +36,7 @@ from .errors import RenderError
 from .export.subtitles import Cue, write_srt, write_vtt
 from .export.tags import Id3Fields, id3_bytes, write_id3
 from .layout import Timeline, lay_out
-from .manifest import Episode, TimedTurn
+from .manifest import Episode, Preview, TimedTurn
 from .media import adts, codec, leveling, loudness, mp3
 from .model import Chapter, EpisodeTags, Job, Pauses, Section
 
@@ -290,6 +290,23 @@ def build_episode(
     aac_frames, _rate = adts.adts_frames(piece)
     mp3.scan(audio)
     return entry(aac_frames)
+
+
+PREVIEW_FOLDER = "previews"
+
+
+def build_preview(out_dir: Path, job: Job, clip: CachedClip, replaces: str | None) -> Preview:
+    """One changed clip as an MP3 of its own (``previews/``), levelled as an episode is
+    (the clip's speech level, then TARGET_LUFS under PCM_CEILING, on the clip alone), so
+    an edit can be heard before its section's episode is rebuilt."""
+    factor = 10 ** (clip_gain(clip) / 20)
+    pcm = np.clip(np.round(_samples(clip).astype(np.float32) * factor), -32768, 32767).astype(np.int16)
+    leveled = leveling.level(pcm, clip.sample_rate, target_lufs=TARGET_LUFS, ceiling_dbtp=PCM_CEILING)
+    rel = f"{PREVIEW_FOLDER}/{job.key[:32]}.mp3"
+    with fsutil.atomic_path(out_dir / rel) as tmp:
+        codec.encode_one(chunked(leveled.pcm), clip.sample_rate, "mp3", tmp, bitrate=MP3_BITRATE)
+    duration_ms = round(len(pcm) * 1000 / clip.sample_rate)
+    return Preview(job.section, rel, job.key, replaces, job.speaker, job.line, duration_ms)
 
 
 def _id3_fields(tags: EpisodeTags, chapters: list[Chapter], picture: bytes | None) -> Id3Fields:

@@ -212,6 +212,38 @@ class Whole:
 
 
 @dataclass(frozen=True)
+class Preview:
+    """A clip an edit changed, playable on its own while its episode is rebuilt (listed
+    by the render's progress manifests only: a finished render has none)."""
+
+    section: int  # the section's index
+    audio: str  # the clip, levelled and encoded on its own
+    clip_key: str  # the turn's clip_key once the new episode is listed
+    replaces: str | None  # the key of the turn it replaces in the listed episode, if known
+    speaker: str | None
+    line: int
+    duration_ms: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "section": self.section,
+            "audio": self.audio,
+            "clip_key": self.clip_key,
+            "replaces": self.replaces,
+            "speaker": self.speaker,
+            "line": self.line,
+            "duration_ms": self.duration_ms,
+        }
+
+    @classmethod
+    def from_json(cls, data: _Fields) -> Preview:
+        return cls(
+            data.number("section"), data.path("audio"), data.text("clip_key"), data.optional_text("replaces"),
+            data.optional_text("speaker"), data.number("line"), data.number("duration_ms"),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
 class Manifest:
     title: str
     source: str  # the transcript's file name
@@ -222,9 +254,10 @@ class Manifest:
     cover: Cover
     sections: tuple[Episode, ...]  # those with files, in reading order
     whole: Whole | None  # None until every section is rendered
+    previews: tuple[Preview, ...] = ()  # while a render runs: the clips an edit changed
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "version": MANIFEST_VERSION,
             "title": self.title,
             "source": self.source,
@@ -236,6 +269,9 @@ class Manifest:
             "sections": [s.to_json() for s in self.sections],
             "whole": None if self.whole is None else self.whole.to_json(),
         }
+        if self.previews:  # only while a render runs: a finished manifest has no such key
+            data["previews"] = [p.to_json() for p in self.previews]
+        return data
 
     @classmethod
     def from_json(cls, data: object) -> Manifest:
@@ -251,6 +287,7 @@ class Manifest:
             fields.text("title"), fields.text("source"), fields.value("meta", dict), fields.text("engine"),
             fields.optional_text("base_url"), feed_id, Cover.from_json(fields.object("cover")),
             tuple(Episode.from_json(s) for s in fields.objects("sections")), whole,
+            tuple(Preview.from_json(p) for p in fields.objects("previews")) if "previews" in fields.data else (),
         )  # fmt: skip
 
 

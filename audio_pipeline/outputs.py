@@ -16,14 +16,17 @@ from pathlib import Path
 
 from . import fsutil, manifest, naming
 from .cache import CachedClip, ClipCache
-from .errors import RenderError
+from .errors import PipelineError, RenderError
 from .export import cover
-from .manifest import Cover, Episode, Manifest, Whole
+from .manifest import Cover, Episode, Manifest, Preview, Whole
 from .model import Job, Transcript
 from .plan import Plan, SectionPlan, Settings, feed_id, files_present, hash_of, whole_present
 from .progress import Event, Reporter, silent
 
 ASSEMBLY_WORKERS = min(2, os.cpu_count() or 1)
+#: An edit changing at most this many clips gets each one as a preview, to hear before
+#: its episode is rebuilt; a bigger change (a new voice, a cold render) gets none.
+MAX_PREVIEWS = 6
 # Episodes after the first are built well below the engine (render.ENGINE_NICENESS),
 # which must never wait for assembly.
 ASSEMBLY_NICENESS = 10
@@ -54,6 +57,8 @@ class Outputs:
         # Episodes turn playable in the threads that build them: the listing is shared.
         self._lock = threading.RLock()
         self.announced: set[int] = set()
+        self.previews: list[Preview] = []
+        self.made_previews: set[str] = set()
         todo = [s for s in plan.sections if s.section.index in plan.selected]
         report(Event("start", stage="sections", total=len(todo)))
         for sp in plan.sections:
@@ -68,6 +73,7 @@ class Outputs:
             else:
                 self.to_build.append(sp)
         self.encoding = [sp for sp in self.to_build if sp.section.index not in plan.retag]
+        self._preview_for = self._previewable()
         self.artwork: list[cover.Artwork] = []
         self.picture = self.art().embed if self.to_build else None
         # A re-tagged episode's audio is copied from its previous file, which another
@@ -110,11 +116,48 @@ class Outputs:
             on_playable=lambda entry: self._playable(sp, entry),
         )  # fmt: skip
 
+    def _previewable(self) -> dict[str, tuple[SectionPlan, str | None]]:
+        """The clips to preview when they are made, with the section and the key of the
+        turn each replaces in the listed episode (None when turns were added or removed):
+        an edit's new clips in sections whose previous episode is there, when few."""
+        wanted: dict[str, tuple[SectionPlan, str | None]] = {}
+        for sp in self.encoding:
+            previous = sp.previous
+            if previous is None or not files_present(self.out_dir, previous):
+                continue
+            old = [t.clip_key for t in previous.turns]
+            for i, job in enumerate(sp.jobs):
+                if job.key not in self.plan.found and job.key not in old:
+                    wanted[job.key] = (sp, old[i] if len(old) == len(sp.jobs) else None)
+        return wanted if len(wanted) <= MAX_PREVIEWS else {}
+
+    def preview(self, job: Job, clip: CachedClip) -> None:
+        """A clip was made: when it is one of an edit's (see :meth:`_previewable`), write
+        it as a preview and list it at once, before its episode is rebuilt."""
+        found = self._preview_for.get(job.key)
+        if found is None:
+            return
+        from . import assemble
+
+        sp, replaces = found
+        try:
+            made = assemble.build_preview(self.out_dir, job, clip, replaces)
+        except PipelineError as exc:  # the episode, built from the same clip, reports it
+            self.report(Event("notice", message=f"no preview of line {job.line}: {exc}"))
+            return
+        with self._lock:
+            self.made_previews.add(made.audio)
+            if sp.section.index not in self.announced:  # its episode is not there yet
+                self.previews.append(made)
+                self._publish_progress(force=True)
+
     def _playable(self, sp: SectionPlan, entry: Episode) -> None:
         """The episode's MP3 is in place (its AAC piece still encoding): list it and say
         so now, which is when a listener (or an edit's author) can hear it."""
         with self._lock:
             self.entries[sp.section.index] = entry
+            # Its previews are in the episode now.
+            self.previews = [p for p in self.previews if p.section != sp.section.index]
             self._publish_progress(force=True)
             self._announce(sp)
 
@@ -184,7 +227,7 @@ class Outputs:
             with contextlib.suppress(FileNotFoundError):
                 link.unlink()
 
-    def _manifest(self, whole: Whole | None, sections: list[Episode]) -> Manifest:
+    def _manifest(self, whole: Whole | None, sections: list[Episode], previews: Sequence[Preview] = ()) -> Manifest:
         plan = self.plan
         return Manifest(
             title=plan.transcript.title,
@@ -196,6 +239,7 @@ class Outputs:
             cover=Cover(cover.file_name(plan.art_key), plan.art_key, generated=plan.cover_source is None),
             sections=tuple(sections),
             whole=whole,
+            previews=tuple(previews),
         )
 
     def _publish_progress(self, force: bool = False) -> None:
@@ -218,7 +262,7 @@ class Outputs:
             if whole is not None and not whole_present(self.out_dir, whole):
                 whole = None
             self._write_cover()
-            listing = self._manifest(whole, listed)
+            listing = self._manifest(whole, listed, self.previews)
             if manifest.write(self.out_dir, listing):
                 _publish(self.out_dir, listing, self.plan.transcript, self.settings, silent)
 
@@ -236,6 +280,8 @@ class Outputs:
         in_use = [entries[s.section.index] for s in plan.sections if s.section.index in entries]
         final = self._manifest(whole, in_use)
         _remove_stale(out_dir, plan.old_manifest, final)
+        # This render's previews stay until the next one (a listener may be playing one).
+        _sweep_previews(out_dir, keep=self.made_previews)
         built = self.built
         if built or whole_built:
             from . import join
@@ -332,6 +378,21 @@ def _referenced(listing: Manifest | None) -> set[str]:
         return set()
     names = {name for entry in listing.sections for name in entry.files} | {listing.cover.image}
     return names | set(listing.whole.files if listing.whole else ())
+
+
+def _sweep_previews(out_dir: Path, keep: set[str]) -> None:
+    """Delete the previews earlier renders left (and their folder, once empty)."""
+    from .assemble import PREVIEW_FOLDER
+
+    folder = out_dir / PREVIEW_FOLDER
+    if not folder.is_dir():
+        return
+    for path in folder.iterdir():
+        if f"{PREVIEW_FOLDER}/{path.name}" not in keep and path.is_file():
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+    with contextlib.suppress(OSError):
+        folder.rmdir()  # only when empty
 
 
 def _remove_stale(out_dir: Path, old: Manifest | None, new: Manifest) -> None:

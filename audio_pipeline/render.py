@@ -154,6 +154,8 @@ def _synthesize_streaming(
     outcome: dict[str, Any] = {}
 
     def on_clip(job: Job, clip: CachedClip) -> None:
+        # An edit's clip is listed as a preview before anything waits on it.
+        assembly.preview(job, clip)
         with ready:
             found[job.key] = clip
             ready.notify_all()

@@ -33,6 +33,26 @@ def test_reads_back_to_what_was_written(rendered: tuple[Path, bytes], tmp_path: 
     assert not manifest.write(tmp_path, read)  # the same bytes: not written again
 
 
+PREVIEW = {"section": 1, "audio": "previews/a.mp3", "clip_key": "b" * 64, "replaces": "a" * 64,
+           "speaker": "罗永浩", "line": 7, "duration_ms": 2500}  # fmt: skip
+
+
+def test_previews_read_back(rendered: tuple[Path, bytes], tmp_path: Path) -> None:
+    """A progress manifest's previews read back; a finished one writes no such key."""
+    _out, written = rendered
+    data = json.loads(written)
+    assert "previews" not in data
+    data["previews"] = [PREVIEW, dict(PREVIEW, replaces=None, speaker=None)]
+    (tmp_path / manifest.FILE_NAME).write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", "utf-8")
+    read = manifest.read(tmp_path)
+    assert read is not None and [p.replaces for p in read.previews] == ["a" * 64, None]
+    assert read.previews[0] == manifest.Preview(1, "previews/a.mp3", "b" * 64, "a" * 64, "罗永浩", 7, 2500)
+    again = tmp_path / "again"
+    again.mkdir()
+    manifest.write(again, read)
+    assert (again / manifest.FILE_NAME).read_bytes() == (tmp_path / manifest.FILE_NAME).read_bytes()
+
+
 def _set(path: str, value: object) -> Callable[[dict[str, Any]], object]:
     """A change to the parsed manifest: the value at ``path`` (keys and list indexes
     joined by dots) set to ``value``, or removed when it is ``KeyError``."""
@@ -71,6 +91,9 @@ def _set(path: str, value: object) -> Callable[[dict[str, Any]], object]:
         _set("whole", []),
         _set("whole.parts", KeyError),
         _set("meta", "title: x"),
+        _set("previews", [dict(PREVIEW, audio="../../etc/passwd")]),
+        _set("previews", [dict(PREVIEW, line="7")]),
+        _set("previews", {}),
         lambda data: [data],
         lambda data: None,
     ],

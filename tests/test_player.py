@@ -472,3 +472,58 @@ def test_live_reload_keeps_track_and_position(page: Page, site: tuple[Path, dict
             "Math.abs(document.getElementById('audio').currentTime - 2.0) < 0.1"
         )
     assert console.errors == []
+
+
+def test_live_preview_plays_an_edit_before_its_episode(page: Page, site: tuple[Path, dict[str, Any]]) -> None:
+    """While a render rebuilds an edited episode, its progress manifest lists the changed
+    clip as a preview: the page offers it on the turn it replaces (or, when that turn is
+    unknown, under the status line), plays it on its own, and drops it once the new
+    episode is listed, the turn staying marked."""
+    import copy
+    import shutil
+
+    from audio_pipeline import serve as serve_mod
+
+    out, manifest = site
+    for section in manifest["sections"]:
+        for j, turn in enumerate(section["turns"]):
+            turn["clip_key"] = f"k{section['index']}-{j}"
+    (out / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False), "utf-8")
+    write_player(out, typed(manifest))
+    (out / "previews").mkdir()
+    shutil.copyfile(out / manifest["sections"][0]["audio"], out / "previews" / "take one.mp3")
+    console = Console(page)
+
+    def publish(data: dict[str, Any]) -> None:
+        tmp = out / ".manifest.json.part"
+        tmp.write_text(json.dumps(data, ensure_ascii=False), "utf-8")
+        os.replace(tmp, out / "manifest.json")
+
+    with serve_mod.running(out) as server:
+        page.goto(server.url + "index.html#episode-2")
+        wait_ready(page)
+        page.wait_for_timeout(400)  # the event stream is open
+        pending = copy.deepcopy(manifest)
+        preview = {"section": 2, "audio": "previews/take one.mp3", "clip_key": "k2-1-new", "replaces": "k2-1",
+                   "speaker": None, "line": 12, "duration_ms": 4000}  # fmt: skip
+        loose = dict(preview, clip_key="k2-9-new", replaces=None, line=40)
+        pending["previews"] = [preview, loose]
+        publish(pending)
+        page.wait_for_selector(".turn button.take")
+        turn_text = page.eval_on_selector(".turn.changed", "e => e.textContent")
+        original = manifest["sections"][1]["turns"][1]["text"]
+        assert original in turn_text  # on the turn it replaces, in the episode still listed
+        assert page.eval_on_selector_all(".takes button.take", "els => els.map(e => e.textContent)") == [
+            "▶ 试听第 40 行的改动"
+        ]
+        page.click(".turn button.take")
+        page.wait_for_function("(t => !t.paused && t.currentTime > 0)(document.getElementById('take'))")
+        assert "previews/take%20one.mp3?v=k2-1-new" in page.evaluate("document.getElementById('take').src")
+        assert page.evaluate("document.getElementById('audio').paused")
+        # The new episode lands: no preview any more, the edited turn stays marked.
+        done = copy.deepcopy(manifest)
+        done["sections"][1]["turns"][1]["clip_key"] = "k2-1-new"
+        publish(done)
+        page.wait_for_function("document.querySelectorAll('button.take').length === 0")
+        assert page.eval_on_selector_all(".turn.changed", "els => els.length") == 1
+    assert console.errors == []

@@ -94,6 +94,60 @@ def test_an_edit_is_listed_once_its_mp3_is_in_place(tmp_path: Path, monkeypatch:
     assert second.manifest.sections[0] != first.manifest.sections[0]
 
 
+def test_an_edit_is_heard_as_a_preview_before_its_episode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An edit's new clip is listed as a preview (its own levelled MP3) before the
+    episode is rebuilt; the new episode's listing drops it; the next render sweeps the
+    file. A cold render, or a change of more clips than MAX_PREVIEWS, lists none."""
+    from audio_pipeline import outputs
+    from audio_pipeline.media import codec
+
+    src = tmp_path / "talk.md"
+    src.write_text(TEXT, "utf-8")
+    vmap = voices.load(VOICES)
+    settings = render.Settings(out_root=tmp_path / "out", engine="espeak")
+    engine = ToneEngine()
+    listings: list[manifest.Manifest] = []
+    real_write = manifest.write
+
+    def write(out_dir: Path, listing: manifest.Manifest) -> bool:
+        listings.append(listing)
+        if listing.previews:  # the preview is playable when it is listed
+            for p in listing.previews:
+                assert codec.decode(out_dir / p.audio).duration_seconds * 1000 == pytest.approx(p.duration_ms, abs=60)
+        return real_write(out_dir, listing)
+
+    monkeypatch.setattr(manifest, "write", write)
+    first = render.render(transcript.read(src, vmap.speakers), vmap, engine, settings)
+    assert not any(m.previews for m in listings)  # a cold render: nothing to preview
+    old_turn = next(t for t in first.manifest.sections[0].turns if "谢谢邀请" in t.text)
+
+    listings.clear()
+    src.write_text(TEXT.replace("谢谢邀请。", "谢谢你的邀请。"), "utf-8")
+    second = render.render(transcript.read(src, vmap.speakers), vmap, engine, settings)
+    with_preview = [m for m in listings if m.previews]
+    assert with_preview, "no listing had the preview"
+    (preview,) = with_preview[0].previews
+    new_turn = next(t for t in second.manifest.sections[0].turns if "谢谢你的邀请" in t.text)
+    assert (preview.section, preview.replaces, preview.clip_key) == (1, old_turn.clip_key, new_turn.clip_key)
+    assert (preview.speaker, preview.line) == (new_turn.speaker, new_turn.line)
+    # Listed beside the old episode, before the new one.
+    assert with_preview[0].sections[0].sha256 == first.manifest.sections[0].sha256
+    assert listings.index(with_preview[0]) < next(
+        i for i, m in enumerate(listings) if m.sections and m.sections[0].sha256 == second.manifest.sections[0].sha256
+    )
+    assert not second.manifest.previews and "previews" not in (second.out_dir / "manifest.json").read_text("utf-8")
+    kept = second.out_dir / preview.audio
+    assert kept.is_file()  # a listener may still be playing it
+
+    # The next render sweeps it; an edit of more clips than MAX_PREVIEWS lists none.
+    monkeypatch.setattr(outputs, "MAX_PREVIEWS", 0)
+    listings.clear()
+    src.write_text(TEXT.replace("谢谢邀请。", "谢谢您的邀请。"), "utf-8")
+    render.render(transcript.read(src, vmap.speakers), vmap, engine, settings)
+    assert not any(m.previews for m in listings)
+    assert not kept.exists() and not (second.out_dir / "previews").exists()
+
+
 @pytest.fixture
 def workdir(tone_folder: ToneFolder, register_tone: RegisterTone) -> Path:
     register_tone(RegisteredTone())
