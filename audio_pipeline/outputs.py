@@ -247,7 +247,8 @@ class Outputs:
         so a long render is listenable as it goes: new episodes as soon as their MP3 is
         in place, and until then the previous render's (an edit keeps the page whole).
         Nothing is deleted here: stale files go when the render finishes. ``force``: an
-        episode just turned playable (the final manifest waits for the whole interview)."""
+        episode just turned playable, or a preview was made (even the last section's
+        listing is due then: the final manifest waits for the whole interview)."""
         with self._lock:
             if not self.to_build or (self.queue() == [] and not force):
                 return  # nothing will be built, or the final manifest follows at once

@@ -79,11 +79,11 @@ class Recorder:
             self.done += event.amount
             self.audio.append((now, self.done, event.total))
 
-    def eta_errors(self, end: float) -> dict[str, float | None]:
+    def eta_errors(self, end: float, shares: tuple[float, ...] = (0.10, 0.25, 0.50)) -> dict[str, float | None]:
         """At 10/25/50 % of the audio, the bar's ETA (elapsed x remaining / done) against
         the real remaining time of the render: predicted / real - 1."""
         out: dict[str, float | None] = {}
-        for share in (0.10, 0.25, 0.50):
+        for share in shares:
             hit = next(((t, d, tot) for t, d, tot in self.audio if tot > 0 and d / tot >= share), None)
             if hit is None:
                 out[f"{int(share * 100)}%"] = None
@@ -236,11 +236,37 @@ def measure(engine_name: str, sections: int | None) -> dict[str, Any]:
     }
 
 
+def cold_only(names: list[str], kokoro_sections: int) -> None:
+    """A cold streaming render per engine, nothing else: when the first episode was
+    playable and the audio bar's ETA error at 10/25/50/75 %."""
+    rows = []
+    for name in names:
+        sections = kokoro_sections if name == "kokoro" and kokoro_sections > 0 else None
+        with tempfile.TemporaryDirectory() as tmp:
+            wall, rec = cold_render(Path(tmp) / "cold", seed_text(sections), name, True)
+        errors = rec.eta_errors(wall, (0.10, 0.25, 0.50, 0.75))
+        row = {"engine": name, "sections": sections or "all", "wall_s": round(wall, 1),
+               "first_episode_s": round(rec.first_episode or float("nan"), 1), "eta_error": errors}  # fmt: skip
+        rows.append(row)
+        print(json.dumps(row, ensure_ascii=False), flush=True)
+    out = ROOT / "benchmarks" / "results" / "streaming_cold.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(rows, ensure_ascii=False, indent=2) + "\n", "utf-8")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--engines", default="espeak,kokoro")
     parser.add_argument("--kokoro-sections", type=int, default=4)
+    parser.add_argument(
+        "--cold-only", action="store_true",
+        help="only a cold streaming render per engine (kokoro: --kokoro-sections 0 for the whole seed, "
+        "about an hour): first episode and ETA error, into results/streaming_cold.json",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.cold_only:
+        cold_only(args.engines.split(","), args.kokoro_sections)
+        return
     results = []
     for name in args.engines.split(","):
         sections = args.kokoro_sections if name == "kokoro" and args.kokoro_sections > 0 else None
