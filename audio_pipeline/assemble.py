@@ -21,6 +21,7 @@ times is right for both files.
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import json
 import math
 import wave
@@ -58,6 +59,8 @@ CODEC_OVERSHOOT_DB = {"mp3": 2.0, "aac": 2.0}
 MAX_ATTEMPTS = 3
 #: Encoded files are held this far under MAX_TRUE_PEAK: meters differ by a few hundredths.
 METER_MARGIN_DB = 0.05
+#: How far the AAC piece yields to the MP3 when a section built alone encodes both at once.
+AAC_NICENESS = 10
 #: Samples every piece of a join spans, in whole units: a multiple of MP3 frames (576
 #: and 1152 samples) and of AAC frames (1024): their least common multiple.
 JOIN_BLOCK = 9216
@@ -166,6 +169,7 @@ def encode_leveled(
     *,
     postprocess: Callable[[Path], None] | None = None,
     on_mp3: Callable[[], None] | None = None,
+    beside: bool = False,
 ) -> leveling.Leveled:
     """Level the PCM ``pcm()`` makes to TARGET_LUFS under PCM_CEILING, encode it to an
     MP3 and/or an AAC (ADTS) piece, and make sure each stays under MAX_TRUE_PEAK. Only
@@ -179,8 +183,9 @@ def encode_leveled(
     waiting for the AAC: ``postprocess`` gets its finished temporary file (e.g.
     tagging) before the rename, and ``on_mp3`` is called after it.
     Each check runs while its file is encoded (:func:`_encode_checked`). The MP3 comes
-    first, on its own: encoding the AAC beside it would delay it by about 15 % (measured
-    on 2 cores), and the MP3 is what a listener waits for.
+    first; ``beside`` (a section built alone: a core is free) encodes the AAC at the
+    same time, at a lower priority (AAC_NICENESS): the MP3, what a listener waits for,
+    is then ready about 10 % later (2 cores), and both about 20 % sooner.
     Returns the MP3's levelling (the AAC's when there is no MP3).
     """
     outputs = [(fmt, path) for fmt, path in (("mp3", mp3_path), ("aac", aac_path)) if path is not None]
@@ -204,7 +209,18 @@ def encode_leveled(
             on_mp3()
         return leveled
 
+    if beside and len(outputs) == 2:
+        with cf.ThreadPoolExecutor(max_workers=1) as pool:
+            aac = pool.submit(_lowered, one, *outputs[1])
+            made = one(*outputs[0])
+        aac.result()
+        return made
     return [one(fmt, path) for fmt, path in outputs][0]
+
+
+def _lowered(work: Callable[[str, Path], leveling.Leveled], fmt: str, path: Path) -> leveling.Leveled:
+    fsutil.lower_thread_priority(AAC_NICENESS)  # a pool thread of its own: ffmpeg inherits it
+    return work(fmt, path)
 
 
 def timeline_cues(timeline: Timeline, offset_ms: int = 0) -> list[Cue]:
@@ -234,6 +250,7 @@ def build_episode(
     audio_key: str,
     identity: str,
     pub_order: int,
+    alone: bool = False,
     reuse: Path | None = None,
     picture: bytes | None = None,
     on_playable: Callable[[Episode], None] | None = None,
@@ -245,6 +262,7 @@ def build_episode(
     clips, pauses and encoder), whose AAC piece is in place: its audio frames are copied
     behind the new tags, nothing is encoded (a renamed, renumbered or re-tagged episode).
     ``picture``: the cover (JPEG) to embed.
+    ``alone``: no other section is being built (see ``beside`` in :func:`encode_leveled`).
     ``on_playable``: called with the entry as soon as the MP3 and its sidecars are in
     place, while the AAC piece (only the whole-interview M4B uses it) is still encoding.
     """
@@ -285,7 +303,7 @@ def build_episode(
             # The AAC piece is not written yet: the count its one timeline gives it.
             on_playable(entry((timeline.frames + MP3_OVERHEAD) // adts.AAC_FRAME))
 
-    _write_audio(audio, piece, timeline, clips, fields, reuse=reuse, on_mp3=playable)
+    _write_audio(audio, piece, timeline, clips, fields, alone=alone, reuse=reuse, on_mp3=playable)
     # Read once here, remembered for the whole-interview join (and recorded in the manifest).
     aac_frames, _rate = adts.adts_frames(piece)
     mp3.scan(audio)
@@ -328,6 +346,7 @@ def _write_audio(
     clips: Mapping[str, CachedClip],
     fields: Id3Fields,
     *,
+    alone: bool,
     reuse: Path | None,
     on_mp3: Callable[[], None],
 ) -> None:
@@ -345,6 +364,7 @@ def _write_audio(
             piece,
             postprocess=lambda tmp: write_id3(tmp, **fields),
             on_mp3=on_mp3,
+            beside=alone,
         )
 
 

@@ -105,13 +105,13 @@ class Outputs:
         done = set(self.built)
         return [sp for sp in self.to_build if sp.section.index not in done]
 
-    def _build(self, sp: SectionPlan, clips: dict[str, CachedClip]) -> Episode:
+    def _build(self, sp: SectionPlan, clips: dict[str, CachedClip], alone: bool) -> Episode:
         from . import assemble  # the signal code, mutagen and encoders: only when building
 
         load_clips(sp.jobs, self.cache, clips)
         return assemble.build_episode(
             self.out_dir, sp.stem, sp.section, sp.jobs, clips, self.plan.vmap.pauses, sp.tags, sp.build_key,
-            audio_key=sp.audio_key, identity=sp.identity, pub_order=sp.pub_order,
+            audio_key=sp.audio_key, identity=sp.identity, pub_order=sp.pub_order, alone=alone,
             reuse=self.reused.get(sp.section.index), picture=self.picture,
             on_playable=lambda entry: self._playable(sp, entry),
         )  # fmt: skip
@@ -121,6 +121,8 @@ class Outputs:
         turn each replaces in the listed episode (None when turns were added or removed):
         an edit's new clips in sections whose previous episode is there, when few."""
         wanted: dict[str, tuple[SectionPlan, str | None]] = {}
+        if not self.settings.previews:
+            return wanted
         for sp in self.encoding:
             previous = sp.previous
             if previous is None or not files_present(self.out_dir, previous):
@@ -194,7 +196,8 @@ class Outputs:
     def _build_streamed(self, sp: SectionPlan, clips: dict[str, CachedClip], first: bool) -> Episode:
         if not first:
             lower_priority()
-        return self._build(sp, clips)
+        # The first, at the engine's priority, also has the AAC piece made beside its MP3.
+        return self._build(sp, clips, first or len(self.encoding) == 1)
 
     def build_rest(self, clips: dict[str, CachedClip], complete_only: bool = False) -> None:
         """Build what is left, two sections at a time, now that every clip exists
@@ -202,8 +205,9 @@ class Outputs:
         rest = self.queue()
         if complete_only:
             rest = [sp for sp in rest if all(j.key in clips for j in sp.jobs)]
+        alone = len(self.encoding) == 1
         with cf.ThreadPoolExecutor(max_workers=ASSEMBLY_WORKERS) as pool:
-            futures = {pool.submit(self._build, sp, clips): sp for sp in rest}
+            futures = {pool.submit(self._build, sp, clips, alone): sp for sp in rest}
             if 0 < len(self.encoding) < ASSEMBLY_WORKERS and self.entries and rest:
                 # An edit: a worker is free while the section encodes (in ffmpeg), so it reads
                 # the finished episodes' frame layouts now, not in the whole-interview join.

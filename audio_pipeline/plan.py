@@ -49,6 +49,9 @@ class Settings:
     # Build episodes while the engine works (False: synthesize everything first; the
     # benchmark's baseline).
     stream: bool = True
+    # List an edit's new clips as previews before their episode is rebuilt (a watch:
+    # someone is listening; outputs.MAX_PREVIEWS).
+    previews: bool = False
 
     def out_dir(self, transcript: Transcript) -> Path:
         return self.out_root / naming.slug(Path(transcript.source).stem)

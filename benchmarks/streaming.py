@@ -133,7 +133,8 @@ def edit_to_ear(work: Path, engine_name: str) -> list[dict[str, Any]]:
     src = work / "interview.md"
     vmap = voices.load(ROOT / "voices.yaml")
     engine = engines.create(engine_name, vmap.engine(engine_name).options)
-    settings = render.Settings(out_root=work / "out", cache_dir=work / "cache", engine=engine_name)
+    # As the CLI's watch renders: with previews.
+    settings = render.Settings(out_root=work / "out", cache_dir=work / "cache", engine=engine_name, previews=True)
     marks: dict[str, float] = {}
 
     def seen(event: Event) -> None:
@@ -263,7 +264,19 @@ def main() -> None:
         help="only a cold streaming render per engine (kokoro: --kokoro-sections 0 for the whole seed, "
         "about an hour): first episode and ETA error, into results/streaming_cold.json",
     )  # fmt: skip
+    parser.add_argument(
+        "--edits-in", type=Path, metavar="DIR",
+        help="only edit-to-ear, for the first engine, in DIR as a run of this script left it (interview.md, "
+        "out/, cache/: the seed's text restored first, its clips cached); prints the rows",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.edits_in is not None:
+        name = args.engines.split(",")[0]
+        sections = args.kokoro_sections if name == "kokoro" and args.kokoro_sections > 0 else None
+        (args.edits_in / "interview.md").write_text(seed_text(sections), "utf-8")
+        for row in edit_to_ear(args.edits_in, name):
+            print(json.dumps(row, ensure_ascii=False))
+        return
     if args.cold_only:
         cold_only(args.engines.split(","), args.kokoro_sections)
         return

@@ -3,6 +3,7 @@ manifest, feed and page list them at once, progress is in seconds of audio."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from pathlib import Path
@@ -104,7 +105,7 @@ def test_an_edit_is_heard_as_a_preview_before_its_episode(tmp_path: Path, monkey
     src = tmp_path / "talk.md"
     src.write_text(TEXT, "utf-8")
     vmap = voices.load(VOICES)
-    settings = render.Settings(out_root=tmp_path / "out", engine="espeak")
+    settings = render.Settings(out_root=tmp_path / "out", engine="espeak", previews=True)
     engine = ToneEngine()
     listings: list[manifest.Manifest] = []
     real_write = manifest.write
@@ -139,13 +140,19 @@ def test_an_edit_is_heard_as_a_preview_before_its_episode(tmp_path: Path, monkey
     kept = second.out_dir / preview.audio
     assert kept.is_file()  # a listener may still be playing it
 
-    # The next render sweeps it; an edit of more clips than MAX_PREVIEWS lists none.
+    # The next render sweeps it; an edit of more clips than MAX_PREVIEWS lists none, nor
+    # does a render that is not watched (no one is listening).
     monkeypatch.setattr(outputs, "MAX_PREVIEWS", 0)
     listings.clear()
     src.write_text(TEXT.replace("谢谢邀请。", "谢谢您的邀请。"), "utf-8")
     render.render(transcript.read(src, vmap.speakers), vmap, engine, settings)
     assert not any(m.previews for m in listings)
     assert not kept.exists() and not (second.out_dir / "previews").exists()
+    monkeypatch.setattr(outputs, "MAX_PREVIEWS", 6)
+    src.write_text(TEXT.replace("谢谢邀请。", "多谢邀请。"), "utf-8")
+    unwatched = dataclasses.replace(settings, previews=False)
+    render.render(transcript.read(src, vmap.speakers), vmap, engine, unwatched)
+    assert not any(m.previews for m in listings) and not (second.out_dir / "previews").exists()
 
 
 @pytest.fixture

@@ -121,3 +121,12 @@ def test_watched_renders_warm_the_engine_beside_the_render(tmp_path: Path, monke
     assert not done.wait(0.5)  # a plain render does not
     cli_render.render_files(*args, warm=True)
     assert done.wait(10) and warmed == ["EspeakEngine"]
+    # A watched render also previews an edit's new clip (it stays until the next render
+    # ends); a plain render does not.
+    previews = tmp_path / "output" / "talk" / "previews"
+    talk.write_text(TALK.replace("谢谢。", "谢谢你。"), "utf-8")
+    cli_render.render_files(*args, warm=True)
+    assert len(list(previews.iterdir())) == 1
+    talk.write_text(TALK.replace("谢谢。", "多谢。"), "utf-8")
+    cli_render.render_files(*args)
+    assert not previews.exists()

@@ -117,10 +117,12 @@ def prepare(
     announce: bool = False,
     quiet: bool = False,
     choose: Callable[[render_mod.Settings, voices.VoiceMap, Reporter], Engine] = render_mod.choose_engine,
+    previews: bool = False,
 ) -> batch.Prepared:
     """FILE read with its voices.yaml, the render settings from the command's options, and
     the engine ``choose`` picks for them. ``announce``: print the transcript report
-    (``quiet``: its warnings only) once all of that has worked."""
+    (``quiet``: its warnings only) once all of that has worked. ``previews``: see
+    ``Settings.previews``."""
     vmap = voices.load(find_config(config, file))
     parsed = read_transcript(file, vmap)
     settings = render_mod.Settings(
@@ -131,6 +133,7 @@ def prepare(
         jobs=jobs,
         base_url=base_url,
         cover=Path(cover) if cover else None,
+        previews=previews,
     )
     engine = choose(settings, vmap, report)
     settings = dataclasses.replace(settings, engine=engine.name)  # "auto" resolved

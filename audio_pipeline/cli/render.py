@@ -44,14 +44,15 @@ def render_files(
 ) -> list[batch.Outcome]:
     """Render each file in turn (one clip cache, one executor); a failing one is
     reported and the others go on. Raises the error itself when there is one file.
-    ``warm``: load the engine's model beside the render (a watch: the next edit is heard sooner)."""
+    ``warm``: a watch: load the engine's model beside the render, and list an edit's new
+    clips as previews (the next edit is heard sooner)."""
     reporter = make_reporter(progress, quiet)
     chosen = Engines(executor, jobs)
 
     def prepare_one(file: str) -> batch.Prepared:
         prepared = prepare(
             file, config, engine, out_root, sections_spec, cache_dir, jobs, base_url, reporter, cover,
-            announce=True, quiet=quiet, choose=chosen.choose,
+            announce=True, quiet=quiet, choose=chosen.choose, previews=warm,
         )  # fmt: skip
         if warm:
             threading.Thread(target=_warm_quietly, args=(prepared.engine,), name="warm", daemon=True).start()
