@@ -56,6 +56,30 @@ def test_changes_yields_only_the_watched_files(tmp_path: Path) -> None:
     assert seen[0] == {a}
 
 
+def test_a_save_during_the_first_render_is_rendered_after_it(tmp_path: Path) -> None:
+    """The watch is in place before the first render: a save made while it runs (a cold
+    render can take an hour) is rendered when it ends."""
+    a = tmp_path / "a.md"
+    a.write_text("x", "utf-8")
+    runs: list[set[Path]] = []
+    stop = threading.Event()
+
+    def run(saved: set[Path]) -> None:
+        runs.append(saved)
+        if len(runs) == 1:
+            save(a, "edited while rendering")
+            time.sleep(1.0)  # the render goes on; the watch sees the save meanwhile
+
+    thread = threading.Thread(target=watch.loop, args=([a], run), kwargs={"stop": stop, "debounce_ms": 50})
+    thread.start()
+    try:
+        wait_for(lambda: len(runs) >= 2, 10)
+    finally:
+        stop.set()
+        thread.join(5)
+    assert runs[:2] == [{a}, {a}] and not thread.is_alive()
+
+
 def test_render_watch_rerenders_and_survives_a_bad_edit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
