@@ -101,6 +101,12 @@ def _samples(clip: CachedClip) -> npt.NDArray[np.int16]:
     return np.frombuffer(data, dtype=np.int16)
 
 
+def _gained(clip: CachedClip) -> npt.NDArray[np.int16]:
+    """The clip's samples with :func:`clip_gain` applied."""
+    scaled = _samples(clip).astype(np.float32) * 10 ** (clip_gain(clip) / 20)
+    return np.clip(np.round(scaled), -32768, 32767).astype(np.int16)
+
+
 def pieces_pcm(timeline: Timeline, clips: Mapping[str, CachedClip]) -> Iterator[bytes]:
     """The section's PCM, piece by piece, with each clip's matching gain applied.
 
@@ -113,10 +119,7 @@ def pieces_pcm(timeline: Timeline, clips: Mapping[str, CachedClip]) -> Iterator[
             yield bytes(2 * piece.frames)
             continue
         if piece.key != current_key:
-            clip = clips[piece.key]
-            factor = 10 ** (clip_gain(clip) / 20)
-            scaled = _samples(clip).astype(np.float32) * factor
-            current = np.clip(np.round(scaled), -32768, 32767).astype(np.int16)
+            current = _gained(clips[piece.key])
             current_key = piece.key
         assert current is not None
         yield current[piece.start : piece.end].tobytes()
@@ -317,8 +320,7 @@ def build_preview(out_dir: Path, job: Job, clip: CachedClip, replaces: str | Non
     """One changed clip as an MP3 of its own (``previews/``), levelled as an episode is
     (the clip's speech level, then TARGET_LUFS under PCM_CEILING, on the clip alone), so
     an edit can be heard before its section's episode is rebuilt."""
-    factor = 10 ** (clip_gain(clip) / 20)
-    pcm = np.clip(np.round(_samples(clip).astype(np.float32) * factor), -32768, 32767).astype(np.int16)
+    pcm = _gained(clip)
     leveled = leveling.level(pcm, clip.sample_rate, target_lufs=TARGET_LUFS, ceiling_dbtp=PCM_CEILING)
     rel = f"{PREVIEW_FOLDER}/{job.key[:32]}.mp3"
     with fsutil.atomic_path(out_dir / rel) as tmp:

@@ -56,6 +56,11 @@ __all__ = [
 ]
 
 _BITEXACT = ("-fflags", "+bitexact", "-flags:a", "+bitexact")
+# Decoders give frames of 576-1152 samples; regrouped, the rest of ffmpeg's pipeline
+# handles a few large frames (~15% less CPU on speech).
+_REGROUP = "asetnsamples=n=32768:p=0"
+#: Decoded audio as raw s16le mono on stdout.
+_PCM_OUT = ["-vn", "-ac", "1", "-c:a", "pcm_s16le", "-f", "s16le", "-"]
 T = TypeVar("T")
 
 
@@ -102,15 +107,12 @@ def decode_stream(paths: StrPath | Sequence[StrPath], *, size: int = 1 << 20) ->
         if not src.is_file():
             raise EncodeError("no such audio file", path=str(src))
         args += ["-i", str(src)]
-    # Decoders give frames of 576-1152 samples; regrouped, the rest of ffmpeg's
-    # pipeline handles a few large frames (~15% less CPU on speech).
-    regroup = "asetnsamples=n=32768:p=0"
     if len(sources) > 1:
         joined = "".join(f"[{i}:a]" for i in range(len(sources)))
-        args += ["-filter_complex", f"{joined}concat=n={len(sources)}:v=0:a=1,{regroup}[all]", "-map", "[all]"]
+        args += ["-filter_complex", f"{joined}concat=n={len(sources)}:v=0:a=1,{_REGROUP}[all]", "-map", "[all]"]
     else:
-        args += ["-af", regroup]
-    args += ["-vn", "-ac", "1", "-c:a", "pcm_s16le", "-f", "s16le", "-"]
+        args += ["-af", _REGROUP]
+    args += _PCM_OUT
     yield from stream_from(args, size=size, what="decode", path=sources[0])
 
 
@@ -250,11 +252,30 @@ def encode_mp3(
     return out
 
 
-#: Muxer, its options, and the demuxer that reads it back, per format :func:`encode_one` writes.
+#: Per format :func:`encode_pair` and :func:`encode_one` write: its muxer, the muxer's
+#: options, and the demuxer that reads it back.
 _FORMATS: dict[str, tuple[str, dict[str, str], str]] = {
     "mp3": ("mp3", {"write_xing": "1", "id3v2_version": "0"}, "mp3"),
     "aac": ("adts", {}, "aac"),
 }
+#: What libmp3lame's bitstream loses, added back (see _LAME_LEVEL_DB).
+_MP3_LEVEL = f"volume={_LAME_LEVEL_DB:.4f}dB:precision=double"
+
+
+def _codec(fmt: str, bitrate: str) -> list[str]:
+    if fmt == "mp3":
+        return ["-c:a", "libmp3lame", "-b:a", bitrate]
+    # The default "twoloop" coder clipped speech transients by +3.5 dB at
+    # 64 kbit/s (measured); "fast" did not, and is 5-8x quicker.
+    return ["-c:a", "aac", "-aac_coder", "fast", "-b:a", bitrate]
+
+
+def _output(fmt: str, mapped: str, bitrate: str, path: StrPath) -> list[str]:
+    """One output of :func:`encode_pair`: the stream ``mapped``, encoded and muxed to ``path``."""
+    muxer, options, _demuxer = _FORMATS[fmt]
+    flags = [arg for key, value in options.items() for arg in (f"-{key}", value)]
+    args = ["-map", mapped, "-map_metadata", "-1", "-map_chapters", "-1", *_codec(fmt, bitrate), *flags]
+    return [*args, *_BITEXACT, "-f", muxer, "-y", os.fspath(path)]
 
 
 def _tee_escape(path: StrPath) -> str:
@@ -271,8 +292,8 @@ def encode_one(
     bitrate: str = "64k",
     decoded: Callable[[Iterator[bytes]], T] | None = None,
 ) -> T | None:
-    """Encode streamed s16le mono PCM to one format, ``fmt`` "mp3" or "aac", with the
-    same encoder settings and bytes as :func:`encode_pair` writes for it.
+    """Encode streamed s16le mono PCM to one format, ``fmt`` "mp3" or "aac": what
+    :func:`encode_pair` writes for it, the same bytes.
 
     ``decoded``: the encoded stream is also decoded as it is written, in a second
     ffmpeg (the encoder's tee muxer hands it the same packets it writes to ``path``,
@@ -282,24 +303,20 @@ def encode_one(
     """
     if fmt not in _FORMATS:
         raise ValueError(f"unknown format {fmt!r}")
-    muxer, options, demuxer = _FORMATS[fmt]
-    args = _pcm_input(sample_rate) + _encoder_args(fmt, bitrate)
     if decoded is None:
-        flags = [arg for key, value in options.items() for arg in (f"-{key}", value)]
-        args += [*flags, "-f", muxer, "-y", os.fspath(path)]
-        stream_into(args, pcm_chunks, loglevel="error", what="encode", path=path)
+        mp3 = path if fmt == "mp3" else None
+        encode_pair(pcm_chunks, sample_rate, mp3, None if mp3 else path, mp3_bitrate=bitrate, aac_bitrate=bitrate)
         return None
+    muxer, options, demuxer = _FORMATS[fmt]
+    args = _pcm_input(sample_rate) + ["-af", _MP3_LEVEL if fmt == "mp3" else "anull"]
+    args += ["-map", "0:a", "-map_metadata", "-1", "-map_chapters", "-1", *_codec(fmt, bitrate), *_BITEXACT]
     # The pipe's copy has no Xing frame to fill in (it cannot seek): a decoder does not need it.
     slave = "".join(f":{key}={value}" for key, value in options.items())
     tee = f"[f={muxer}{slave}]{_tee_escape(path)}|[f={muxer}]pipe:1"
     read_end, write_end = os.pipe()
     try:
-        decoder = Running(
-            ["-f", demuxer, "-i", "pipe:0", "-af", "asetnsamples=n=32768:p=0", "-vn", "-ac", "1"]
-            + ["-c:a", "pcm_s16le", "-f", "s16le", "-"],
-            stdin=read_end,
-            stdout=subprocess.PIPE,
-        )
+        decode = ["-f", demuxer, "-i", "pipe:0", "-af", _REGROUP, *_PCM_OUT]
+        decoder = Running(decode, stdin=read_end, stdout=subprocess.PIPE)
     except BaseException:
         os.close(write_end)
         raise
@@ -338,16 +355,6 @@ def encode_one(
     return result[0]
 
 
-def _encoder_args(fmt: str, bitrate: str) -> list[str]:
-    """One format's filter, encoder and flags (what :func:`encode_pair` gives it)."""
-    if fmt == "mp3":
-        args = ["-af", f"volume={_LAME_LEVEL_DB:.4f}dB:precision=double", "-map", "0:a"]
-        args += ["-map_metadata", "-1", "-map_chapters", "-1"]
-        return args + ["-c:a", "libmp3lame", "-b:a", bitrate, *_BITEXACT]
-    args = ["-af", "anull", "-map", "0:a", "-map_metadata", "-1", "-map_chapters", "-1"]
-    return args + ["-c:a", "aac", "-aac_coder", "fast", "-b:a", bitrate, *_BITEXACT]
-
-
 def encode_pair(
     pcm_chunks: Iterable[bytes],
     sample_rate: int,
@@ -377,7 +384,7 @@ def encode_pair(
     """
     if mp3_path is None and aac_path is None:
         raise ValueError("encode_pair needs at least one output")
-    mp3_chain = f"volume={_LAME_LEVEL_DB:.4f}dB:precision=double" if lame_level else "anull"
+    mp3_chain = _MP3_LEVEL if lame_level else "anull"
     aac_chain = "anull" if aac_samples is None else f"atrim=end_sample={int(aac_samples)}"
     args = _pcm_input(sample_rate)
     if mp3_path is not None and aac_path is not None:
@@ -387,13 +394,7 @@ def encode_pair(
         args += ["-af", mp3_chain if mp3_path is not None else aac_chain]
         maps = ["0:a", "0:a"]
     if mp3_path is not None:
-        args += ["-map", maps[0], "-map_metadata", "-1", "-map_chapters", "-1"]
-        args += ["-c:a", "libmp3lame", "-b:a", mp3_bitrate, "-write_xing", "1", "-id3v2_version", "0"]
-        args += [*_BITEXACT, "-f", "mp3", "-y", os.fspath(mp3_path)]
+        args += _output("mp3", maps[0], mp3_bitrate, mp3_path)
     if aac_path is not None:
-        args += ["-map", maps[1], "-map_metadata", "-1", "-map_chapters", "-1"]
-        # The default "twoloop" coder clipped speech transients by +3.5 dB at
-        # 64 kbit/s (measured); "fast" did not, and is 5-8x quicker.
-        args += ["-c:a", "aac", "-aac_coder", "fast", "-b:a", aac_bitrate]
-        args += [*_BITEXACT, "-f", "adts", "-y", os.fspath(aac_path)]
+        args += _output("aac", maps[1], aac_bitrate, aac_path)
     stream_into(args, pcm_chunks, loglevel="error", what="encode", path=mp3_path or aac_path)

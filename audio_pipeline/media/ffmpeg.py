@@ -165,6 +165,11 @@ class Running:
         self._drain = _Drain(self.proc.stderr)
         self._drain.start()
 
+    @property
+    def stderr(self) -> bytes:
+        """The last of what it wrote on stderr (all of it once it has ended)."""
+        return self._drain.data
+
     def finish(self, what: str, path: StrPath | None = None) -> None:
         """Wait for the end; raise :class:`EncodeError` if it failed."""
         rc = self.proc.wait()
@@ -193,10 +198,9 @@ def stream_into(
     another process). Never holds more than one chunk in memory. If the chunk
     iterable raises, ffmpeg is killed and the exception propagates.
     """
-    proc = _popen(args, loglevel, stdin=subprocess.PIPE, stdout=stdout)
-    assert proc.stdin is not None and proc.stderr is not None
-    drain = _Drain(proc.stderr)
-    drain.start()
+    ffmpeg = Running(args, stdin=subprocess.PIPE, stdout=stdout, loglevel=loglevel)
+    stdin = ffmpeg.proc.stdin
+    assert stdin is not None
     total = 0
     broken = False
     try:
@@ -205,28 +209,23 @@ def stream_into(
                 continue
             total += len(chunk)
             try:
-                proc.stdin.write(chunk)
+                stdin.write(chunk)
             except BrokenPipeError:
                 broken = True  # ffmpeg died; its exit code and stderr say why
                 break
         with contextlib.suppress(BrokenPipeError):
-            proc.stdin.close()
+            stdin.close()
     except BaseException:
-        proc.kill()
-        proc.wait()
-        drain.join()
+        ffmpeg.kill()
         raise
-    rc = proc.wait()
-    drain.join()
-    if rc != 0:
-        raise _failure(what, rc, drain.data, path)
+    ffmpeg.finish(what, path)
     if broken:  # pragma: no cover - ffmpeg exited 0 without reading everything
         raise EncodeError(f"ffmpeg {what} stopped reading its input early", path=path_str(path))
     if total % 2:
         raise EncodeError(f"odd number of PCM bytes ({total}) for s16le", path=path_str(path))
     if total == 0:
         raise EncodeError("no PCM samples to process", path=path_str(path))
-    return drain.data
+    return ffmpeg.stderr
 
 
 def stream_from(args: Sequence[str], *, size: int, what: str, path: StrPath | None = None) -> Iterator[bytes]:
@@ -236,20 +235,15 @@ def stream_from(args: Sequence[str], *, size: int, what: str, path: StrPath | No
     ffmpeg's failure raises :class:`EncodeError` ("ffmpeg <what> failed", about ``path``)
     at the end of the stream; closing the generator early stops ffmpeg.
     """
-    proc = _popen(args, "error", stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
-    assert proc.stdout is not None and proc.stderr is not None
-    drain = _Drain(proc.stderr)
-    drain.start()
-    finished = False
+    ffmpeg = Running(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+    out = ffmpeg.proc.stdout
+    assert out is not None
     try:
-        while block := proc.stdout.read(size):
+        while block := out.read(size):
             yield block
-        finished = True
-    finally:
-        if not finished:
-            proc.kill()
-        proc.stdout.close()
-        rc = proc.wait()
-        drain.join()
-    if rc != 0:
-        raise _failure(what, rc, drain.data, path)
+    except BaseException:  # closed early (GeneratorExit) or failed: stop ffmpeg
+        out.close()
+        ffmpeg.kill()
+        raise
+    out.close()
+    ffmpeg.finish(what, path)
