@@ -7,7 +7,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 
@@ -72,6 +72,15 @@ def file_version(path: str | os.PathLike[str]) -> tuple[str, int, int, int]:
     src = Path(path).resolve()
     st = src.stat()
     return str(src), st.st_size, st.st_mtime_ns, st.st_ino
+
+
+def remove_except(folder: Path, keep: Collection[str]) -> None:
+    """Delete the files in ``folder`` not named in ``keep``; temporaries (``.``-prefixed)
+    are left to the sweep that owns them. No folder: nothing to do."""
+    for path in folder.glob("*"):
+        if path.name not in keep and not path.name.startswith("."):
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                path.unlink()
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:

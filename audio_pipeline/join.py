@@ -64,10 +64,7 @@ def prune_parts(out_dir: Path, entries: Iterable[Episode], also: Iterable[str] =
     ``entries`` (earlier versions of edited sections) and title and gap pieces other
     than ``also`` (the ones the whole interview was joined from)."""
     keep = {naming.episode_piece(out_dir, e.audio_key).name for e in entries} | set(also)
-    for piece in (out_dir / ".parts").glob("*"):
-        if piece.name not in keep and not piece.name.startswith("."):  # temporaries: swept elsewhere
-            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
-                piece.unlink()
+    fsutil.remove_except(out_dir / ".parts", keep)
 
 
 def _make_aac_piece(timeline: Timeline, clips: Mapping[str, CachedClip], path: Path) -> None:

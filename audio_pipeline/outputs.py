@@ -390,12 +390,7 @@ def _sweep_previews(out_dir: Path, keep: set[str]) -> None:
     from .assemble import PREVIEW_FOLDER
 
     folder = out_dir / PREVIEW_FOLDER
-    if not folder.is_dir():
-        return
-    for path in folder.iterdir():
-        if f"{PREVIEW_FOLDER}/{path.name}" not in keep and path.is_file():
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+    fsutil.remove_except(folder, {Path(rel).name for rel in keep})
     with contextlib.suppress(OSError):
         folder.rmdir()  # only when empty
 
